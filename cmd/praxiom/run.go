@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/praxiom/praxiom-api/internal/auth"
+	"github.com/praxiom/praxiom-api/internal/clerkuser"
+	"github.com/praxiom/praxiom-api/internal/config"
+	"github.com/praxiom/praxiom-api/internal/httpapi"
+	"github.com/praxiom/praxiom-api/internal/store"
+	"github.com/praxiom/praxiom-api/internal/webhook"
+)
+
+const usage = `usage: praxiom [command]
+
+commands:
+  serve                 run the API server (the default)
+  migrate               apply pending migrations and exit
+  users ACTION EMAIL    ACTION: grant-admin | revoke-admin | grant-founder | grant-access | suspend | unsuspend
+  dev                   local stand-in: private PostgreSQL under .data/, dev key pair, the server
+  dev token --email E [--name N] [--ttl 1h]
+                        print a token signed with the development key
+`
+
+// run dispatches the subcommands; main only wires the process to it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, getenv, stderr, nil)
+	case "migrate":
+		return migrate(ctx, getenv, stderr)
+	case "users":
+		return users(ctx, args, getenv, stdout)
+	case "dev":
+		return dev(ctx, args, getenv, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// serve runs the API server until ctx ends, then drains in-flight requests.
+// ready, when set, receives the listening address.
+func serve(ctx context.Context, getenv func(string) string, logw io.Writer, ready chan<- string) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(logw, cfg.LogLevel)
+	log.Info("starting", "config", cfg.String())
+
+	migrator, err := store.NewMigrator(cfg.DatabaseURL, log)
+	if err != nil {
+		return err
+	}
+	defer migrator.Close()
+	if cfg.MigrateOnStart {
+		n, err := migrator.Up(ctx)
+		if err != nil {
+			return fmt.Errorf("migrations: %w", err)
+		}
+		log.Info("migrations applied", "count", n)
+	}
+
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxConns: cfg.DBMaxConns, StatementTimeout: cfg.DBStatementTimeout})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	verifier, err := auth.NewVerifier(auth.Config{
+		JWTKeyPEM: cfg.ClerkJWTKey, APIURL: cfg.ClerkAPIURL, SecretKey: cfg.ClerkSecretKey,
+		Issuer: cfg.ClerkIssuer, AuthorizedParties: cfg.ClerkAuthorizedParties, Leeway: cfg.ClerkClockSkew,
+		Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	deps := httpapi.Deps{
+		Store: st, Verifier: verifier, Readiness: migrator, Logger: log, TrialDays: cfg.TrialDays,
+		Policy: store.NewUserPolicy{Active: !cfg.PLGGating},
+	}
+	if cfg.ClerkSecretKey != "" {
+		deps.Fetcher = clerkuser.NewFetcher(cfg.ClerkAPIURL, cfg.ClerkSecretKey, nil)
+	}
+	if cfg.ClerkWebhookSecret != "" {
+		if deps.Webhook, err = webhook.NewVerifier(cfg.ClerkWebhookSecret); err != nil {
+			return err
+		}
+	} else {
+		log.Warn("CLERK_WEBHOOK_SIGNING_SECRET is not set: the Clerk webhook answers 503")
+	}
+
+	srv := &http.Server{
+		Handler:           httpapi.New(deps),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	log.Info("listening", "addr", ln.Addr().String())
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// migrate applies pending migrations and exits.
+func migrate(ctx context.Context, getenv func(string) string, logw io.Writer) error {
+	url := strings.TrimSpace(getenv("DATABASE_URL"))
+	if url == "" {
+		return errors.New("config: DATABASE_URL is required")
+	}
+	m, err := store.NewMigrator(url, newLogger(logw, "info"))
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	n, err := m.Up(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(logw, "applied %d migration(s)\n", n)
+	return nil
+}
+
+// users runs an account-administration action against DATABASE_URL.
+func users(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) != 2 {
+		return errors.New("usage: praxiom users grant-admin|revoke-admin|grant-founder|grant-access|suspend|unsuspend EMAIL")
+	}
+	url := strings.TrimSpace(getenv("DATABASE_URL"))
+	if url == "" {
+		return errors.New("config: DATABASE_URL is required")
+	}
+	st, err := store.Open(ctx, url, store.Options{MaxConns: 2})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	u, err := st.AdministerUser(ctx, store.AdminAction(args[0]), clerkuser.NormalizeEmail(args[1]))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s %s: access_status=%s has_product_access=%t is_admin=%t is_founder=%t\n",
+		args[0], u.Email, u.AccessStatus, u.HasProductAccess || u.IsFounder, u.IsAdmin, u.IsFounder)
+	return nil
+}

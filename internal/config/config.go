@@ -1,0 +1,199 @@
+// Package config reads the service's configuration from the environment
+// once, validates it, and masks secrets when it is printed.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the validated configuration of the service.
+type Config struct {
+	AppEnv string // development | test | production
+	Port   int
+
+	DatabaseURL        string
+	DBMaxConns         int32
+	DBStatementTimeout time.Duration
+	MigrateOnStart     bool
+
+	ClerkSecretKey         string
+	ClerkJWTKey            string
+	ClerkAPIURL            string
+	ClerkIssuer            string
+	ClerkAuthorizedParties []string
+	ClerkClockSkew         time.Duration
+	ClerkWebhookSecret     string
+
+	PLGGating       bool
+	TrialDays       int
+	ShutdownTimeout time.Duration
+	LogLevel        string
+}
+
+// DefaultClerkAPIURL is Clerk's Backend API base URL.
+const DefaultClerkAPIURL = "https://api.clerk.com/v1"
+
+// Production reports whether APP_ENV is production.
+func (c Config) Production() bool { return c.AppEnv == "production" }
+
+// Load reads and validates the configuration through getenv. The error is one
+// line naming the first offending variable; it never contains a secret value.
+func Load(getenv func(string) string) (Config, error) {
+	p := parser{getenv: getenv}
+	c := Config{
+		AppEnv:                 p.enum("APP_ENV", "development", "development", "test", "production"),
+		Port:                   p.int("PORT", 8000, 1, 65535),
+		DatabaseURL:            strings.TrimSpace(getenv("DATABASE_URL")),
+		DBMaxConns:             int32(p.int("DB_MAX_CONNS", 10, 1, 1000)),
+		DBStatementTimeout:     p.duration("DB_STATEMENT_TIMEOUT", 5*time.Second),
+		MigrateOnStart:         p.bool("MIGRATE_ON_START", true),
+		ClerkSecretKey:         strings.TrimSpace(getenv("CLERK_SECRET_KEY")),
+		ClerkJWTKey:            strings.TrimSpace(strings.ReplaceAll(getenv("CLERK_JWT_KEY"), `\n`, "\n")),
+		ClerkAPIURL:            strings.TrimRight(p.str("CLERK_API_URL", DefaultClerkAPIURL), "/"),
+		ClerkIssuer:            strings.TrimSpace(getenv("CLERK_ISSUER")),
+		ClerkAuthorizedParties: p.list("CLERK_AUTHORIZED_PARTIES"),
+		ClerkClockSkew:         p.duration("CLERK_CLOCK_SKEW", 5*time.Second),
+		ClerkWebhookSecret:     strings.TrimSpace(getenv("CLERK_WEBHOOK_SIGNING_SECRET")),
+		PLGGating:              p.bool("PLG_GATING", true),
+		TrialDays:              p.int("TRIAL_DAYS", 14, 1, 3650),
+		ShutdownTimeout:        p.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+		LogLevel:               p.enum("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+	}
+	if p.err != nil {
+		return Config{}, p.err
+	}
+	if c.DatabaseURL == "" {
+		return Config{}, errors.New("config: DATABASE_URL is required")
+	}
+	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return Config{}, errors.New("config: DATABASE_URL must be a postgres:// URL")
+	}
+	if c.ClerkSecretKey == "" && c.ClerkJWTKey == "" {
+		return Config{}, errors.New("config: CLERK_SECRET_KEY or CLERK_JWT_KEY is required")
+	}
+	if c.ClerkJWTKey != "" && !strings.Contains(c.ClerkJWTKey, "-----BEGIN PUBLIC KEY-----") {
+		return Config{}, errors.New("config: CLERK_JWT_KEY must be a PEM public key (-----BEGIN PUBLIC KEY-----)")
+	}
+	if u, err := url.Parse(c.ClerkAPIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return Config{}, errors.New("config: CLERK_API_URL must be an http(s) URL")
+	}
+	if c.ClerkClockSkew < 0 || c.ClerkClockSkew > 5*time.Minute {
+		return Config{}, errors.New("config: CLERK_CLOCK_SKEW must be between 0s and 5m")
+	}
+	if c.ClerkWebhookSecret != "" && !strings.HasPrefix(c.ClerkWebhookSecret, "whsec_") {
+		return Config{}, errors.New("config: CLERK_WEBHOOK_SIGNING_SECRET must start with whsec_")
+	}
+	if c.DBStatementTimeout <= 0 || c.ShutdownTimeout <= 0 {
+		return Config{}, errors.New("config: DB_STATEMENT_TIMEOUT and SHUTDOWN_TIMEOUT must be positive")
+	}
+	return c, nil
+}
+
+// String describes the configuration with every secret masked.
+func (c Config) String() string {
+	return fmt.Sprintf("app_env=%s port=%d database_url=%s clerk_secret_key=%s clerk_jwt_key=%t clerk_api_url=%s clerk_issuer=%q authorized_parties=%v clock_skew=%s webhook_secret=%s plg_gating=%t",
+		c.AppEnv, c.Port, MaskURL(c.DatabaseURL), mask(c.ClerkSecretKey), c.ClerkJWTKey != "", c.ClerkAPIURL,
+		c.ClerkIssuer, c.ClerkAuthorizedParties, c.ClerkClockSkew, mask(c.ClerkWebhookSecret), c.PLGGating)
+}
+
+func mask(s string) string {
+	if s == "" {
+		return "unset"
+	}
+	return "set"
+}
+
+// MaskURL returns u with any password replaced, for logs.
+func MaskURL(u string) string {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return "(unparseable)"
+	}
+	if _, has := parsed.User.Password(); has {
+		parsed.User = url.UserPassword(parsed.User.Username(), "xxxxx")
+	}
+	return parsed.Redacted()
+}
+
+type parser struct {
+	getenv func(string) string
+	err    error
+}
+
+func (p *parser) fail(name, want string) {
+	if p.err == nil {
+		p.err = fmt.Errorf("config: %s must be %s", name, want)
+	}
+}
+
+func (p *parser) str(name, def string) string {
+	if v := strings.TrimSpace(p.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (p *parser) enum(name, def string, allowed ...string) string {
+	v := strings.ToLower(p.str(name, def))
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	p.fail(name, "one of "+strings.Join(allowed, ", "))
+	return def
+}
+
+func (p *parser) int(name string, def, lo, hi int) int {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		p.fail(name, fmt.Sprintf("an integer from %d to %d", lo, hi))
+		return def
+	}
+	return n
+}
+
+func (p *parser) bool(name string, def bool) bool {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.fail(name, "true or false")
+		return def
+	}
+	return b
+}
+
+func (p *parser) duration(name string, def time.Duration) time.Duration {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		p.fail(name, "a duration such as 5s")
+		return def
+	}
+	return d
+}
+
+func (p *parser) list(name string) []string {
+	var out []string
+	for _, s := range strings.Split(p.getenv(name), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,83 @@
+package httpapi
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/praxiom/praxiom-api/internal/apperr"
+)
+
+// statusOf is the one code→status table of the service (contract §2).
+var statusOf = map[apperr.Code]int{
+	apperr.BadRequest:                http.StatusBadRequest,
+	apperr.InvalidSignature:          http.StatusBadRequest,
+	apperr.Unauthorized:              http.StatusUnauthorized,
+	apperr.Forbidden:                 http.StatusForbidden,
+	apperr.AccessRequired:            http.StatusForbidden,
+	apperr.AccountSuspended:          http.StatusForbidden,
+	apperr.InvitationEmailMismatch:   http.StatusForbidden,
+	apperr.NotFound:                  http.StatusNotFound,
+	apperr.AccessCodeInvalid:         http.StatusNotFound,
+	apperr.MethodNotAllowed:          http.StatusMethodNotAllowed,
+	apperr.AlreadyMember:             http.StatusConflict,
+	apperr.InvitationPending:         http.StatusConflict,
+	apperr.LastOwner:                 http.StatusConflict,
+	apperr.AccessCodeExhausted:       http.StatusConflict,
+	apperr.InvitationExpired:         http.StatusGone,
+	apperr.InvitationRevoked:         http.StatusGone,
+	apperr.InvitationAlreadyAccepted: http.StatusGone,
+	apperr.PayloadTooLarge:           http.StatusRequestEntityTooLarge,
+	apperr.UnsupportedMediaType:      http.StatusUnsupportedMediaType,
+	apperr.ValidationError:           http.StatusUnprocessableEntity,
+	apperr.RateLimited:               http.StatusTooManyRequests,
+	apperr.Internal:                  http.StatusInternalServerError,
+	apperr.Unavailable:               http.StatusServiceUnavailable,
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code      apperr.Code       `json:"code"`
+	Message   string            `json:"message"`
+	RequestID string            `json:"request_id"`
+	Fields    map[string]string `json:"fields,omitempty"`
+}
+
+// writeError answers err in the contract's envelope. Clients see the code
+// and the safe message only; a 5xx logs its cause with the request id.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e, ok := apperr.As(err)
+	if !ok {
+		e = apperr.Wrap(apperr.Internal, "Internal server error.", err)
+	}
+	status, known := statusOf[e.Code]
+	if !known {
+		status = http.StatusInternalServerError
+		e = apperr.Wrap(apperr.Internal, "Internal server error.", err)
+	}
+	msg := e.Message
+	switch {
+	case e.Code == apperr.Internal:
+		msg = "Internal server error."
+		logger(r).LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("error", err.Error()))
+	case status >= 500:
+		logger(r).LogAttrs(r.Context(), slog.LevelWarn, "request failed", slog.String("error", err.Error()))
+	case e.Err != nil && !errors.Is(e.Err, errQuiet):
+		logger(r).LogAttrs(r.Context(), slog.LevelDebug, "request refused", slog.String("error", err.Error()))
+	}
+	if msg == "" {
+		msg = http.StatusText(status)
+	}
+	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, status, errorBody{Error: errorDetail{
+		Code: e.Code, Message: msg, RequestID: requestID(r.Context()), Fields: e.Fields,
+	}})
+}
+
+// errQuiet marks causes not worth a debug line.
+var errQuiet = errors.New("quiet")

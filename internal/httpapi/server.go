@@ -1,0 +1,69 @@
+// Package httpapi is the HTTP layer: every route in routes.go, the
+// middleware chain (request id, logging, panics, Clerk authentication, user
+// resolution, suspension, workspace membership), JSON helpers and one
+// handler file per resource.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/praxiom/praxiom-api/internal/store"
+	"github.com/praxiom/praxiom-api/internal/webhook"
+)
+
+// ReadinessChecker reports whether a migration is pending (store.Migrator).
+type ReadinessChecker interface {
+	Pending(ctx context.Context) (bool, error)
+}
+
+// Deps are what the server is built from; cmd/praxiom wires them.
+type Deps struct {
+	Store    *store.Store
+	Verifier TokenVerifier
+	// Fetcher provisions users from Clerk; nil provisions from token claims.
+	Fetcher ProfileFetcher
+	// Webhook verifies Clerk deliveries; nil answers 503 (secret not set).
+	Webhook   *webhook.Verifier
+	Readiness ReadinessChecker
+	Policy    store.NewUserPolicy
+	TrialDays int
+	Logger    *slog.Logger
+	// Observe, when set, sees every finished request (metrics).
+	Observe func(method, route string, status int, latency time.Duration)
+}
+
+// Server holds the dependencies of the handlers.
+type Server struct {
+	store        *store.Store
+	verifier     TokenVerifier
+	fetcher      ProfileFetcher
+	webhook      *webhook.Verifier
+	applier      *webhook.Applier
+	readiness    ReadinessChecker
+	policy       store.NewUserPolicy
+	trialDays    int
+	log          *slog.Logger
+	observe      func(method, route string, status int, latency time.Duration)
+	provisioning provisioner
+	handler      http.Handler
+}
+
+// New builds the server and its router.
+func New(d Deps) *Server {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	s := &Server{
+		store: d.Store, verifier: d.Verifier, fetcher: d.Fetcher, webhook: d.Webhook,
+		applier:   &webhook.Applier{Store: d.Store, Policy: d.Policy},
+		readiness: d.Readiness, policy: d.Policy, trialDays: d.TrialDays, log: d.Logger, observe: d.Observe,
+	}
+	s.handler = s.routes()
+	return s
+}
+
+// ServeHTTP serves a request through the router.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }

@@ -1,0 +1,49 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/praxiom/praxiom-api/internal/store"
+)
+
+// userJSON is the user object of contract §3.
+type userJSON struct {
+	ID               uuid.UUID  `json:"id"`
+	ClerkID          string     `json:"clerk_id"`
+	Email            string     `json:"email"`
+	Name             string     `json:"name"`
+	AvatarURL        *string    `json:"avatar_url"`
+	AccessStatus     string     `json:"access_status"`
+	HasProductAccess bool       `json:"has_product_access"`
+	IsFounder        bool       `json:"is_founder"`
+	IsAdmin          bool       `json:"is_admin"`
+	ReferralCode     string     `json:"referral_code"`
+	ActivatedAt      *time.Time `json:"activated_at"`
+	CreatedAt        time.Time  `json:"created_at"`
+	UpdatedAt        time.Time  `json:"updated_at"`
+}
+
+func toUserJSON(u store.User) userJSON {
+	return userJSON{
+		ID: u.ID, ClerkID: u.ClerkID, Email: u.Email, Name: u.Name, AvatarURL: u.AvatarURL,
+		AccessStatus: u.AccessStatus, HasProductAccess: u.HasProductAccess || u.IsFounder,
+		IsFounder: u.IsFounder, IsAdmin: u.IsAdmin, ReferralCode: u.ReferralCode,
+		ActivatedAt: utc(u.ActivatedAt), CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
+	}
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := t.UTC()
+	return &v
+}
+
+// getMe answers the caller's user object, also to suspended users.
+func (s *Server) getMe(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, toUserJSON(currentUser(r)))
+}

@@ -1,0 +1,40 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/praxiom/praxiom-api/internal/apperr"
+	"github.com/praxiom/praxiom-api/internal/webhook"
+)
+
+// clerkWebhook verifies a Clerk delivery over its raw body and applies it
+// once. 400 INVALID_SIGNATURE, 400 BAD_REQUEST for a signed body that is not
+// a Clerk event, 413 over 1 MiB, 503 when the secret is not configured or
+// the database is down (Svix retries). It does not insist on a Content-Type.
+func (s *Server) clerkWebhook(w http.ResponseWriter, r *http.Request) {
+	if s.webhook == nil {
+		writeError(w, r, apperr.New(apperr.Unavailable, "The webhook is not configured."))
+		return
+	}
+	body, err := readBody(w, r, webhook.MaxBody)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := s.webhook.Verify(body, r.Header); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	ev, err := webhook.Decode(body)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	result, err := s.applier.Apply(r.Context(), webhook.MessageID(r.Header), ev)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	logger(r).Info("webhook applied", "event_type", ev.Type, "result", string(result))
+	writeJSON(w, http.StatusOK, statusBody{Status: string(result)})
+}
