@@ -7,6 +7,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/praxiom/praxiom-api/internal/apperr"
+	"github.com/praxiom/praxiom-api/internal/store"
 )
 
 // routes declares every route of the service, nested by the middleware each
@@ -36,6 +37,9 @@ func (s *Server) routes() http.Handler {
 	r.Post("/webhooks/clerk", s.clerkWebhook)
 	r.Post("/api/webhooks/clerk", s.clerkWebhook)
 
+	// The invitation look-up needs no token (contract §7).
+	r.Get("/api/invitations/{token}", s.lookupInvitation)
+
 	// Everything else under /api: authentication comes before routing.
 	r.Route("/api", func(r chi.Router) {
 		r.Use(s.authenticate)
@@ -43,6 +47,41 @@ func (s *Server) routes() http.Handler {
 
 		r.Group(func(r chi.Router) {
 			r.Use(requireActive)
+
+			r.Post("/access-codes/redeem", s.redeemAccessCode)
+			r.Post("/invitations/{token}/accept", s.acceptInvitation)
+
+			r.Route("/admin", func(r chi.Router) {
+				r.Use(requireAdmin)
+				r.Post("/access-codes", s.createAccessCodes)
+				r.Get("/access-codes", s.listAccessCodes)
+				r.Delete("/access-codes/{code_id}", s.revokeAccessCode)
+			})
+
+			r.Post("/workspaces", s.createWorkspace) // 403 ACCESS_REQUIRED without product access
+			r.Get("/workspaces", s.listWorkspaces)
+
+			r.Route("/workspaces/{workspace_id}", func(r chi.Router) {
+				r.Use(s.loadMembership) // 400 bad id, 403 outsiders and unknown workspaces
+
+				member, admin, owner := requireRole(store.RoleMember), requireRole(store.RoleAdmin), requireRole(store.RoleOwner)
+				r.With(member).Get("/", s.getWorkspace)
+				r.With(admin).Patch("/", s.updateWorkspace)
+				r.With(owner).Delete("/", s.deleteWorkspace)
+
+				r.With(member).Get("/settings", s.getSettings)
+				r.With(admin).Patch("/settings", s.updateSettings)
+
+				r.With(member).Get("/members", s.listMembers)
+				r.With(admin).Patch("/members/{user_id}", s.changeMemberRole)
+				// Any member may remove themselves (leave); removing others is
+				// checked against the rules of contract §6 under the workspace lock.
+				r.With(member).Delete("/members/{user_id}", s.removeMember)
+
+				r.With(admin).Post("/invitations", s.createInvitation)
+				r.With(admin).Get("/invitations", s.listInvitations)
+				r.With(admin).Delete("/invitations/{invitation_id}", s.revokeInvitation)
+			})
 		})
 	})
 	return r

@@ -1,0 +1,10 @@
+// Package api holds the API contract as an OpenAPI 3.0.3 document.
+package api
+
+import _ "embed"
+
+// Spec is api/openapi.yaml: the OpenAPI description of the contract that the
+// server's tests hold every response to (see internal/openapicheck).
+//
+//go:embed openapi.yaml
+var Spec []byte

@@ -1,0 +1,332 @@
+// Package auth verifies Clerk session tokens (contract §3). It knows no
+// database and no HTTP routing: the HTTP layer extracts the bearer token with
+// ParseBearer, calls Verifier.Verify and maps ErrInvalidToken to 401 and
+// ErrUnavailable to 503.
+package auth
+
+import (
+	"context"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/clerk/clerk-sdk-go/v2"
+	clerkjwt "github.com/clerk/clerk-sdk-go/v2/jwt"
+	"github.com/go-jose/go-jose/v3/jwt"
+)
+
+// MaxTokenLength is the longest token Verify looks at (16 KiB); longer ones
+// are rejected before any parsing.
+const MaxTokenLength = 16 << 10
+
+// maxKIDLength bounds the kid header so that remembered unknown kids stay
+// small; Clerk's key IDs are a few dozen characters.
+const maxKIDLength = 256
+
+// algRS256 is the only accepted signing algorithm.
+const algRS256 = "RS256"
+
+// ErrInvalidToken is wrapped by every rejection of a token (answer 401).
+var ErrInvalidToken = errors.New("auth: invalid token")
+
+// ErrUnavailable is returned when the JWKS could not be fetched and no
+// usable key is cached (answer 503).
+var ErrUnavailable = errors.New("auth: key set unavailable")
+
+// Claims are the verified claims of a Clerk session token.
+type Claims struct {
+	Subject, Issuer, AuthorizedParty, SessionID string
+	// Email and Name are the optional custom claims "email" and "name",
+	// used to provision users when no Clerk secret key is configured.
+	Email, Name string
+	Expiry      time.Time
+}
+
+// Config configures a Verifier. Either JWTKeyPEM, or APIURL and SecretKey,
+// must be set; JWTKeyPEM wins when both are.
+type Config struct {
+	// JWTKeyPEM is CLERK_JWT_KEY, a PEM "PUBLIC KEY" (RSA). When set,
+	// verification is networkless: the kid is ignored and no JWKS is fetched.
+	JWTKeyPEM string
+	// APIURL is CLERK_API_URL, e.g. "https://api.clerk.com/v1"; the JWKS is
+	// fetched from APIURL+"/jwks".
+	APIURL string
+	// SecretKey is CLERK_SECRET_KEY, sent as bearer to the JWKS endpoint.
+	SecretKey string
+	// Issuer is CLERK_ISSUER: when non-empty, iss must equal it exactly.
+	Issuer string
+	// AuthorizedParties is CLERK_AUTHORIZED_PARTIES: when non-empty, a
+	// present azp must be one of them; tokens without azp pass.
+	AuthorizedParties []string
+	// Leeway is CLERK_CLOCK_SKEW, applied to exp, nbf and iat as given
+	// (0 allowed; negative is an error).
+	Leeway time.Duration
+	// HTTPClient is used for JWKS fetches; default a client with a 5s timeout.
+	HTTPClient *http.Client
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// KeyTTL is how long a fetched key set is used before it is refreshed;
+	// default 1h.
+	KeyTTL time.Duration
+	// UnknownKidPerKid allows at most one refresh per unknown kid per this
+	// period; default 5m.
+	UnknownKidPerKid time.Duration
+	// UnknownKidGlobal allows at most one refresh caused by unknown kids,
+	// across all kids, per this period; default 1m.
+	UnknownKidGlobal time.Duration
+	// Logger receives warnings (failed refreshes); it never sees tokens or
+	// secrets. Default: discard.
+	Logger *slog.Logger
+	// OnJWKSFetch, when set, is called after every JWKS fetch attempt.
+	OnJWKSFetch func(ok bool)
+}
+
+// Defaults applied by NewVerifier to zero Config fields.
+const (
+	DefaultHTTPTimeout      = 5 * time.Second
+	DefaultKeyTTL           = time.Hour
+	DefaultUnknownKidPerKid = 5 * time.Minute
+	DefaultUnknownKidGlobal = time.Minute
+)
+
+// Verifier verifies Clerk session tokens. It is safe for concurrent use.
+type Verifier struct {
+	pemKey  *clerk.JSONWebKey // networkless mode when non-nil
+	keys    *keyCache         // JWKS mode when non-nil
+	issuer  string
+	parties map[string]struct{}
+	leeway  time.Duration
+	now     func() time.Time
+	fetches atomic.Int64
+}
+
+// NewVerifier checks cfg and returns a Verifier. It fails when neither
+// JWTKeyPEM nor both APIURL and SecretKey are set, or when JWTKeyPEM is not
+// an RSA public key in PEM form.
+func NewVerifier(cfg Config) (*Verifier, error) {
+	if cfg.Leeway < 0 {
+		return nil, errors.New("auth: negative leeway")
+	}
+	v := &Verifier{
+		issuer: cfg.Issuer,
+		leeway: cfg.Leeway,
+		now:    cfg.Now,
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	for _, p := range cfg.AuthorizedParties {
+		if p = strings.TrimSpace(p); p != "" {
+			if v.parties == nil {
+				v.parties = make(map[string]struct{})
+			}
+			v.parties[p] = struct{}{}
+		}
+	}
+
+	if strings.TrimSpace(cfg.JWTKeyPEM) != "" {
+		jwk, err := clerk.JSONWebKeyFromPEM(cfg.JWTKeyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("auth: parse CLERK_JWT_KEY: %w", err)
+		}
+		if _, ok := jwk.Key.(*rsa.PublicKey); !ok {
+			return nil, errors.New("auth: parse CLERK_JWT_KEY: not an RSA public key")
+		}
+		jwk.Algorithm = algRS256
+		v.pemKey = jwk
+		return v, nil
+	}
+
+	if cfg.APIURL == "" || cfg.SecretKey == "" {
+		return nil, errors.New("auth: need CLERK_JWT_KEY, or CLERK_API_URL and CLERK_SECRET_KEY")
+	}
+	u, err := url.Parse(cfg.APIURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errors.New("auth: CLERK_API_URL must be an absolute http(s) URL")
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: DefaultHTTPTimeout}
+	}
+	v.keys = newKeyCache(keyCacheConfig{
+		apiURL:     cfg.APIURL,
+		secret:     cfg.SecretKey,
+		httpClient: hc,
+		now:        v.now,
+		ttl:        orDefault(cfg.KeyTTL, DefaultKeyTTL),
+		perKid:     orDefault(cfg.UnknownKidPerKid, DefaultUnknownKidPerKid),
+		global:     orDefault(cfg.UnknownKidGlobal, DefaultUnknownKidGlobal),
+		logger:     logger,
+		onFetch: func(ok bool) {
+			v.fetches.Add(1)
+			if cfg.OnJWKSFetch != nil {
+				cfg.OnJWKSFetch(ok)
+			}
+		},
+	})
+	return v, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// JWKSFetches returns how many JWKS fetches have been attempted.
+func (v *Verifier) JWKSFetches() int64 {
+	return v.fetches.Load()
+}
+
+// customClaims picks up the optional "email" and "name" claims.
+type customClaims struct {
+	Email string `json:"email"`
+	Name  string `json:"name"`
+}
+
+type clockFunc func() time.Time
+
+func (f clockFunc) Now() time.Time { return f() }
+
+func invalid(reason string) error {
+	return fmt.Errorf("%w: %s", ErrInvalidToken, reason)
+}
+
+// Verify checks token and returns its claims. Rejections wrap
+// ErrInvalidToken; a key set that cannot be obtained yields ErrUnavailable.
+// Neither error message contains the token.
+func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
+	if len(token) > MaxTokenLength {
+		return Claims{}, invalid("token too large")
+	}
+	if token == "" {
+		return Claims{}, invalid("empty token")
+	}
+	if !isCompactJWS(token) {
+		return Claims{}, invalid("not a compact JWS")
+	}
+	parsed, err := jwt.ParseSigned(token)
+	if err != nil {
+		return Claims{}, fmt.Errorf("%w: parse: %w", ErrInvalidToken, err)
+	}
+	if len(parsed.Headers) != 1 {
+		return Claims{}, invalid("expected exactly one signature")
+	}
+	hdr := parsed.Headers[0]
+	if hdr.Algorithm != algRS256 {
+		return Claims{}, invalid("unsupported alg")
+	}
+
+	jwk := v.pemKey
+	if jwk == nil {
+		if hdr.KeyID == "" {
+			return Claims{}, invalid("missing kid")
+		}
+		if len(hdr.KeyID) > maxKIDLength {
+			return Claims{}, invalid("kid too long")
+		}
+		jwk, err = v.keys.get(ctx, hdr.KeyID)
+		if err != nil {
+			return Claims{}, err
+		}
+	}
+
+	sc, err := clerkjwt.Verify(ctx, &clerkjwt.VerifyParams{
+		Token:       token,
+		JWK:         jwk,
+		Clock:       clockFunc(func() time.Time { return v.now().UTC() }),
+		Leeway:      v.leeway,
+		IsSatellite: true, // skip the SDK's issuer shape check; exact check below
+		CustomClaimsConstructor: func(context.Context) any {
+			return &customClaims{}
+		},
+	})
+	if err != nil {
+		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	if sc.Expiry == nil {
+		return Claims{}, invalid("missing exp")
+	}
+	if sc.Subject == "" {
+		return Claims{}, invalid("missing sub")
+	}
+	if v.issuer != "" && sc.Issuer != v.issuer {
+		return Claims{}, invalid("unexpected iss")
+	}
+	if v.parties != nil && sc.AuthorizedParty != "" {
+		if _, ok := v.parties[sc.AuthorizedParty]; !ok {
+			return Claims{}, invalid("azp not allowed")
+		}
+	}
+
+	out := Claims{
+		Subject:         sc.Subject,
+		Issuer:          sc.Issuer,
+		AuthorizedParty: sc.AuthorizedParty,
+		SessionID:       sc.SessionID,
+		Expiry:          time.Unix(*sc.Expiry, 0).UTC(),
+	}
+	if cc, ok := sc.Custom.(*customClaims); ok && cc != nil {
+		out.Email = cc.Email
+		out.Name = cc.Name
+	}
+	return out, nil
+}
+
+// isCompactJWS reports whether s has the compact JWS shape: three
+// base64url segments separated by exactly two dots (the signature segment
+// non-empty). go-jose would also accept the JSON serialization, which may
+// carry several signatures and unprotected headers; Clerk never sends it.
+func isCompactJWS(s string) bool {
+	dots := 0
+	last := -1
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '.':
+			if i == last+1 { // empty segment
+				return false
+			}
+			dots++
+			if dots > 2 {
+				return false
+			}
+			last = i
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return dots == 2 && last < len(s)-1
+}
+
+// ParseBearer extracts the token from an Authorization header value.
+// present reports whether a header was sent at all; ok reports whether it is
+// the "Bearer" scheme (any case) followed by one or more spaces and a
+// non-empty token without spaces.
+func ParseBearer(authorizationHeader string) (token string, present bool, ok bool) {
+	h := strings.TrimSpace(authorizationHeader)
+	if h == "" {
+		return "", false, false
+	}
+	const scheme = "bearer"
+	if len(h) <= len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) || h[len(scheme)] != ' ' {
+		return "", true, false
+	}
+	token = strings.TrimLeft(h[len(scheme):], " ")
+	if token == "" || strings.ContainsAny(token, " \t") {
+		return "", true, false
+	}
+	return token, true, true
+}

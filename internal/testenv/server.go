@@ -1,0 +1,309 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	svix "github.com/svix/svix-webhooks/go"
+
+	"github.com/praxiom/praxiom-api/internal/auth"
+	"github.com/praxiom/praxiom-api/internal/clerkuser"
+	"github.com/praxiom/praxiom-api/internal/devtoken"
+	"github.com/praxiom/praxiom-api/internal/httpapi"
+	"github.com/praxiom/praxiom-api/internal/openapicheck"
+	"github.com/praxiom/praxiom-api/internal/store"
+	"github.com/praxiom/praxiom-api/internal/webhook"
+)
+
+// Options adjust the server under test; the zero value is the production
+// wiring with PLG gating on, a PEM key and claims provisioning.
+type Options struct {
+	// PLGGatingOff makes new users start active with product access.
+	PLGGatingOff bool
+	// ClerkAPIURL, when set, provisions users from a (fake) Clerk Backend
+	// API at that URL with secret "sk_test_fake".
+	ClerkAPIURL string
+	// Verifier replaces the PEM-key verifier.
+	Verifier httpapi.TokenVerifier
+	// NoWebhookSecret leaves the webhook unconfigured.
+	NoWebhookSecret bool
+	// Store tunes the pool.
+	Store store.Options
+	// Readiness replaces the migrator as readiness checker.
+	Readiness httpapi.ReadinessChecker
+	// NoSpecCheck turns off the validation of every response against
+	// api/openapi.yaml (only for tests that send what the spec cannot know).
+	NoSpecCheck bool
+}
+
+// Env is a server under test on its own database.
+type Env struct {
+	TB            testing.TB
+	Store         *store.Store
+	DatabaseURL   string
+	Key           *devtoken.Key
+	Handler       http.Handler
+	WebhookSecret string
+	logs          *syncBuffer
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var (
+	specOnce sync.Once
+	spec     *openapicheck.Checker
+)
+
+// Spec returns the response validator shared by the tests of one binary, so
+// that a test can assert every operation was seen (Spec(t).Uncovered()).
+func Spec(tb testing.TB) *openapicheck.Checker {
+	tb.Helper()
+	specOnce.Do(func() { spec = openapicheck.New(tb) })
+	return spec
+}
+
+var (
+	keyOnce sync.Once
+	key     *devtoken.Key
+)
+
+// Key returns one RSA key per test binary (generating one takes ~100 ms).
+func Key(tb testing.TB) *devtoken.Key {
+	tb.Helper()
+	keyOnce.Do(func() {
+		var err error
+		key, err = devtoken.Generate()
+		if err != nil {
+			panic(err)
+		}
+	})
+	return key
+}
+
+// New starts the API on a fresh database.
+func New(tb testing.TB, o Options) *Env {
+	tb.Helper()
+	st, url := NewStore(tb, o.Store)
+	e := &Env{TB: tb, Store: st, DatabaseURL: url, Key: Key(tb), logs: &syncBuffer{}}
+	verifier := o.Verifier
+	if verifier == nil {
+		v, err := auth.NewVerifier(auth.Config{JWTKeyPEM: e.Key.PublicPEM(), Leeway: 5 * time.Second})
+		if err != nil {
+			tb.Fatalf("testenv: verifier: %v", err)
+		}
+		verifier = v
+	}
+	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	deps := httpapi.Deps{
+		Store: st, Verifier: verifier, Logger: log, TrialDays: 14,
+		Policy: store.NewUserPolicy{Active: o.PLGGatingOff},
+	}
+	if o.Readiness != nil {
+		deps.Readiness = o.Readiness
+	} else {
+		m, err := store.NewMigrator(url, nil)
+		if err != nil {
+			tb.Fatalf("testenv: migrator: %v", err)
+		}
+		tb.Cleanup(func() { m.Close() })
+		deps.Readiness = m
+	}
+	if o.ClerkAPIURL != "" {
+		deps.Fetcher = clerkuser.NewFetcher(o.ClerkAPIURL, "sk_test_fake", nil)
+	}
+	if !o.NoWebhookSecret {
+		raw := make([]byte, 24)
+		_, _ = rand.Read(raw)
+		e.WebhookSecret = "whsec_" + base64.StdEncoding.EncodeToString(raw)
+		v, err := webhook.NewVerifier(e.WebhookSecret)
+		if err != nil {
+			tb.Fatalf("testenv: webhook verifier: %v", err)
+		}
+		deps.Webhook = v
+	}
+	e.Handler = httpapi.New(deps)
+	if !o.NoSpecCheck {
+		e.Handler = Spec(tb).Wrap(tb, e.Handler)
+	}
+	return e
+}
+
+// Logs returns everything the server logged so far.
+func (e *Env) Logs() string { return e.logs.String() }
+
+// Token mints a valid token for email (sub derived from it, with email and
+// name claims so the user is provisioned from claims).
+func (e *Env) Token(email string) string {
+	e.TB.Helper()
+	t, err := e.Key.Mint(devtoken.Options{Subject: devtoken.SubjectForEmail(email), Email: email,
+		Name: strings.Split(email, "@")[0], TTL: time.Hour})
+	if err != nil {
+		e.TB.Fatalf("testenv: mint: %v", err)
+	}
+	return t
+}
+
+// Mint mints a token with o.
+func (e *Env) Mint(o devtoken.Options) string {
+	e.TB.Helper()
+	t, err := e.Key.Mint(o)
+	if err != nil {
+		e.TB.Fatalf("testenv: mint: %v", err)
+	}
+	return t
+}
+
+// Response is a recorded answer.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into v, failing the test when it is not JSON.
+func (r *Response) JSON(tb testing.TB, v any) {
+	tb.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		tb.Fatalf("response %d is not JSON: %v: %s", r.Status, err, r.Body)
+	}
+}
+
+// Code returns error.code of an error envelope ("" when absent).
+func (r *Response) Code() string {
+	var env struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(r.Body, &env)
+	return env.Error.Code
+}
+
+// Request is a request to send with Do.
+type Request struct {
+	Method, Path, Token string
+	// Body is sent as JSON unless it is []byte or string (sent as is).
+	Body   any
+	Header http.Header
+}
+
+// Do sends req to the server in-process and records the answer.
+func (e *Env) Do(req Request) *Response {
+	e.TB.Helper()
+	var body io.Reader
+	switch b := req.Body.(type) {
+	case nil:
+	case []byte:
+		body = bytes.NewReader(b)
+	case string:
+		body = strings.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			e.TB.Fatalf("testenv: marshal body: %v", err)
+		}
+		body = bytes.NewReader(j)
+	}
+	r := httptest.NewRequestWithContext(context.Background(), req.Method, req.Path, body)
+	if req.Body != nil {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	if req.Token != "" {
+		r.Header.Set("Authorization", "Bearer "+req.Token)
+	}
+	for k, vs := range req.Header {
+		r.Header.Del(k)
+		for _, v := range vs {
+			r.Header.Add(k, v)
+		}
+	}
+	w := httptest.NewRecorder()
+	e.Handler.ServeHTTP(w, r)
+	return &Response{Status: w.Code, Header: w.Header(), Body: w.Body.Bytes()}
+}
+
+// Get is Do with GET and a token.
+func (e *Env) Get(path, token string) *Response {
+	e.TB.Helper()
+	return e.Do(Request{Method: http.MethodGet, Path: path, Token: token})
+}
+
+// SignedHeaders signs body as Svix would for message id at time ts.
+func SignedHeaders(tb testing.TB, secret, id string, ts time.Time, body []byte) http.Header {
+	tb.Helper()
+	wh, err := svix.NewWebhook(secret)
+	if err != nil {
+		tb.Fatalf("testenv: svix: %v", err)
+	}
+	sig, err := wh.Sign(id, ts, body)
+	if err != nil {
+		tb.Fatalf("testenv: sign: %v", err)
+	}
+	h := http.Header{}
+	h.Set("svix-id", id)
+	h.Set("svix-timestamp", strconv.FormatInt(ts.Unix(), 10))
+	h.Set("svix-signature", sig)
+	return h
+}
+
+// Deliver posts body to the webhook signed with the server's secret now.
+func (e *Env) Deliver(id string, body []byte) *Response {
+	e.TB.Helper()
+	return e.Do(Request{Method: http.MethodPost, Path: "/api/webhooks/clerk", Body: body,
+		Header: SignedHeaders(e.TB, e.WebhookSecret, id, time.Now(), body)})
+}
+
+// UserEvent builds a Clerk user.created/user.updated body.
+func UserEvent(typ, clerkID, email, first, last string, updatedAt time.Time) []byte {
+	data := map[string]any{
+		"id": clerkID, "object": "user",
+		"email_addresses":          []map[string]any{{"id": "idn_1", "object": "email_address", "email_address": email}},
+		"primary_email_address_id": "idn_1",
+		"first_name":               nullable(first), "last_name": nullable(last), "username": nil,
+		"image_url":  "https://img.clerk.com/" + clerkID,
+		"created_at": updatedAt.Add(-time.Hour).UnixMilli(), "updated_at": updatedAt.UnixMilli(),
+	}
+	b, _ := json.Marshal(map[string]any{"type": typ, "object": "event", "data": data, "timestamp": updatedAt.UnixMilli()})
+	return b
+}
+
+// DeletedEvent builds a Clerk user.deleted body.
+func DeletedEvent(clerkID string, at time.Time) []byte {
+	b, _ := json.Marshal(map[string]any{"type": "user.deleted", "object": "event",
+		"data": map[string]any{"id": clerkID, "deleted": true, "object": "user"}, "timestamp": at.UnixMilli()})
+	return b
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
