@@ -25,6 +25,8 @@ commands:
   serve                 run the API server (the default)
   migrate               apply pending migrations and exit
   users ACTION EMAIL    ACTION: grant-admin | revoke-admin | grant-founder | grant-access | suspend | unsuspend
+  access-codes create --count N [--max-redemptions M] [--expires-in 720h] [--metadata '{}']
+                        create access codes and print them, one a line
   dev                   local stand-in: private PostgreSQL under .data/, dev key pair, the server
   dev token --email E [--name N] [--ttl 1h]
                         print a token signed with the development key
@@ -43,6 +45,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrate(ctx, getenv, stderr)
 	case "users":
 		return users(ctx, args, getenv, stdout)
+	case "access-codes":
+		return accessCodes(ctx, args, getenv, stdout)
 	case "dev":
 		return dev(ctx, args, getenv, stdout, stderr)
 	case "help", "-h", "--help":
@@ -98,7 +102,7 @@ func serve(ctx context.Context, getenv func(string) string, logw io.Writer, read
 		return err
 	}
 	deps := httpapi.Deps{
-		Store: st, Verifier: verifier, Readiness: migrator, Logger: log, TrialDays: cfg.TrialDays,
+		Store: st, Verifier: auth.NewCachedVerifier(verifier, cfg.TokenCacheSize, nil), Readiness: migrator, Logger: log, TrialDays: cfg.TrialDays,
 		Policy: store.NewUserPolicy{Active: !cfg.PLGGating},
 	}
 	if cfg.ClerkSecretKey != "" {

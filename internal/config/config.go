@@ -29,6 +29,7 @@ type Config struct {
 	ClerkClockSkew         time.Duration
 	ClerkWebhookSecret     string
 
+	TokenCacheSize  int
 	PLGGating       bool
 	TrialDays       int
 	ShutdownTimeout time.Duration
@@ -47,7 +48,7 @@ func Load(getenv func(string) string) (Config, error) {
 	p := parser{getenv: getenv}
 	c := Config{
 		AppEnv:                 p.enum("APP_ENV", "development", "development", "test", "production"),
-		Port:                   p.int("PORT", 8000, 1, 65535),
+		Port:                   p.int("PORT", 8000, 0, 65535),
 		DatabaseURL:            strings.TrimSpace(getenv("DATABASE_URL")),
 		DBMaxConns:             int32(p.int("DB_MAX_CONNS", 10, 1, 1000)),
 		DBStatementTimeout:     p.duration("DB_STATEMENT_TIMEOUT", 5*time.Second),
@@ -59,6 +60,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ClerkAuthorizedParties: p.list("CLERK_AUTHORIZED_PARTIES"),
 		ClerkClockSkew:         p.duration("CLERK_CLOCK_SKEW", 5*time.Second),
 		ClerkWebhookSecret:     strings.TrimSpace(getenv("CLERK_WEBHOOK_SIGNING_SECRET")),
+		TokenCacheSize:         p.int("TOKEN_CACHE_SIZE", 10000, 0, 1000000),
 		PLGGating:              p.bool("PLG_GATING", true),
 		TrialDays:              p.int("TRIAL_DAYS", 14, 1, 3650),
 		ShutdownTimeout:        p.duration("SHUTDOWN_TIMEOUT", 20*time.Second),

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"net/mail"
+	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/praxiom/praxiom-api/internal/apperr"
@@ -60,7 +62,8 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			unauthorized(w, r, true, apperr.Wrap(apperr.Unauthorized, "The token is invalid or expired.", err))
 			return
 		}
-		user, err := s.resolveUser(r.Context(), claims)
+		wsID, onWorkspace := workspaceInPath(r.URL.Path)
+		user, role, err := s.resolveUser(r.Context(), claims, wsID, onWorkspace)
 		if err != nil {
 			if apperr.CodeOf(err) == apperr.Unauthorized {
 				unauthorized(w, r, true, err)
@@ -70,6 +73,10 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		ctx := context.WithValue(r.Context(), userKey, user)
+		if onWorkspace {
+			// loadMembership uses this instead of a second query.
+			ctx = context.WithValue(ctx, prefetchKey, membership{WorkspaceID: wsID, Role: role})
+		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -96,17 +103,28 @@ func currentUser(r *http.Request) store.User {
 }
 
 // resolveUser returns the live user of claims.Subject, provisioning it when
-// it is new. Returns UNAUTHORIZED, SERVICE_UNAVAILABLE or INTERNAL.
-func (s *Server) resolveUser(ctx context.Context, c auth.Claims) (store.User, error) {
-	u, err := s.store.UserByClerkID(ctx, c.Subject)
+// it is new. On a workspace route it also returns the user's role in that
+// workspace ("" for none), read in the same query. Returns UNAUTHORIZED,
+// SERVICE_UNAVAILABLE or INTERNAL.
+func (s *Server) resolveUser(ctx context.Context, c auth.Claims, wsID uuid.UUID, onWorkspace bool) (store.User, string, error) {
+	var (
+		u    store.User
+		role string
+		err  error
+	)
+	if onWorkspace {
+		u, role, err = s.store.UserWithRole(ctx, c.Subject, wsID)
+	} else {
+		u, err = s.store.UserByClerkID(ctx, c.Subject)
+	}
 	if err == nil {
 		if u.DeletedAt != nil {
-			return store.User{}, errBadUser
+			return store.User{}, "", errBadUser
 		}
-		return u, nil
+		return u, role, nil
 	}
 	if apperr.CodeOf(err) != apperr.NotFound {
-		return store.User{}, err
+		return store.User{}, "", err
 	}
 	// First sight: one provisioning per subject at a time in this process;
 	// the store's upsert makes it one row across processes too.
@@ -116,9 +134,29 @@ func (s *Server) resolveUser(ctx context.Context, c auth.Claims) (store.User, er
 		return s.provision(pctx, c)
 	})
 	if err != nil {
-		return store.User{}, err
+		return store.User{}, "", err
 	}
-	return v.(store.User), nil
+	// A user provisioned just now is a member of nothing yet.
+	return v.(store.User), "", nil
+}
+
+// workspaceInPath finds the workspace id of /api/workspaces/{id}[/…] so
+// that authentication can read the caller's membership with the user. A
+// malformed id is left to loadMembership (400).
+func workspaceInPath(path string) (uuid.UUID, bool) {
+	const prefix = "/api/workspaces/"
+	if !strings.HasPrefix(path, prefix) {
+		return uuid.Nil, false
+	}
+	rest := path[len(prefix):]
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		rest = rest[:i]
+	}
+	if len(rest) != 36 {
+		return uuid.Nil, false
+	}
+	id, err := uuid.Parse(rest)
+	return id, err == nil
 }
 
 func (s *Server) provision(ctx context.Context, c auth.Claims) (store.User, error) {

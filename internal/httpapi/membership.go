@@ -27,8 +27,15 @@ func (s *Server) loadMembership(next http.Handler) http.Handler {
 			writeError(w, r, err)
 			return
 		}
-		role, err := s.store.MembershipRole(r.Context(), wsID, currentUser(r).ID)
-		if err != nil {
+		var role string
+		if pre, ok := r.Context().Value(prefetchKey).(membership); ok && pre.WorkspaceID == wsID {
+			// Read by authenticate in the same query as the user.
+			if pre.Role == "" {
+				writeError(w, r, store.ErrNotMember)
+				return
+			}
+			role = pre.Role
+		} else if role, err = s.store.MembershipRole(r.Context(), wsID, currentUser(r).ID); err != nil {
 			writeError(w, r, err)
 			return
 		}

@@ -24,6 +24,7 @@ const (
 	claimsKey
 	userKey
 	membershipKey
+	prefetchKey
 )
 
 // requestID returns the request's id ("" outside the middleware).

@@ -1,0 +1,104 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"sync"
+	"time"
+)
+
+// TokenVerifier is what CachedVerifier wraps (a *Verifier).
+type TokenVerifier interface {
+	Verify(ctx context.Context, token string) (Claims, error)
+}
+
+// CachedVerifier remembers successful verifications so a client that sends
+// the same token again (a browser does, for up to a minute) skips the RS256
+// check. Entries are keyed by a SHA-256 of the whole token, bounded in
+// number, and never outlive the token's exp: the expiry is re-checked on
+// every hit. Only successes are cached. It caches the signature check, not
+// the user's state: suspension and deletion are read from the database on
+// every request.
+type CachedVerifier struct {
+	next   TokenVerifier
+	now    func() time.Time
+	shards [cacheShards]cacheShard
+	perCap int
+}
+
+const cacheShards = 16
+
+type cacheShard struct {
+	mu    sync.Mutex
+	items map[[32]byte]Claims
+	// ring holds the keys in insertion order; the oldest is evicted first.
+	ring []([32]byte)
+	next int
+}
+
+// NewCachedVerifier wraps next with a cache of at most size entries. A size
+// of 0 or less returns next itself (TOKEN_CACHE_SIZE=0 turns caching off).
+func NewCachedVerifier(next TokenVerifier, size int, now func() time.Time) TokenVerifier {
+	if size <= 0 {
+		return next
+	}
+	if now == nil {
+		now = time.Now
+	}
+	per := (size + cacheShards - 1) / cacheShards
+	c := &CachedVerifier{next: next, now: now, perCap: per}
+	for i := range c.shards {
+		c.shards[i].items = make(map[[32]byte]Claims, per)
+	}
+	return c
+}
+
+// Verify answers from the cache when the token was verified before and has
+// not expired, else verifies it with the wrapped verifier and caches a
+// success.
+func (c *CachedVerifier) Verify(ctx context.Context, token string) (Claims, error) {
+	if len(token) > MaxTokenLength || token == "" {
+		return c.next.Verify(ctx, token)
+	}
+	key := sha256.Sum256([]byte(token))
+	sh := &c.shards[key[0]%cacheShards]
+	now := c.now()
+	sh.mu.Lock()
+	claims, ok := sh.items[key]
+	if ok && !now.Before(claims.Expiry) {
+		delete(sh.items, key) // expired: its ring slot is reused later
+		ok = false
+	}
+	sh.mu.Unlock()
+	if ok {
+		return claims, nil
+	}
+	claims, err := c.next.Verify(ctx, token)
+	if err != nil || claims.Expiry.IsZero() || !now.Before(claims.Expiry) {
+		return claims, err
+	}
+	sh.mu.Lock()
+	if _, exists := sh.items[key]; !exists {
+		if len(sh.ring) < c.perCap {
+			sh.ring = append(sh.ring, key)
+		} else {
+			delete(sh.items, sh.ring[sh.next])
+			sh.ring[sh.next] = key
+			sh.next = (sh.next + 1) % c.perCap
+		}
+	}
+	sh.items[key] = claims
+	sh.mu.Unlock()
+	return claims, nil
+}
+
+// Len returns the number of cached entries (tests).
+func (c *CachedVerifier) Len() int {
+	n := 0
+	for i := range c.shards {
+		c.shards[i].mu.Lock()
+		n += len(c.shards[i].items)
+		c.shards[i].mu.Unlock()
+	}
+	return n
+}

@@ -1,0 +1,123 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/praxiom/praxiom-api/internal/config"
+)
+
+const pem = "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----"
+
+func env(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func base() map[string]string {
+	return map[string]string{
+		"DATABASE_URL":     "postgres://app:s3cret-pw@db.internal:5432/praxiom",
+		"CLERK_SECRET_KEY": "sk_live_supersecret",
+	}
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := config.Load(env(base()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 8000 || c.AppEnv != "development" || !c.PLGGating || c.TrialDays != 14 ||
+		c.ClerkClockSkew != 5*time.Second || c.ShutdownTimeout != 20*time.Second ||
+		c.ClerkAPIURL != config.DefaultClerkAPIURL || !c.MigrateOnStart || c.DBMaxConns != 10 ||
+		c.TokenCacheSize != 10000 {
+		t.Fatalf("unexpected defaults: %+v", c)
+	}
+}
+
+func TestLoadRejectsWithOneLineReason(t *testing.T) {
+	cases := map[string]struct {
+		set   map[string]string
+		unset []string
+		want  string
+	}{
+		"no database":          {unset: []string{"DATABASE_URL"}, want: "DATABASE_URL is required"},
+		"database not a url":   {set: map[string]string{"DATABASE_URL": "mysql://x"}, want: "DATABASE_URL"},
+		"no clerk key":         {unset: []string{"CLERK_SECRET_KEY"}, want: "CLERK_SECRET_KEY or CLERK_JWT_KEY"},
+		"jwt key not pem":      {set: map[string]string{"CLERK_JWT_KEY": "abc"}, want: "CLERK_JWT_KEY"},
+		"bad port":             {set: map[string]string{"PORT": "70000"}, want: "PORT"},
+		"bad skew":             {set: map[string]string{"CLERK_CLOCK_SKEW": "soon"}, want: "CLERK_CLOCK_SKEW"},
+		"skew too large":       {set: map[string]string{"CLERK_CLOCK_SKEW": "1h"}, want: "CLERK_CLOCK_SKEW"},
+		"bad gating":           {set: map[string]string{"PLG_GATING": "maybe"}, want: "PLG_GATING"},
+		"bad app env":          {set: map[string]string{"APP_ENV": "staging"}, want: "APP_ENV"},
+		"bad webhook secret":   {set: map[string]string{"CLERK_WEBHOOK_SIGNING_SECRET": "abc"}, want: "whsec_"},
+		"bad api url":          {set: map[string]string{"CLERK_API_URL": "ftp://x"}, want: "CLERK_API_URL"},
+		"bad token cache size": {set: map[string]string{"TOKEN_CACHE_SIZE": "-1"}, want: "TOKEN_CACHE_SIZE"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			kv := base()
+			for k, v := range tc.set {
+				kv[k] = v
+			}
+			for _, k := range tc.unset {
+				delete(kv, k)
+			}
+			_, err := config.Load(env(kv))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
+				t.Fatalf("reason %q should be one line naming %q", msg, tc.want)
+			}
+			for _, secret := range []string{"s3cret-pw", "sk_live_supersecret"} {
+				if strings.Contains(msg, secret) {
+					t.Fatalf("reason leaks a secret: %q", msg)
+				}
+			}
+		})
+	}
+}
+
+func TestStringMasksSecrets(t *testing.T) {
+	kv := base()
+	kv["CLERK_WEBHOOK_SIGNING_SECRET"] = "whsec_c2VjcmV0c2VjcmV0"
+	kv["CLERK_JWT_KEY"] = pem
+	c, err := config.Load(env(kv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.String()
+	for _, secret := range []string{"s3cret-pw", "sk_live_supersecret", "whsec_c2VjcmV0c2VjcmV0", "MIIB"} {
+		if strings.Contains(s, secret) {
+			t.Fatalf("String() leaks %q: %s", secret, s)
+		}
+	}
+	if !strings.Contains(s, "db.internal") {
+		t.Fatalf("String() should still show the database host: %s", s)
+	}
+}
+
+func TestJWTKeyNewlineEscapes(t *testing.T) {
+	kv := base()
+	kv["CLERK_JWT_KEY"] = strings.ReplaceAll(pem, "\n", `\n`)
+	c, err := config.Load(env(kv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ClerkJWTKey != pem {
+		t.Fatalf("escaped newlines not restored: %q", c.ClerkJWTKey)
+	}
+}
+
+func TestAuthorizedPartiesList(t *testing.T) {
+	kv := base()
+	kv["CLERK_AUTHORIZED_PARTIES"] = " https://app.praxiom.ai, ,https://staging.praxiom.ai "
+	c, err := config.Load(env(kv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.ClerkAuthorizedParties) != 2 || c.ClerkAuthorizedParties[1] != "https://staging.praxiom.ai" {
+		t.Fatalf("parties: %q", c.ClerkAuthorizedParties)
+	}
+}
