@@ -1,0 +1,127 @@
+// Package metrics holds the service's Prometheus metrics on a registry of
+// its own (no package globals), served at /metrics.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the instruments the server updates.
+type Metrics struct {
+	reg         *prometheus.Registry
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	jwksFetches *prometheus.CounterVec
+	tokenCache  *prometheus.CounterVec
+	webhooks    *prometheus.CounterVec
+	rateLimited *prometheus.CounterVec
+}
+
+// New registers every metric, the Go runtime and process collectors, and,
+// when pool is set, the pgx pool's statistics.
+func New(pool *pgxpool.Pool) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "praxiom_http_requests_total", Help: "HTTP requests by method, route pattern and status.",
+	}, []string{"method", "route", "status"})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "praxiom_http_request_duration_seconds", Help: "HTTP request latency by method and route pattern.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"method", "route"})
+	m.jwksFetches = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "praxiom_jwks_fetches_total", Help: "Clerk JWKS fetch attempts by outcome.",
+	}, []string{"outcome"})
+	m.tokenCache = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "praxiom_token_cache_total", Help: "Verified-token cache look-ups by result (hit, miss).",
+	}, []string{"result"})
+	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "praxiom_webhook_events_total", Help: "Clerk webhook deliveries by event type and outcome.",
+	}, []string{"type", "outcome"})
+	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "praxiom_rate_limited_total", Help: "Requests refused by the rate limiter, by scope (user, ip).",
+	}, []string{"scope"})
+	m.reg.MustRegister(m.requests, m.latency, m.jwksFetches, m.tokenCache, m.webhooks, m.rateLimited,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if pool != nil {
+		m.reg.MustRegister(poolCollector{pool: pool})
+	}
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// ObserveRequest records a finished request under its route pattern (never
+// the raw path, so ids do not explode the label space).
+func (m *Metrics) ObserveRequest(method, route string, status int, d time.Duration) {
+	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(method, route).Observe(d.Seconds())
+}
+
+// JWKSFetch records a JWKS fetch attempt.
+func (m *Metrics) JWKSFetch(ok bool) {
+	if ok {
+		m.jwksFetches.WithLabelValues("ok").Inc()
+	} else {
+		m.jwksFetches.WithLabelValues("error").Inc()
+	}
+}
+
+// TokenCache records a verified-token cache look-up.
+func (m *Metrics) TokenCache(hit bool) {
+	if hit {
+		m.tokenCache.WithLabelValues("hit").Inc()
+	} else {
+		m.tokenCache.WithLabelValues("miss").Inc()
+	}
+}
+
+// Webhook records a delivery's event type (bounded to what we know) and outcome.
+func (m *Metrics) Webhook(eventType, outcome string) {
+	switch eventType {
+	case "user.created", "user.updated", "user.deleted":
+	default:
+		eventType = "other"
+	}
+	m.webhooks.WithLabelValues(eventType, outcome).Inc()
+}
+
+// RateLimited records a refusal by the rate limiter.
+func (m *Metrics) RateLimited(scope string) { m.rateLimited.WithLabelValues(scope).Inc() }
+
+// poolCollector exports pgxpool.Stat at scrape time.
+type poolCollector struct{ pool *pgxpool.Pool }
+
+var (
+	poolMax      = prometheus.NewDesc("praxiom_db_pool_max_conns", "Pool size.", nil, nil)
+	poolTotal    = prometheus.NewDesc("praxiom_db_pool_total_conns", "Open connections.", nil, nil)
+	poolIdle     = prometheus.NewDesc("praxiom_db_pool_idle_conns", "Idle connections.", nil, nil)
+	poolInUse    = prometheus.NewDesc("praxiom_db_pool_acquired_conns", "Connections in use.", nil, nil)
+	poolWaits    = prometheus.NewDesc("praxiom_db_pool_empty_acquire_total", "Acquires that had to wait for a connection.", nil, nil)
+	poolWaitTime = prometheus.NewDesc("praxiom_db_pool_acquire_wait_seconds_total", "Time spent waiting for a connection.", nil, nil)
+)
+
+func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{poolMax, poolTotal, poolIdle, poolInUse, poolWaits, poolWaitTime} {
+		ch <- d
+	}
+}
+
+func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.pool.Stat()
+	ch <- prometheus.MustNewConstMetric(poolMax, prometheus.GaugeValue, float64(s.MaxConns()))
+	ch <- prometheus.MustNewConstMetric(poolTotal, prometheus.GaugeValue, float64(s.TotalConns()))
+	ch <- prometheus.MustNewConstMetric(poolIdle, prometheus.GaugeValue, float64(s.IdleConns()))
+	ch <- prometheus.MustNewConstMetric(poolInUse, prometheus.GaugeValue, float64(s.AcquiredConns()))
+	ch <- prometheus.MustNewConstMetric(poolWaits, prometheus.CounterValue, float64(s.EmptyAcquireCount()))
+	ch <- prometheus.MustNewConstMetric(poolWaitTime, prometheus.CounterValue, s.EmptyAcquireWaitTime().Seconds())
+}

@@ -1,0 +1,88 @@
+package ratelimit_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/praxiom/praxiom-api/internal/ratelimit"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func TestLocalAllowsExactlyTheLimitPerMinute(t *testing.T) {
+	for _, limit := range []int{30, 120, 300, 600} {
+		clk := &clock{t: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
+		l := ratelimit.NewLocal(clk.now)
+		for i := 0; i < limit; i++ {
+			r, err := l.Allow(context.Background(), "u1", limit)
+			if err != nil || !r.Allowed {
+				t.Fatalf("limit %d: request %d refused: %+v %v", limit, i+1, r, err)
+			}
+			if r.Remaining != limit-i-1 || r.Limit != limit {
+				t.Fatalf("limit %d: request %d: remaining %d", limit, i+1, r.Remaining)
+			}
+		}
+		r, _ := l.Allow(context.Background(), "u1", limit)
+		if r.Allowed || r.RetryAfter <= 0 || r.RetryAfter > time.Minute {
+			t.Fatalf("limit %d: request %d: %+v", limit, limit+1, r)
+		}
+		// Another key has its own budget.
+		if r, _ := l.Allow(context.Background(), "u2", limit); !r.Allowed {
+			t.Fatalf("limit %d: keys share a budget", limit)
+		}
+		// Two minutes later the budget is whole again.
+		clk.add(2 * time.Minute)
+		if r, _ := l.Allow(context.Background(), "u1", limit); !r.Allowed || r.Remaining != limit-1 {
+			t.Fatalf("limit %d: budget not restored: %+v", limit, r)
+		}
+	}
+}
+
+func TestLocalSlidingWindowCarriesThePreviousMinute(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 26, 10, 0, 59, 0, time.UTC)}
+	l := ratelimit.NewLocal(clk.now)
+	for i := 0; i < 30; i++ {
+		if r, _ := l.Allow(context.Background(), "k", 30); !r.Allowed {
+			t.Fatalf("request %d refused", i)
+		}
+	}
+	clk.add(2 * time.Second) // a new fixed window, but the last minute is still full
+	if r, _ := l.Allow(context.Background(), "k", 30); r.Allowed {
+		t.Fatal("a fresh fixed window must not reset a sliding budget")
+	}
+}
+
+func TestLocalConcurrentNeverExceedsLimit(t *testing.T) {
+	l := ratelimit.NewLocal(nil)
+	var allowed atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if r, _ := l.Allow(context.Background(), "k", 50); r.Allowed {
+				allowed.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if allowed.Load() != 50 {
+		t.Fatalf("%d allowed, want exactly 50", allowed.Load())
+	}
+}
