@@ -11,10 +11,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/praxiom/praxiom-api/internal/auth"
 	"github.com/praxiom/praxiom-api/internal/clerkuser"
 	"github.com/praxiom/praxiom-api/internal/config"
 	"github.com/praxiom/praxiom-api/internal/httpapi"
+	"github.com/praxiom/praxiom-api/internal/metrics"
+	"github.com/praxiom/praxiom-api/internal/ratelimit"
 	"github.com/praxiom/praxiom-api/internal/store"
 	"github.com/praxiom/praxiom-api/internal/webhook"
 )
@@ -64,6 +68,10 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
+// maxHeaderBytes bounds request headers: room for a 16 KiB token and the
+// usual browser headers, nothing like net/http's 1 MiB default.
+const maxHeaderBytes = 32 << 10
+
 // serve runs the API server until ctx ends, then drains in-flight requests.
 // ready, when set, receives the listening address.
 func serve(ctx context.Context, getenv func(string) string, logw io.Writer, ready chan<- string) error {
@@ -93,17 +101,45 @@ func serve(ctx context.Context, getenv func(string) string, logw io.Writer, read
 	}
 	defer st.Close()
 
-	verifier, err := auth.NewVerifier(auth.Config{
+	var m *metrics.Metrics
+	if cfg.MetricsEnabled {
+		m = metrics.New(st.Pool())
+	}
+	authCfg := auth.Config{
 		JWTKeyPEM: cfg.ClerkJWTKey, APIURL: cfg.ClerkAPIURL, SecretKey: cfg.ClerkSecretKey,
 		Issuer: cfg.ClerkIssuer, AuthorizedParties: cfg.ClerkAuthorizedParties, Leeway: cfg.ClerkClockSkew,
 		Logger: log,
-	})
+	}
+	if m != nil {
+		authCfg.OnJWKSFetch = m.JWKSFetch
+	}
+	verifier, err := auth.NewVerifier(authCfg)
 	if err != nil {
 		return err
 	}
+	tokens := auth.NewCachedVerifier(verifier, cfg.TokenCacheSize, nil)
+	if c, ok := tokens.(*auth.CachedVerifier); ok && m != nil {
+		c.Observe = m.TokenCache
+	}
 	deps := httpapi.Deps{
-		Store: st, Verifier: auth.NewCachedVerifier(verifier, cfg.TokenCacheSize, nil), Readiness: migrator, Logger: log, TrialDays: cfg.TrialDays,
-		Policy: store.NewUserPolicy{Active: !cfg.PLGGating},
+		Store: st, Verifier: tokens, Readiness: migrator, Logger: log, TrialDays: cfg.TrialDays,
+		Policy:  store.NewUserPolicy{Active: !cfg.PLGGating},
+		Metrics: m, CORSOrigins: cfg.CORSAllowedOrigins,
+	}
+	if cfg.RateLimitEnabled {
+		deps.RateLimits = httpapi.RateLimits{PerPlan: cfg.RateLimits, PerIP: cfg.RateLimitIP, TrustedProxies: cfg.TrustedProxies}
+		if cfg.RedisURL != "" {
+			opts, err := redis.ParseURL(cfg.RedisURL)
+			if err != nil {
+				return errors.New("config: REDIS_URL is malformed")
+			}
+			rdb := redis.NewClient(opts)
+			defer rdb.Close()
+			deps.RateLimits.Limiter = ratelimit.NewRedis(rdb, log)
+			log.Info("rate limits shared through Redis", "redis", config.MaskURL(cfg.RedisURL))
+		} else {
+			deps.RateLimits.Limiter = ratelimit.NewLocal(nil)
+		}
 	}
 	if cfg.ClerkSecretKey != "" {
 		deps.Fetcher = clerkuser.NewFetcher(cfg.ClerkAPIURL, cfg.ClerkSecretKey, nil)
@@ -122,7 +158,7 @@ func serve(ctx context.Context, getenv func(string) string, logw io.Writer, read
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))

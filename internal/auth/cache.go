@@ -20,6 +20,9 @@ type TokenVerifier interface {
 // the user's state: suspension and deletion are read from the database on
 // every request.
 type CachedVerifier struct {
+	// Observe, when set before use, sees every look-up (metrics).
+	Observe func(hit bool)
+
 	next   TokenVerifier
 	now    func() time.Time
 	shards [cacheShards]cacheShard
@@ -70,6 +73,9 @@ func (c *CachedVerifier) Verify(ctx context.Context, token string) (Claims, erro
 		ok = false
 	}
 	sh.mu.Unlock()
+	if c.Observe != nil {
+		c.Observe(ok)
+	}
 	if ok {
 		return claims, nil
 	}

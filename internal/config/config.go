@@ -5,6 +5,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -29,11 +30,21 @@ type Config struct {
 	ClerkClockSkew         time.Duration
 	ClerkWebhookSecret     string
 
-	TokenCacheSize  int
-	PLGGating       bool
-	TrialDays       int
-	ShutdownTimeout time.Duration
-	LogLevel        string
+	TokenCacheSize int
+	PLGGating      bool
+
+	RateLimitEnabled bool
+	// RateLimits are requests per user per minute by plan.
+	RateLimits map[string]int
+	// RateLimitIP is requests per client IP per minute on routes without a user.
+	RateLimitIP        int
+	RedisURL           string
+	TrustedProxies     []netip.Prefix
+	CORSAllowedOrigins []string
+	MetricsEnabled     bool
+	TrialDays          int
+	ShutdownTimeout    time.Duration
+	LogLevel           string
 }
 
 // DefaultClerkAPIURL is Clerk's Backend API base URL.
@@ -65,6 +76,18 @@ func Load(getenv func(string) string) (Config, error) {
 		TrialDays:              p.int("TRIAL_DAYS", 14, 1, 3650),
 		ShutdownTimeout:        p.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 		LogLevel:               p.enum("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+		RateLimitEnabled:       p.bool("RATE_LIMIT_ENABLED", true),
+		RateLimits: map[string]int{
+			"trial":  p.int("RATE_LIMIT_TRIAL", 30, 1, 1000000),
+			"pro":    p.int("RATE_LIMIT_PRO", 120, 1, 1000000),
+			"growth": p.int("RATE_LIMIT_GROWTH", 300, 1, 1000000),
+			"power":  p.int("RATE_LIMIT_POWER", 600, 1, 1000000),
+		},
+		RateLimitIP:        p.int("RATE_LIMIT_IP", 60, 1, 1000000),
+		RedisURL:           strings.TrimSpace(getenv("REDIS_URL")),
+		TrustedProxies:     p.prefixes("TRUSTED_PROXIES"),
+		CORSAllowedOrigins: p.list("CORS_ALLOWED_ORIGINS"),
+		MetricsEnabled:     p.bool("METRICS_ENABLED", true),
 	}
 	if p.err != nil {
 		return Config{}, p.err
@@ -90,6 +113,16 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.ClerkWebhookSecret != "" && !strings.HasPrefix(c.ClerkWebhookSecret, "whsec_") {
 		return Config{}, errors.New("config: CLERK_WEBHOOK_SIGNING_SECRET must start with whsec_")
 	}
+	if c.RedisURL != "" {
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			return Config{}, errors.New("config: REDIS_URL must be a redis:// or rediss:// URL")
+		}
+	}
+	for _, o := range c.CORSAllowedOrigins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" {
+			return Config{}, errors.New("config: CORS_ALLOWED_ORIGINS must list origins such as https://app.example.com")
+		}
+	}
 	if c.DBStatementTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		return Config{}, errors.New("config: DB_STATEMENT_TIMEOUT and SHUTDOWN_TIMEOUT must be positive")
 	}
@@ -98,9 +131,10 @@ func Load(getenv func(string) string) (Config, error) {
 
 // String describes the configuration with every secret masked.
 func (c Config) String() string {
-	return fmt.Sprintf("app_env=%s port=%d database_url=%s clerk_secret_key=%s clerk_jwt_key=%t clerk_api_url=%s clerk_issuer=%q authorized_parties=%v clock_skew=%s webhook_secret=%s plg_gating=%t",
+	return fmt.Sprintf("app_env=%s port=%d database_url=%s clerk_secret_key=%s clerk_jwt_key=%t clerk_api_url=%s clerk_issuer=%q authorized_parties=%v clock_skew=%s webhook_secret=%s plg_gating=%t rate_limit=%t redis_url=%s trusted_proxies=%v cors_origins=%v metrics=%t",
 		c.AppEnv, c.Port, MaskURL(c.DatabaseURL), mask(c.ClerkSecretKey), c.ClerkJWTKey != "", c.ClerkAPIURL,
-		c.ClerkIssuer, c.ClerkAuthorizedParties, c.ClerkClockSkew, mask(c.ClerkWebhookSecret), c.PLGGating)
+		c.ClerkIssuer, c.ClerkAuthorizedParties, c.ClerkClockSkew, mask(c.ClerkWebhookSecret), c.PLGGating,
+		c.RateLimitEnabled, MaskURL(c.RedisURL), c.TrustedProxies, c.CORSAllowedOrigins, c.MetricsEnabled)
 }
 
 func mask(s string) string {
@@ -188,6 +222,24 @@ func (p *parser) duration(name string, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// prefixes reads a comma-separated list of CIDRs or single addresses.
+func (p *parser) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range p.list(name) {
+		if pre, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, pre.Masked())
+			continue
+		}
+		addr, err := netip.ParseAddr(s)
+		if err != nil {
+			p.fail(name, "a comma-separated list of IP addresses or CIDRs")
+			return nil
+		}
+		out = append(out, netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen()))
+	}
+	return out
 }
 
 func (p *parser) list(name string) []string {

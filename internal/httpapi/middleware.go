@@ -98,8 +98,8 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			slog.Int("bytes", ww.BytesWritten()),
 			slog.Duration("latency", time.Since(start)),
 		)
-		if s.observe != nil {
-			s.observe(r.Method, route, status, time.Since(start))
+		if s.metrics != nil {
+			s.metrics.ObserveRequest(r.Method, route, status, time.Since(start))
 		}
 	})
 }

@@ -14,7 +14,7 @@ import (
 // needs, so the auth chain reads top to bottom.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.withRequestID, s.logRequests, recoverPanics)
+	r.Use(s.withRequestID, s.logRequests, recoverPanics, corsHandler(s.corsOrigins))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, apperr.New(apperr.NotFound, "No such route."))
 	})
@@ -32,17 +32,20 @@ func (s *Server) routes() http.Handler {
 	// Operations: no authentication.
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
+	if s.metrics != nil {
+		r.Method(http.MethodGet, "/metrics", s.metrics.Handler())
+	}
 
 	// Clerk's webhook: Svix signatures instead of a bearer token.
 	r.Post("/webhooks/clerk", s.clerkWebhook)
 	r.Post("/api/webhooks/clerk", s.clerkWebhook)
 
 	// The invitation look-up needs no token (contract §7).
-	r.Get("/api/invitations/{token}", s.lookupInvitation)
+	r.With(s.limitIP).Get("/api/invitations/{token}", s.lookupInvitation)
 
 	// Everything else under /api: authentication comes before routing.
 	r.Route("/api", func(r chi.Router) {
-		r.Use(s.authenticate)
+		r.Use(s.authenticate, s.limitUser)
 		r.Get("/auth/me", s.getMe) // suspended users may still see themselves
 
 		r.Group(func(r chi.Router) {

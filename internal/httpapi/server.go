@@ -8,8 +8,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"time"
 
+	"github.com/praxiom/praxiom-api/internal/metrics"
 	"github.com/praxiom/praxiom-api/internal/store"
 	"github.com/praxiom/praxiom-api/internal/webhook"
 )
@@ -31,8 +31,12 @@ type Deps struct {
 	Policy    store.NewUserPolicy
 	TrialDays int
 	Logger    *slog.Logger
-	// Observe, when set, sees every finished request (metrics).
-	Observe func(method, route string, status int, latency time.Duration)
+	// Metrics, when set, are updated and served at /metrics.
+	Metrics *metrics.Metrics
+	// RateLimits are the limits of contract §9; a nil Limiter turns them off.
+	RateLimits RateLimits
+	// CORSOrigins are the allowed browser origins (CORS_ALLOWED_ORIGINS).
+	CORSOrigins []string
 }
 
 // Server holds the dependencies of the handlers.
@@ -46,7 +50,9 @@ type Server struct {
 	policy       store.NewUserPolicy
 	trialDays    int
 	log          *slog.Logger
-	observe      func(method, route string, status int, latency time.Duration)
+	metrics      *metrics.Metrics
+	limits       RateLimits
+	corsOrigins  []string
 	provisioning provisioner
 	handler      http.Handler
 }
@@ -59,7 +65,8 @@ func New(d Deps) *Server {
 	s := &Server{
 		store: d.Store, verifier: d.Verifier, fetcher: d.Fetcher, webhook: d.Webhook,
 		applier:   &webhook.Applier{Store: d.Store, Policy: d.Policy},
-		readiness: d.Readiness, policy: d.Policy, trialDays: d.TrialDays, log: d.Logger, observe: d.Observe,
+		readiness: d.Readiness, policy: d.Policy, trialDays: d.TrialDays, log: d.Logger, metrics: d.Metrics,
+		limits: d.RateLimits, corsOrigins: d.CORSOrigins,
 	}
 	s.handler = s.routes()
 	return s

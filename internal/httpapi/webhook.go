@@ -31,6 +31,13 @@ func (s *Server) clerkWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	result, err := s.applier.Apply(r.Context(), webhook.MessageID(r.Header), ev)
+	if s.metrics != nil {
+		outcome := string(result)
+		if err != nil {
+			outcome = "error"
+		}
+		s.metrics.Webhook(ev.Type, outcome)
+	}
 	if err != nil {
 		writeError(w, r, err)
 		return

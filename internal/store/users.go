@@ -36,6 +36,9 @@ type User struct {
 	DeletedAt        *time.Time
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
+	// Plan is the best plan among the user's workspaces ("trial" when none);
+	// read only by the authentication look-ups, for rate limiting.
+	Plan string
 }
 
 // Suspended reports whether the account is suspended.
@@ -71,10 +74,20 @@ func scanUser(row pgx.Row, extra ...any) (User, error) {
 	return u, err
 }
 
+// planColumn is the best plan of the workspaces u belongs to (for the rate
+// limit, contract §9); canceled subscriptions do not count.
+const planColumn = `coalesce((SELECT s.plan FROM workspace_members pm
+	JOIN subscriptions s ON s.workspace_id = pm.workspace_id
+	WHERE pm.user_id = u.id AND s.status <> 'canceled'
+	ORDER BY CASE s.plan WHEN 'power' THEN 3 WHEN 'growth' THEN 2 WHEN 'pro' THEN 1 ELSE 0 END DESC
+	LIMIT 1), 'trial')`
+
 // UserByClerkID returns the user whose clerk_id is clerkID, tombstoned or
-// not. Returns NOT_FOUND or SERVICE_UNAVAILABLE.
+// not, with its plan. Returns NOT_FOUND or SERVICE_UNAVAILABLE.
 func (s *Store) UserByClerkID(ctx context.Context, clerkID string) (User, error) {
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.clerk_id = $1`, clerkID))
+	var plan string
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+`, `+planColumn+` FROM users u WHERE u.clerk_id = $1`, clerkID), &plan)
+	u.Plan = plan
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, apperr.New(apperr.NotFound, "User not found.")
 	}
@@ -206,9 +219,11 @@ func (s *Store) AdministerUser(ctx context.Context, action AdminAction, email st
 // SERVICE_UNAVAILABLE.
 func (s *Store) UserWithRole(ctx context.Context, clerkID string, wsID uuid.UUID) (User, string, error) {
 	var role *string
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+`, m.role FROM users u
+	var plan string
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+`, m.role, `+planColumn+` FROM users u
 		LEFT JOIN workspace_members m ON m.workspace_id = $2 AND m.user_id = u.id
-		WHERE u.clerk_id = $1`, clerkID, wsID), &role)
+		WHERE u.clerk_id = $1`, clerkID, wsID), &role, &plan)
+	u.Plan = plan
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, "", apperr.New(apperr.NotFound, "User not found.")
 	}

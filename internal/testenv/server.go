@@ -22,6 +22,7 @@ import (
 	"github.com/praxiom/praxiom-api/internal/clerkuser"
 	"github.com/praxiom/praxiom-api/internal/devtoken"
 	"github.com/praxiom/praxiom-api/internal/httpapi"
+	"github.com/praxiom/praxiom-api/internal/metrics"
 	"github.com/praxiom/praxiom-api/internal/openapicheck"
 	"github.com/praxiom/praxiom-api/internal/store"
 	"github.com/praxiom/praxiom-api/internal/webhook"
@@ -43,6 +44,12 @@ type Options struct {
 	Store store.Options
 	// Readiness replaces the migrator as readiness checker.
 	Readiness httpapi.ReadinessChecker
+	// RateLimits turns rate limiting on (off by default in tests).
+	RateLimits httpapi.RateLimits
+	// CORSOrigins are the allowed browser origins.
+	CORSOrigins []string
+	// Metrics, when set, are updated and served at /metrics.
+	Metrics *metrics.Metrics
 	// NoSpecCheck turns off the validation of every response against
 	// api/openapi.yaml (only for tests that send what the spec cannot know).
 	NoSpecCheck bool
@@ -123,7 +130,8 @@ func New(tb testing.TB, o Options) *Env {
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	deps := httpapi.Deps{
 		Store: st, Verifier: verifier, Logger: log, TrialDays: 14,
-		Policy: store.NewUserPolicy{Active: o.PLGGatingOff},
+		Policy:     store.NewUserPolicy{Active: o.PLGGatingOff},
+		RateLimits: o.RateLimits, CORSOrigins: o.CORSOrigins, Metrics: o.Metrics,
 	}
 	if o.Readiness != nil {
 		deps.Readiness = o.Readiness

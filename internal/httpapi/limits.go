@@ -1,0 +1,127 @@
+package httpapi
+
+import (
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/praxiom/praxiom-api/internal/apperr"
+	"github.com/praxiom/praxiom-api/internal/ratelimit"
+)
+
+// RateLimits configures the limits of contract §9. A nil Limiter turns
+// them off (RATE_LIMIT_ENABLED=false).
+type RateLimits struct {
+	Limiter ratelimit.Limiter
+	// PerPlan is requests per user per minute by plan name.
+	PerPlan map[string]int
+	// PerIP is requests per client IP per minute on routes without a user.
+	PerIP int
+	// TrustedProxies may set X-Forwarded-For; nobody else is believed.
+	TrustedProxies []netip.Prefix
+}
+
+// limitUser applies the caller's plan limit, keyed by user id. It sits
+// right behind authenticate, so every authenticated response carries the
+// X-RateLimit-* headers.
+func (s *Server) limitUser(next http.Handler) http.Handler {
+	if s.limits.Limiter == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u := currentUser(r)
+		limit, ok := s.limits.PerPlan[u.Plan]
+		if !ok {
+			limit = s.limits.PerPlan["trial"]
+		}
+		if s.applyLimit(w, r, "user:"+u.ID.String(), limit, "user") {
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// limitIP applies the per-IP limit on routes without a user.
+func (s *Server) limitIP(next http.Handler) http.Handler {
+	if s.limits.Limiter == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.applyLimit(w, r, "ip:"+clientIP(r, s.limits.TrustedProxies), s.limits.PerIP, "ip") {
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// applyLimit counts the request, sets the headers, and answers 429
+// RATE_LIMITED with Retry-After when over. It reports whether to go on. A
+// limiter failure lets the request through (the Redis limiter already falls
+// back to local limits; this is the last resort).
+func (s *Server) applyLimit(w http.ResponseWriter, r *http.Request, key string, limit int, scope string) bool {
+	res, err := s.limits.Limiter.Allow(r.Context(), key, limit)
+	if err != nil {
+		logger(r).Warn("rate limiter failed; request allowed", "error", err.Error())
+		return true
+	}
+	h := w.Header()
+	h.Set("X-RateLimit-Limit", strconv.Itoa(res.Limit))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(res.Remaining))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(res.Reset.Unix(), 10))
+	if res.Allowed {
+		return true
+	}
+	h.Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(res.RetryAfter.Seconds())))))
+	if s.metrics != nil {
+		s.metrics.RateLimited(scope)
+	}
+	writeError(w, r, apperr.New(apperr.RateLimited, "Too many requests; retry after "+
+		(time.Duration(max(1, int(math.Ceil(res.RetryAfter.Seconds()))))*time.Second).String()+"."))
+	return false
+}
+
+// clientIP is the connection's peer address, unless that peer is a trusted
+// proxy: then X-Forwarded-For is read from the right, skipping trusted
+// proxies, and the first address that is not one is the client.
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	peer = peer.Unmap()
+	if !isTrusted(peer, trusted) {
+		return peer.String()
+	}
+	hops := r.Header.Values("X-Forwarded-For")
+	var all []string
+	for _, h := range hops {
+		all = append(all, strings.Split(h, ",")...)
+	}
+	for i := len(all) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(all[i]))
+		if err != nil {
+			break // a malformed hop: stop believing the header here
+		}
+		a = a.Unmap()
+		if !isTrusted(a, trusted) {
+			return a.String()
+		}
+		peer = a
+	}
+	return peer.String()
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
