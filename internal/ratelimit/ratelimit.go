@@ -97,15 +97,21 @@ func retryAfter(c, p, limit int, elapsed time.Duration) time.Duration {
 // Redis shares the budget of every instance through Redis. When Redis does
 // not answer it falls back to a per-instance Local limiter (fail open to
 // local limits: an outage of the rate limiter must not take the API down),
-// logs a warning at most once a minute and counts the fallbacks.
+// logs a warning at most once a minute and counts the fallbacks. After a
+// failure it stops asking Redis for a few seconds (a circuit breaker), so an
+// outage does not add a time-out to every request.
 type Redis struct {
 	limiter   *redis_rate.Limiter
 	fallback  *Local
 	log       *slog.Logger
 	lastWarn  atomic.Int64
+	downUntil atomic.Int64 // unix nanoseconds
 	Fallbacks atomic.Int64
 	timeout   time.Duration
 }
+
+// redisRetry is how long the breaker stays open after a Redis failure.
+const redisRetry = 2 * time.Second
 
 // NewRedis returns a limiter over client.
 func NewRedis(client *redis.Client, log *slog.Logger) *Redis {
@@ -117,11 +123,16 @@ func NewRedis(client *redis.Client, log *slog.Logger) *Redis {
 
 // Allow asks Redis (GCRA, limit per minute with a burst of limit).
 func (r *Redis) Allow(ctx context.Context, key string, limit int) (Result, error) {
+	if time.Now().UnixNano() < r.downUntil.Load() {
+		r.Fallbacks.Add(1)
+		return r.fallback.Allow(ctx, key, limit)
+	}
 	rctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	res, err := r.limiter.Allow(rctx, "praxiom:rl:"+key, redis_rate.PerMinute(limit))
 	if err != nil {
 		r.Fallbacks.Add(1)
+		r.downUntil.Store(time.Now().Add(redisRetry).UnixNano())
 		now := time.Now().Unix()
 		if last := r.lastWarn.Load(); now-last >= 60 && r.lastWarn.CompareAndSwap(last, now) {
 			r.log.Warn("rate limiter: Redis unavailable, using per-instance limits", "error", err.Error())
@@ -135,3 +146,6 @@ func (r *Redis) Allow(ctx context.Context, key string, limit int) (Result, error
 	}
 	return out, nil
 }
+
+// Trip opens the breaker for d (tests; a negative d closes it).
+func (r *Redis) Trip(d time.Duration) { r.downUntil.Store(time.Now().Add(d).UnixNano()) }
