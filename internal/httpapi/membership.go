@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
@@ -24,6 +25,12 @@ func (s *Server) loadMembership(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		wsID, err := pathUUID(r, "workspace_id")
 		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		// The nested ids are parsed before membership too (contract §2 order:
+		// path 400 before membership and role 403); chi has not routed them yet.
+		if err := checkNestedID(r.URL.Path); err != nil {
 			writeError(w, r, err)
 			return
 		}
@@ -87,4 +94,25 @@ func pathUUID(r *http.Request, name string) (uuid.UUID, error) {
 		return uuid.Nil, apperr.New(apperr.BadRequest, "The path parameter "+name+" must be a UUID.")
 	}
 	return id, nil
+}
+
+// nestedIDs names the id segment that follows each collection of a workspace.
+var nestedIDs = map[string]string{"members": "user_id", "invitations": "invitation_id"}
+
+// checkNestedID returns BAD_REQUEST when /api/workspaces/{id}/{collection}/{x}
+// has an x that is not a UUID.
+func checkNestedID(path string) error {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	// api, workspaces, {workspace_id}, collection, id
+	if len(parts) != 5 {
+		return nil
+	}
+	name, ok := nestedIDs[parts[3]]
+	if !ok {
+		return nil
+	}
+	if _, err := uuid.Parse(parts[4]); err != nil || len(parts[4]) != 36 {
+		return apperr.New(apperr.BadRequest, "The path parameter "+name+" must be a UUID.")
+	}
+	return nil
 }

@@ -25,9 +25,13 @@ func (s *Server) routes() http.Handler {
 				allowed = append(allowed, m)
 			}
 		}
-		w.Header().Set("Allow", strings.Join(allowed, ", "))
-		writeError(w, req, apperr.New(apperr.MethodNotAllowed, "This method is not allowed on this route."))
+		methodNotAllowed(w, req, strings.Join(allowed, ", "))
 	})
+	// The public paths under /api answer other methods with 405 rather than
+	// falling through to the authenticated group's 401.
+	only := func(allow string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) { methodNotAllowed(w, r, allow) }
+	}
 
 	// Operations: no authentication.
 	r.Get("/healthz", s.healthz)
@@ -38,9 +42,11 @@ func (s *Server) routes() http.Handler {
 
 	// Clerk's webhook: Svix signatures instead of a bearer token.
 	r.Post("/webhooks/clerk", s.clerkWebhook)
+	r.Handle("/api/webhooks/clerk", only(http.MethodPost))
 	r.Post("/api/webhooks/clerk", s.clerkWebhook)
 
 	// The invitation look-up needs no token (contract §7).
+	r.Handle("/api/invitations/{token}", only(http.MethodGet))
 	r.With(s.limitIP).Get("/api/invitations/{token}", s.lookupInvitation)
 
 	// Everything else under /api: authentication comes before routing.
@@ -58,7 +64,7 @@ func (s *Server) routes() http.Handler {
 				r.Use(requireAdmin)
 				r.Post("/access-codes", s.createAccessCodes)
 				r.Get("/access-codes", s.listAccessCodes)
-				r.Delete("/access-codes/{code_id}", s.revokeAccessCode)
+				r.Delete("/access-codes/{access_code_id}", s.revokeAccessCode)
 			})
 
 			r.Post("/workspaces", s.createWorkspace) // 403 ACCESS_REQUIRED without product access
@@ -88,4 +94,10 @@ func (s *Server) routes() http.Handler {
 		})
 	})
 	return r
+}
+
+// methodNotAllowed answers 405 METHOD_NOT_ALLOWED with Allow.
+func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
+	w.Header().Set("Allow", allow)
+	writeError(w, r, apperr.New(apperr.MethodNotAllowed, "This method is not allowed on this route."))
 }

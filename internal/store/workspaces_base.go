@@ -94,18 +94,25 @@ func (s *Store) MembershipRole(ctx context.Context, wsID, userID uuid.UUID) (str
 
 // lockWorkspace takes the per-workspace lock (the workspace row, FOR UPDATE)
 // that every path able to remove an owner holds before counting owners, and
-// returns the caller's role under it. Returns FORBIDDEN when userID is no
-// longer a member.
+// then returns the caller's role read in a statement of its own. The role
+// must not come from the locking statement: under READ COMMITTED, when that
+// statement waited, PostgreSQL re-checks only the locked row and would hand
+// back the membership as it was before the wait. Returns FORBIDDEN when
+// userID is not (or no longer) a member, or the workspace is gone.
 func lockWorkspace(ctx context.Context, tx pgx.Tx, wsID, userID uuid.UUID) (string, error) {
-	var role *string
-	err := tx.QueryRow(ctx, `SELECT m.role FROM workspaces w
-		LEFT JOIN workspace_members m ON m.workspace_id = w.id AND m.user_id = $2
-		WHERE w.id = $1 FOR UPDATE OF w`, wsID, userID).Scan(&role)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && role == nil) {
+	var id uuid.UUID
+	err := tx.QueryRow(ctx, `SELECT id FROM workspaces WHERE id = $1 FOR UPDATE`, wsID).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
 		return "", ErrNotMember
 	}
 	if err != nil {
 		return "", dbErr("lock workspace", err)
 	}
-	return *role, nil
+	var role string
+	err = tx.QueryRow(ctx, `SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`,
+		wsID, userID).Scan(&role)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", ErrNotMember
+	}
+	return role, dbErr("actor role", err)
 }

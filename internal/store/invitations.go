@@ -1,0 +1,277 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/praxiom/praxiom-api/internal/apperr"
+	"github.com/praxiom/praxiom-api/internal/randcode"
+)
+
+// Invitation statuses. InvitationExpired is also what a pending invitation
+// past its expires_at reads as: expiry is applied when read.
+const (
+	InvitationPending  = "pending"
+	InvitationAccepted = "accepted"
+	InvitationRevoked  = "revoked"
+	InvitationExpired  = "expired"
+)
+
+// InvitationTTL is how long a new invitation stays valid (contract §7); the
+// insert in CreateInvitation spells it in SQL.
+const InvitationTTL = 7 * 24 * time.Hour
+
+// invitationTokenBytes is the entropy of an invitation token (at least 32
+// random bytes, contract §7).
+const invitationTokenBytes = 32
+
+// Invitation is a row of invitations with its status as read now.
+type Invitation struct {
+	ID          uuid.UUID
+	WorkspaceID uuid.UUID
+	// WorkspaceName is filled by InvitationByToken only.
+	WorkspaceName string
+	InvitedEmail  string
+	Role          string
+	// Status is pending, accepted, revoked or expired; a pending invitation
+	// past ExpiresAt reads as expired.
+	Status        string
+	Token         string
+	InvitedByName string
+	ExpiresAt     time.Time
+	CreatedAt     time.Time
+}
+
+// invitationColumns reads an invitation (alias i) with expiry applied.
+const invitationColumns = `i.id, i.workspace_id, i.invited_email, i.role,
+	CASE WHEN i.status = 'pending' AND i.expires_at <= now() THEN 'expired' ELSE i.status END,
+	i.token, i.invited_by_name, i.expires_at, i.created_at`
+
+func scanInvitation(row pgx.Row, extra ...any) (Invitation, error) {
+	var inv Invitation
+	dest := append([]any{&inv.ID, &inv.WorkspaceID, &inv.InvitedEmail, &inv.Role, &inv.Status,
+		&inv.Token, &inv.InvitedByName, &inv.ExpiresAt, &inv.CreatedAt}, extra...)
+	err := row.Scan(dest...)
+	return inv, err
+}
+
+// invitationStatusFilter is the WHERE condition of each status as read.
+var invitationStatusFilter = map[string]string{
+	InvitationPending:  `i.status = 'pending' AND i.expires_at > now()`,
+	InvitationExpired:  `(i.status = 'expired' OR (i.status = 'pending' AND i.expires_at <= now()))`,
+	InvitationAccepted: `i.status = 'accepted'`,
+	InvitationRevoked:  `i.status = 'revoked'`,
+}
+
+// ValidInvitationStatus reports whether status is one of the four statuses.
+func ValidInvitationStatus(status string) bool {
+	_, ok := invitationStatusFilter[status]
+	return ok
+}
+
+// CreateInvitation invites email (lower-case, already validated) to
+// workspace wsID with role (member or admin) on behalf of inviterID, whose
+// current name is recorded. An expired pending invitation for the same
+// email is marked expired first so that the new one may take its place.
+// Returns ALREADY_MEMBER when a live user with that email is a member,
+// INVITATION_PENDING when the email has a pending, unexpired invitation
+// (also when a concurrent call created it first), VALIDATION_ERROR for a
+// role an invitation cannot grant, FORBIDDEN when the workspace is gone,
+// SERVICE_UNAVAILABLE.
+func (s *Store) CreateInvitation(ctx context.Context, wsID, inviterID uuid.UUID, email, role string) (Invitation, error) {
+	if role != RoleMember && role != RoleAdmin {
+		return Invitation{}, apperr.Validation(map[string]string{"role": "must be member or admin"})
+	}
+	var inv Invitation
+	err := s.inTx(ctx, "create invitation", func(tx pgx.Tx) error {
+		var member bool
+		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM workspace_members m
+			JOIN users u ON u.id = m.user_id
+			WHERE m.workspace_id = $1 AND u.email = $2 AND u.deleted_at IS NULL)`, wsID, email).Scan(&member)
+		if err != nil {
+			return dbErr("create invitation: member check", err)
+		}
+		if member {
+			return apperr.New(apperr.AlreadyMember, "Someone with this email is already a member of this workspace.")
+		}
+		if _, err := tx.Exec(ctx, `UPDATE invitations SET status = 'expired'
+			WHERE workspace_id = $1 AND invited_email = $2 AND status = 'pending' AND expires_at <= now()`,
+			wsID, email); err != nil {
+			return dbErr("create invitation: expire old", err)
+		}
+		// ON CONFLICT on the partial unique index waits for a concurrent
+		// insert of the same pending invitation and then does nothing.
+		inv, err = scanInvitation(tx.QueryRow(ctx, `
+			INSERT INTO invitations AS i (workspace_id, invited_email, role, token, invited_by, invited_by_name, expires_at)
+			VALUES ($1, $2, $3, $4, $5, coalesce((SELECT name FROM users WHERE id = $5), ''), now() + interval '168 hours')
+			ON CONFLICT (workspace_id, invited_email) WHERE status = 'pending' DO NOTHING
+			RETURNING `+invitationColumns,
+			wsID, email, role, randcode.Token(invitationTokenBytes), inviterID))
+		switch code, constraint := pgCode(err); {
+		case errors.Is(err, pgx.ErrNoRows),
+			code == uniqueViolation && constraint == "invitations_pending_email_idx":
+			return errInvitationPending
+		case code == foreignKeyViolation && constraint == "invitations_workspace_id_fkey":
+			return ErrNotMember
+		}
+		return dbErr("create invitation: insert", err)
+	})
+	if err != nil {
+		return Invitation{}, err
+	}
+	return inv, nil
+}
+
+var errInvitationPending = apperr.New(apperr.InvitationPending, "This email already has a pending invitation to this workspace.")
+
+// ListInvitations returns a page of workspace wsID's invitations whose
+// status, as read now, is status, newest first, and how many there are in
+// all. Returns VALIDATION_ERROR for an unknown status, SERVICE_UNAVAILABLE.
+func (s *Store) ListInvitations(ctx context.Context, wsID uuid.UUID, status string, limit, offset int) ([]Invitation, int, error) {
+	filter, ok := invitationStatusFilter[status]
+	if !ok {
+		return nil, 0, apperr.Validation(map[string]string{"status": "is unknown"})
+	}
+	var total int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM invitations i WHERE i.workspace_id = $1 AND `+filter,
+		wsID).Scan(&total); err != nil {
+		return nil, 0, dbErr("list invitations: count", err)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+invitationColumns+` FROM invitations i
+		WHERE i.workspace_id = $1 AND `+filter+`
+		ORDER BY i.created_at DESC, i.id DESC LIMIT $2 OFFSET $3`, wsID, limit, offset)
+	if err != nil {
+		return nil, 0, dbErr("list invitations", err)
+	}
+	invs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Invitation, error) { return scanInvitation(row) })
+	if err != nil {
+		return nil, 0, dbErr("list invitations: scan", err)
+	}
+	return invs, total, nil
+}
+
+// RevokeInvitation revokes invitation invID of workspace wsID. Revoking an
+// invitation that is already revoked changes nothing and succeeds; an
+// accepted one answers INVITATION_ALREADY_ACCEPTED and an expired one
+// INVITATION_EXPIRED (neither can be revoked: the first already made a
+// member, the second can no longer be used). Returns NOT_FOUND when wsID has
+// no such invitation (also when the id belongs to another workspace),
+// SERVICE_UNAVAILABLE.
+func (s *Store) RevokeInvitation(ctx context.Context, wsID, invID uuid.UUID) error {
+	return s.inTx(ctx, "revoke invitation", func(tx pgx.Tx) error {
+		inv, err := scanInvitation(tx.QueryRow(ctx, `SELECT `+invitationColumns+` FROM invitations i
+			WHERE i.id = $1 AND i.workspace_id = $2 FOR UPDATE`, invID, wsID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return apperr.New(apperr.NotFound, "No such invitation in this workspace.")
+		}
+		if err != nil {
+			return dbErr("revoke invitation: lock", err)
+		}
+		switch inv.Status {
+		case InvitationRevoked:
+			return nil
+		case InvitationAccepted:
+			return errInvitationAccepted
+		case InvitationExpired:
+			return errInvitationExpired
+		}
+		if _, err := tx.Exec(ctx, `UPDATE invitations SET status = 'revoked' WHERE id = $1`, inv.ID); err != nil {
+			return dbErr("revoke invitation", err)
+		}
+		return nil
+	})
+}
+
+var (
+	errInvitationAccepted = apperr.New(apperr.InvitationAlreadyAccepted, "This invitation has already been accepted.")
+	errInvitationExpired  = apperr.New(apperr.InvitationExpired, "This invitation has expired.")
+	errInvitationRevoked  = apperr.New(apperr.InvitationRevoked, "This invitation has been revoked.")
+	errInvitationNotFound = apperr.New(apperr.NotFound, "No such invitation.")
+)
+
+// InvitationByToken returns the invitation whose token is exactly token,
+// with its workspace's name, by an indexed equality. Returns NOT_FOUND,
+// SERVICE_UNAVAILABLE.
+func (s *Store) InvitationByToken(ctx context.Context, token string) (Invitation, error) {
+	var name string
+	inv, err := scanInvitation(s.pool.QueryRow(ctx, `SELECT `+invitationColumns+`, w.name
+		FROM invitations i JOIN workspaces w ON w.id = i.workspace_id
+		WHERE i.token = $1`, token), &name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Invitation{}, errInvitationNotFound
+	}
+	if err != nil {
+		return Invitation{}, dbErr("invitation by token", err)
+	}
+	inv.WorkspaceName = name
+	return inv, nil
+}
+
+// AcceptInvitation makes userID a member of the invitation's workspace with
+// the invitation's role, in one transaction that holds the invitation row
+// (FOR UPDATE), so concurrent accepts of one invitation make one member. A
+// pending user becomes active (invitations bypass the waitlist) without
+// gaining product access. Returns the workspace as userID now sees it.
+// Errors, in the order they are checked: NOT_FOUND (unknown token),
+// INVITATION_EMAIL_MISMATCH (userID's email is not the invited one),
+// INVITATION_ALREADY_ACCEPTED, INVITATION_REVOKED, INVITATION_EXPIRED,
+// ALREADY_MEMBER, SERVICE_UNAVAILABLE.
+func (s *Store) AcceptInvitation(ctx context.Context, token string, userID uuid.UUID) (Workspace, error) {
+	var ws Workspace
+	err := s.inTx(ctx, "accept invitation", func(tx pgx.Tx) error {
+		inv, err := scanInvitation(tx.QueryRow(ctx, `SELECT `+invitationColumns+` FROM invitations i
+			WHERE i.token = $1 FOR UPDATE`, token))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errInvitationNotFound
+		}
+		if err != nil {
+			return dbErr("accept invitation: lock", err)
+		}
+		var email string
+		err = tx.QueryRow(ctx, `SELECT email FROM users WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, userID).Scan(&email)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return apperr.New(apperr.Unauthorized, "The user is unknown or deleted.")
+		}
+		if err != nil {
+			return dbErr("accept invitation: user", err)
+		}
+		if email == "" || email != inv.InvitedEmail {
+			return apperr.New(apperr.InvitationEmailMismatch, "This invitation was sent to another email address.")
+		}
+		switch inv.Status {
+		case InvitationAccepted:
+			return errInvitationAccepted
+		case InvitationRevoked:
+			return errInvitationRevoked
+		case InvitationExpired:
+			return errInvitationExpired
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ($1, $2, $3)
+			ON CONFLICT (workspace_id, user_id) DO NOTHING`, inv.WorkspaceID, userID, inv.Role)
+		if err != nil {
+			return dbErr("accept invitation: add member", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return apperr.New(apperr.AlreadyMember, "You are already a member of this workspace.")
+		}
+		if _, err := tx.Exec(ctx, `UPDATE invitations SET status = 'accepted', accepted_by = $2, accepted_at = now()
+			WHERE id = $1`, inv.ID, userID); err != nil {
+			return dbErr("accept invitation: mark accepted", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE users SET access_status = 'active',
+			activated_at = coalesce(activated_at, now()), updated_at = now()
+			WHERE id = $1 AND access_status = 'pending'`, userID); err != nil {
+			return dbErr("accept invitation: activate user", err)
+		}
+		ws, err = getWorkspace(ctx, tx, inv.WorkspaceID, userID)
+		return err
+	})
+	if err != nil {
+		return Workspace{}, err
+	}
+	return ws, nil
+}

@@ -1,0 +1,261 @@
+package store_test
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/praxiom/praxiom-api/internal/apperr"
+	"github.com/praxiom/praxiom-api/internal/store"
+	"github.com/praxiom/praxiom-api/internal/testenv"
+)
+
+// invStoreUser provisions a pending user (PLG gating on) named after the
+// local part of email.
+func invStoreUser(t *testing.T, st *store.Store, email string) store.User {
+	t.Helper()
+	u, _, err := st.UpsertUser(context.Background(), store.Profile{
+		ClerkID: "user_" + strings.NewReplacer("@", "_", ".", "_").Replace(email),
+		Email:   email, Name: strings.Split(email, "@")[0],
+	}, store.NewUserPolicy{})
+	if err != nil {
+		t.Fatalf("upsert user %s: %v", email, err)
+	}
+	return u
+}
+
+// invStoreWorkspace creates a workspace owned by ownerID directly in SQL, so
+// these tests do not depend on the workspace store methods.
+func invStoreWorkspace(t *testing.T, st *store.Store, name string, ownerID uuid.UUID) uuid.UUID {
+	t.Helper()
+	ctx := context.Background()
+	var id uuid.UUID
+	if err := st.Pool().QueryRow(ctx, `INSERT INTO workspaces (name) VALUES ($1) RETURNING id`, name).Scan(&id); err != nil {
+		t.Fatalf("insert workspace: %v", err)
+	}
+	if _, err := st.Pool().Exec(ctx, `INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ($1, $2, 'owner')`,
+		id, ownerID); err != nil {
+		t.Fatalf("insert owner: %v", err)
+	}
+	return id
+}
+
+func wantCode(t *testing.T, err error, code apperr.Code) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("err = nil, want %s", code)
+	}
+	if got := apperr.CodeOf(err); got != code {
+		t.Fatalf("err = %v (code %s), want %s", err, got, code)
+	}
+}
+
+var tokenPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{43,}$`)
+
+func TestInvitationStoreCreate(t *testing.T) {
+	st, _ := testenv.NewStore(t, store.Options{})
+	ctx := context.Background()
+	owner := invStoreUser(t, st, "owner@example.com")
+	ws := invStoreWorkspace(t, st, "Acme", owner.ID)
+
+	inv, err := st.CreateInvitation(ctx, ws, owner.ID, "bob@example.com", store.RoleAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.Status != store.InvitationPending || inv.Role != store.RoleAdmin || inv.InvitedEmail != "bob@example.com" ||
+		inv.InvitedByName != "owner" || inv.WorkspaceID != ws {
+		t.Errorf("invitation = %+v", inv)
+	}
+	if !tokenPattern.MatchString(inv.Token) {
+		t.Errorf("token %q is not 32+ URL-safe random bytes", inv.Token)
+	}
+	if d := inv.ExpiresAt.Sub(inv.CreatedAt); d != store.InvitationTTL {
+		t.Errorf("expires_at - created_at = %v, want %v", d, store.InvitationTTL)
+	}
+
+	_, err = st.CreateInvitation(ctx, ws, owner.ID, "bob@example.com", store.RoleMember)
+	wantCode(t, err, apperr.InvitationPending)
+	_, err = st.CreateInvitation(ctx, ws, owner.ID, "owner@example.com", store.RoleMember)
+	wantCode(t, err, apperr.AlreadyMember)
+	_, err = st.CreateInvitation(ctx, ws, owner.ID, "carol@example.com", store.RoleOwner)
+	wantCode(t, err, apperr.ValidationError)
+
+	// An expired pending invitation is marked expired and replaced.
+	if _, err := st.Pool().Exec(ctx, `UPDATE invitations SET expires_at = now() - interval '1 second' WHERE id = $1`, inv.ID); err != nil {
+		t.Fatal(err)
+	}
+	again, err := st.CreateInvitation(ctx, ws, owner.ID, "bob@example.com", store.RoleMember)
+	if err != nil {
+		t.Fatalf("re-invite after expiry: %v", err)
+	}
+	if again.Token == inv.Token || again.ID == inv.ID {
+		t.Error("the new invitation reuses the old one's id or token")
+	}
+	var stored string
+	if err := st.Pool().QueryRow(ctx, `SELECT status FROM invitations WHERE id = $1`, inv.ID).Scan(&stored); err != nil || stored != "expired" {
+		t.Errorf("old invitation status = %q (%v), want expired", stored, err)
+	}
+
+	// Look-up is by the whole token only.
+	for _, tok := range []string{again.Token[:20], again.Token + "x", strings.ToUpper(again.Token), ""} {
+		if tok == again.Token {
+			continue
+		}
+		_, err := st.InvitationByToken(ctx, tok)
+		wantCode(t, err, apperr.NotFound)
+	}
+	got, err := st.InvitationByToken(ctx, again.Token)
+	if err != nil || got.ID != again.ID || got.WorkspaceName != "Acme" {
+		t.Fatalf("by token: %+v, %v", got, err)
+	}
+
+	// A workspace that does not exist (or was just deleted).
+	_, err = st.CreateInvitation(ctx, uuid.New(), owner.ID, "dan@example.com", store.RoleMember)
+	wantCode(t, err, apperr.Forbidden)
+}
+
+// TestInvitationStoreConcurrentCreate: many creations of one pending
+// invitation at once, with and without an expired one in the way, make
+// exactly one; the others answer INVITATION_PENDING.
+func TestInvitationStoreConcurrentCreate(t *testing.T) {
+	st, _ := testenv.NewStore(t, store.Options{MaxConns: 12})
+	ctx := context.Background()
+	owner := invStoreUser(t, st, "owner@example.com")
+	ws := invStoreWorkspace(t, st, "Acme", owner.ID)
+
+	for round := range 6 {
+		email := "racer" + string(rune('a'+round)) + "@example.com"
+		if round%2 == 1 {
+			old, err := st.CreateInvitation(ctx, ws, owner.ID, email, store.RoleMember)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Pool().Exec(ctx, `UPDATE invitations SET expires_at = now() - interval '1 second' WHERE id = $1`, old.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		const n = 10
+		start := make(chan struct{})
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				_, errs[i] = st.CreateInvitation(ctx, ws, owner.ID, email, store.RoleMember)
+			})
+		}
+		close(start)
+		wg.Wait()
+		var ok int
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case apperr.CodeOf(err) != apperr.InvitationPending:
+				t.Fatalf("round %d: unexpected error %v", round, err)
+			}
+		}
+		var pending int
+		if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM invitations WHERE invited_email = $1 AND status = 'pending'`,
+			email).Scan(&pending); err != nil {
+			t.Fatal(err)
+		}
+		if ok != 1 || pending != 1 {
+			t.Fatalf("round %d: %d creations succeeded, %d pending rows; want 1 and 1", round, ok, pending)
+		}
+	}
+}
+
+// TestInvitationStoreAcceptRace: two accepts of one invitation at once make
+// one member; the other sees INVITATION_ALREADY_ACCEPTED.
+func TestInvitationStoreAcceptRace(t *testing.T) {
+	st, _ := testenv.NewStore(t, store.Options{MaxConns: 8})
+	ctx := context.Background()
+	owner := invStoreUser(t, st, "owner@example.com")
+	ws := invStoreWorkspace(t, st, "Acme", owner.ID)
+
+	for round := range 20 {
+		email := "guest" + strings.Repeat("x", round) + "@example.com"
+		guest := invStoreUser(t, st, email)
+		inv, err := st.CreateInvitation(ctx, ws, owner.ID, email, store.RoleAdmin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := make(chan struct{})
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for i := range 2 {
+			wg.Go(func() {
+				<-start
+				_, errs[i] = st.AcceptInvitation(ctx, inv.Token, guest.ID)
+			})
+		}
+		close(start)
+		wg.Wait()
+		if (errs[0] == nil) == (errs[1] == nil) {
+			t.Fatalf("round %d: errors %v, %v; want exactly one success", round, errs[0], errs[1])
+		}
+		for _, err := range errs {
+			if err != nil {
+				wantCode(t, err, apperr.InvitationAlreadyAccepted)
+			}
+		}
+		var members int
+		if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`,
+			ws, guest.ID).Scan(&members); err != nil || members != 1 {
+			t.Fatalf("round %d: %d memberships (%v), want 1", round, members, err)
+		}
+	}
+}
+
+func TestInvitationStoreRevokeAndList(t *testing.T) {
+	st, _ := testenv.NewStore(t, store.Options{})
+	ctx := context.Background()
+	owner := invStoreUser(t, st, "owner@example.com")
+	ws := invStoreWorkspace(t, st, "Acme", owner.ID)
+	other := invStoreWorkspace(t, st, "Other", owner.ID)
+
+	a, _ := st.CreateInvitation(ctx, ws, owner.ID, "a@example.com", store.RoleMember)
+	b, _ := st.CreateInvitation(ctx, ws, owner.ID, "b@example.com", store.RoleMember)
+	c, _ := st.CreateInvitation(ctx, ws, owner.ID, "c@example.com", store.RoleMember)
+	x, _ := st.CreateInvitation(ctx, other, owner.ID, "x@example.com", store.RoleMember)
+
+	// Scoped by workspace: another workspace's id is not found.
+	wantCode(t, st.RevokeInvitation(ctx, ws, x.ID), apperr.NotFound)
+	wantCode(t, st.RevokeInvitation(ctx, ws, uuid.New()), apperr.NotFound)
+
+	if err := st.RevokeInvitation(ctx, ws, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RevokeInvitation(ctx, ws, a.ID); err != nil {
+		t.Fatalf("revoking twice: %v", err)
+	}
+	if _, err := st.Pool().Exec(ctx, `UPDATE invitations SET expires_at = now() - interval '1 second' WHERE id = $1`, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, st.RevokeInvitation(ctx, ws, b.ID), apperr.InvitationExpired)
+
+	for status, want := range map[string][]uuid.UUID{
+		store.InvitationPending: {c.ID}, store.InvitationRevoked: {a.ID},
+		store.InvitationExpired: {b.ID}, store.InvitationAccepted: nil,
+	} {
+		got, total, err := st.ListInvitations(ctx, ws, status, 50, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if total != len(want) || len(got) != len(want) {
+			t.Fatalf("%s: %d of %d, want %d", status, len(got), total, len(want))
+		}
+		for i := range want {
+			if got[i].ID != want[i] || got[i].Status != status {
+				t.Errorf("%s: got %+v", status, got[i])
+			}
+		}
+	}
+	_, _, err := st.ListInvitations(ctx, ws, "bogus", 50, 0)
+	wantCode(t, err, apperr.ValidationError)
+}

@@ -1,0 +1,423 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/praxiom/praxiom-api/internal/apperr"
+	"github.com/praxiom/praxiom-api/internal/store"
+	"github.com/praxiom/praxiom-api/internal/testenv"
+)
+
+// raceRounds is how often each race is run; one round proves little.
+const raceRounds = 20
+
+var wsUserSeq atomic.Int64
+
+// wsNewUser creates an active user with product access.
+func wsNewUser(tb testing.TB, st *store.Store, name string) store.User {
+	tb.Helper()
+	n := wsUserSeq.Add(1)
+	email := fmt.Sprintf("%s.%d@example.com", name, n)
+	u, _, err := st.UpsertUser(context.Background(), store.Profile{
+		ClerkID: fmt.Sprintf("user_ws_%s_%d", name, n), Email: email, Name: name,
+	}, store.NewUserPolicy{Active: true})
+	if err != nil {
+		tb.Fatalf("upsert user: %v", err)
+	}
+	return u
+}
+
+// wsAddMember puts userID into wsID with role directly (invitations are
+// tested elsewhere).
+func wsAddMember(tb testing.TB, st *store.Store, wsID, userID uuid.UUID, role string) {
+	tb.Helper()
+	if _, err := st.Pool().Exec(context.Background(),
+		`INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ($1, $2, $3)`, wsID, userID, role); err != nil {
+		tb.Fatalf("add member: %v", err)
+	}
+}
+
+// wsRoles returns every member's role in wsID.
+func wsRoles(tb testing.TB, st *store.Store, wsID uuid.UUID) map[uuid.UUID]string {
+	tb.Helper()
+	rows, err := st.Pool().Query(context.Background(),
+		`SELECT user_id, role FROM workspace_members WHERE workspace_id = $1`, wsID)
+	if err != nil {
+		tb.Fatalf("roles: %v", err)
+	}
+	defer rows.Close()
+	roles := map[uuid.UUID]string{}
+	for rows.Next() {
+		var id uuid.UUID
+		var role string
+		if err := rows.Scan(&id, &role); err != nil {
+			tb.Fatalf("roles: %v", err)
+		}
+		roles[id] = role
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatalf("roles: %v", err)
+	}
+	return roles
+}
+
+func wsOwnerCount(roles map[uuid.UUID]string) int {
+	n := 0
+	for _, r := range roles {
+		if r == store.RoleOwner {
+			n++
+		}
+	}
+	return n
+}
+
+// wsRace runs fns at once: each goroutine waits at a barrier that is
+// released only when all have started.
+func wsRace(fns ...func() error) []error {
+	errs := make([]error, len(fns))
+	start := make(chan struct{})
+	var ready, done sync.WaitGroup
+	for i, fn := range fns {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			ready.Done()
+			<-start
+			errs[i] = fn()
+		}()
+	}
+	ready.Wait()
+	close(start)
+	done.Wait()
+	return errs
+}
+
+// wsCodes returns the apperr code of each error, "" for nil.
+func wsCodes(errs []error) []apperr.Code {
+	codes := make([]apperr.Code, len(errs))
+	for i, err := range errs {
+		if err != nil {
+			codes[i] = apperr.CodeOf(err)
+		}
+	}
+	return codes
+}
+
+// wsTwoOwners creates a workspace whose only members are two owners.
+func wsTwoOwners(tb testing.TB, st *store.Store, a, b store.User) uuid.UUID {
+	tb.Helper()
+	ws, err := st.CreateWorkspace(context.Background(), a.ID, store.NewWorkspace{Name: "Race"}, 14)
+	if err != nil {
+		tb.Fatalf("create workspace: %v", err)
+	}
+	wsAddMember(tb, st, ws.ID, b.ID, store.RoleOwner)
+	return ws.ID
+}
+
+func TestStoreCreateWorkspaceProvisionsEverything(t *testing.T) {
+	st, _ := testenv.NewStore(t, store.Options{})
+	ctx := context.Background()
+	owner := wsNewUser(t, st, "owner")
+	pn := "Acme Analytics"
+	before := time.Now()
+	ws, err := st.CreateWorkspace(ctx, owner.ID, store.NewWorkspace{Name: "Acme", ProductName: &pn}, 14)
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if ws.Name != "Acme" || ws.ProductName == nil || *ws.ProductName != pn || ws.Role != store.RoleOwner ||
+		ws.Plan != "trial" || ws.SubscriptionStatus != "trialing" || ws.TrialEndsAt == nil {
+		t.Fatalf("workspace = %+v", ws)
+	}
+	if d := ws.TrialEndsAt.Sub(before); d < 14*24*time.Hour-time.Minute || d > 14*24*time.Hour+time.Minute {
+		t.Errorf("trial ends %v after creation, want 14 days", d)
+	}
+	if roles := wsRoles(t, st, ws.ID); len(roles) != 1 || roles[owner.ID] != store.RoleOwner {
+		t.Errorf("members = %v", roles)
+	}
+	set, err := st.GetSettings(ctx, ws.ID)
+	if err != nil || set != (store.Settings{DigestTimezone: "UTC"}) {
+		t.Errorf("settings = %+v, %v", set, err)
+	}
+	var n int
+	if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM workspace_settings WHERE workspace_id = $1`, ws.ID).Scan(&n); err != nil || n != 1 {
+		t.Errorf("settings rows = %d, %v", n, err)
+	}
+}
+
+func TestStoreCreateWorkspaceIsOneTransaction(t *testing.T) {
+	st, _ := testenv.NewStore(t, store.Options{})
+	ctx := context.Background()
+	// An owner that does not exist fails the membership insert after the
+	// workspace row was written: nothing may remain.
+	_, err := st.CreateWorkspace(ctx, uuid.New(), store.NewWorkspace{Name: "Ghost"}, 14)
+	if err == nil {
+		t.Fatal("create with an unknown owner succeeded")
+	}
+	var n int
+	if err := st.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM workspaces) + (SELECT count(*) FROM subscriptions)
+		+ (SELECT count(*) FROM workspace_settings)`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("rows left behind = %d, %v", n, err)
+	}
+}
+
+func TestStoreActorRoleIsReadUnderTheLock(t *testing.T) {
+	st, _ := testenv.NewStore(t, store.Options{})
+	ctx := context.Background()
+	owner, admin, gone := wsNewUser(t, st, "owner"), wsNewUser(t, st, "admin"), wsNewUser(t, st, "gone")
+	ws, err := st.CreateWorkspace(ctx, owner.ID, store.NewWorkspace{Name: "Lock"}, 14)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wsAddMember(t, st, ws.ID, admin.ID, store.RoleAdmin)
+	// The middleware saw "admin", but the row now says member: refused.
+	if _, err := st.Pool().Exec(ctx, `UPDATE workspace_members SET role = 'member' WHERE user_id = $1`, admin.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RemoveMember(ctx, ws.ID, admin.ID, owner.ID); apperr.CodeOf(err) != apperr.Forbidden {
+		t.Errorf("remove by demoted admin: %v", err)
+	}
+	if _, err := st.ChangeMemberRole(ctx, ws.ID, admin.ID, admin.ID, store.RoleAdmin); apperr.CodeOf(err) != apperr.Forbidden {
+		t.Errorf("role change by demoted admin: %v", err)
+	}
+	if _, err := st.UpdateWorkspace(ctx, ws.ID, admin.ID, store.WorkspacePatch{}); apperr.CodeOf(err) != apperr.Forbidden {
+		t.Errorf("update by demoted admin: %v", err)
+	}
+	// An actor who is not a member at all.
+	if err := st.RemoveMember(ctx, ws.ID, gone.ID, gone.ID); apperr.CodeOf(err) != apperr.Forbidden {
+		t.Errorf("leave by a non-member: %v", err)
+	}
+	if err := st.DeleteWorkspace(ctx, ws.ID, gone.ID); apperr.CodeOf(err) != apperr.Forbidden {
+		t.Errorf("delete by a non-member: %v", err)
+	}
+	if err := st.DeleteWorkspace(ctx, ws.ID, admin.ID); apperr.CodeOf(err) != apperr.Forbidden {
+		t.Errorf("delete by a member: %v", err)
+	}
+	if roles := wsRoles(t, st, ws.ID); len(roles) != 2 || roles[owner.ID] != store.RoleOwner {
+		t.Errorf("members = %v", roles)
+	}
+}
+
+// TestStoreActorRoleChangedWhileWaitingForTheLock: a change to the actor's
+// membership committed by the transaction that held the workspace lock is
+// seen once the lock is granted (a join in the locking statement would
+// return the membership as it was before the wait).
+func TestStoreActorRoleChangedWhileWaitingForTheLock(t *testing.T) {
+	st, _ := testenv.NewStore(t, store.Options{})
+	ctx := context.Background()
+	owner, admin, other := wsNewUser(t, st, "owner"), wsNewUser(t, st, "admin"), wsNewUser(t, st, "other")
+	for _, change := range []string{
+		`UPDATE workspace_members SET role = 'member' WHERE workspace_id = $1 AND user_id = $2`,
+		`DELETE FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`,
+	} {
+		ws, err := st.CreateWorkspace(ctx, owner.ID, store.NewWorkspace{Name: "Wait"}, 14)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wsAddMember(t, st, ws.ID, admin.ID, store.RoleAdmin)
+		wsAddMember(t, st, ws.ID, other.ID, store.RoleMember)
+
+		tx, err := st.Pool().Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM workspaces WHERE id = $1 FOR UPDATE`, ws.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, change, ws.ID, admin.ID); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- st.RemoveMember(ctx, ws.ID, admin.ID, other.ID) }()
+		wsWaitForLockWaiter(t, st)
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; apperr.CodeOf(err) != apperr.Forbidden {
+			t.Errorf("%s: remove by the changed admin = %v, want FORBIDDEN", change, err)
+		}
+		if roles := wsRoles(t, st, ws.ID); roles[other.ID] != store.RoleMember {
+			t.Errorf("%s: the member was removed: %v", change, roles)
+		}
+	}
+}
+
+// wsWaitForLockWaiter waits until a session of this database waits for a lock.
+func wsWaitForLockWaiter(tb testing.TB, st *store.Store) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		var n int
+		if err := st.Pool().QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n); err != nil {
+			tb.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	tb.Fatal("no session waited for the workspace lock")
+}
+
+// TestStoreRaceMutualDemotion: the only two owners demote each other at
+// once. Whichever takes the lock first wins; the other, its role re-read
+// under the lock, is no longer an owner (not even an admin) and is refused
+// with FORBIDDEN, as it would be in either serial order (LAST_OWNER is not
+// a serial outcome here). Exactly one owner remains.
+func TestStoreRaceMutualDemotion(t *testing.T) {
+	st, _ := testenv.NewStore(t, store.Options{})
+	ctx := context.Background()
+	a, b := wsNewUser(t, st, "a"), wsNewUser(t, st, "b")
+	for round := range raceRounds {
+		wsID := wsTwoOwners(t, st, a, b)
+		codes := wsCodes(wsRace(
+			func() error { _, err := st.ChangeMemberRole(ctx, wsID, a.ID, b.ID, store.RoleMember); return err },
+			func() error { _, err := st.ChangeMemberRole(ctx, wsID, b.ID, a.ID, store.RoleMember); return err },
+		))
+		wsAssertOneWinner(t, round, codes, apperr.Forbidden)
+		roles := wsRoles(t, st, wsID)
+		if wsOwnerCount(roles) != 1 || len(roles) != 2 {
+			t.Fatalf("round %d: roles = %v", round, roles)
+		}
+	}
+}
+
+// TestStoreRaceSelfDemotion: the only two owners each step down to admin at
+// once: one 200, the other is the last owner (LAST_OWNER).
+func TestStoreRaceSelfDemotion(t *testing.T) {
+	st, _ := testenv.NewStore(t, store.Options{})
+	ctx := context.Background()
+	a, b := wsNewUser(t, st, "a"), wsNewUser(t, st, "b")
+	for round := range raceRounds {
+		wsID := wsTwoOwners(t, st, a, b)
+		codes := wsCodes(wsRace(
+			func() error { _, err := st.ChangeMemberRole(ctx, wsID, a.ID, a.ID, store.RoleAdmin); return err },
+			func() error { _, err := st.ChangeMemberRole(ctx, wsID, b.ID, b.ID, store.RoleAdmin); return err },
+		))
+		wsAssertOneWinner(t, round, codes, apperr.LastOwner)
+		if roles := wsRoles(t, st, wsID); wsOwnerCount(roles) != 1 || len(roles) != 2 {
+			t.Fatalf("round %d: roles = %v", round, roles)
+		}
+	}
+}
+
+// TestStoreRaceMutualRemoval: the only two owners remove each other at
+// once. The second, under the lock, is no longer a member: FORBIDDEN.
+func TestStoreRaceMutualRemoval(t *testing.T) {
+	st, _ := testenv.NewStore(t, store.Options{})
+	ctx := context.Background()
+	a, b := wsNewUser(t, st, "a"), wsNewUser(t, st, "b")
+	for round := range raceRounds {
+		wsID := wsTwoOwners(t, st, a, b)
+		codes := wsCodes(wsRace(
+			func() error { return st.RemoveMember(ctx, wsID, a.ID, b.ID) },
+			func() error { return st.RemoveMember(ctx, wsID, b.ID, a.ID) },
+		))
+		wsAssertOneWinner(t, round, codes, apperr.Forbidden)
+		if roles := wsRoles(t, st, wsID); wsOwnerCount(roles) != 1 || len(roles) != 1 {
+			t.Fatalf("round %d: roles = %v", round, roles)
+		}
+	}
+}
+
+// TestStoreRaceBothLeave: the only two owners leave at once: one leaves,
+// the other is the last owner (LAST_OWNER).
+func TestStoreRaceBothLeave(t *testing.T) {
+	st, _ := testenv.NewStore(t, store.Options{})
+	ctx := context.Background()
+	a, b := wsNewUser(t, st, "a"), wsNewUser(t, st, "b")
+	for round := range raceRounds {
+		wsID := wsTwoOwners(t, st, a, b)
+		codes := wsCodes(wsRace(
+			func() error { return st.RemoveMember(ctx, wsID, a.ID, a.ID) },
+			func() error { return st.RemoveMember(ctx, wsID, b.ID, b.ID) },
+		))
+		wsAssertOneWinner(t, round, codes, apperr.LastOwner)
+		if roles := wsRoles(t, st, wsID); wsOwnerCount(roles) != 1 || len(roles) != 1 {
+			t.Fatalf("round %d: roles = %v", round, roles)
+		}
+	}
+}
+
+// TestStoreRaceMixedOwnerRemovals: three owners; every path that can remove
+// an owner runs at once (two leave, one demotes the third). Whatever the
+// order, at least one owner remains and every refusal is LAST_OWNER,
+// FORBIDDEN or NOT_FOUND.
+func TestStoreRaceMixedOwnerRemovals(t *testing.T) {
+	st, _ := testenv.NewStore(t, store.Options{})
+	ctx := context.Background()
+	a, b, c := wsNewUser(t, st, "a"), wsNewUser(t, st, "b"), wsNewUser(t, st, "c")
+	for round := range raceRounds {
+		wsID := wsTwoOwners(t, st, a, b)
+		wsAddMember(t, st, wsID, c.ID, store.RoleOwner)
+		codes := wsCodes(wsRace(
+			func() error { return st.RemoveMember(ctx, wsID, a.ID, a.ID) },
+			func() error { return st.RemoveMember(ctx, wsID, b.ID, b.ID) },
+			func() error { _, err := st.ChangeMemberRole(ctx, wsID, c.ID, c.ID, store.RoleMember); return err },
+			func() error { return st.RemoveMember(ctx, wsID, c.ID, a.ID) },
+		))
+		for i, code := range codes {
+			switch code {
+			case "", apperr.LastOwner, apperr.Forbidden, apperr.NotFound:
+			default:
+				t.Fatalf("round %d: call %d answered %s", round, i, code)
+			}
+		}
+		if roles := wsRoles(t, st, wsID); wsOwnerCount(roles) < 1 {
+			t.Fatalf("round %d: no owner left: %v (codes %v)", round, roles, codes)
+		}
+	}
+}
+
+// wsAssertOneWinner checks that exactly one of two calls succeeded and the
+// other failed with loser.
+func wsAssertOneWinner(tb testing.TB, round int, codes []apperr.Code, loser apperr.Code) {
+	tb.Helper()
+	ok, lost := 0, 0
+	for _, c := range codes {
+		switch c {
+		case "":
+			ok++
+		case loser:
+			lost++
+		}
+	}
+	if ok != 1 || lost != 1 {
+		tb.Fatalf("round %d: codes = %v, want one success and one %s", round, codes, loser)
+	}
+}
+
+func TestStoreListsCountPastTheEnd(t *testing.T) {
+	st, _ := testenv.NewStore(t, store.Options{})
+	ctx := context.Background()
+	owner := wsNewUser(t, st, "owner")
+	var wsID uuid.UUID
+	for i := range 3 {
+		ws, err := st.CreateWorkspace(ctx, owner.ID, store.NewWorkspace{Name: fmt.Sprint("W", i)}, 14)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wsID = ws.ID
+	}
+	list, total, err := st.ListWorkspaces(ctx, owner.ID, 2, 10)
+	if err != nil || len(list) != 0 || total != 3 {
+		t.Errorf("workspaces past the end: %d items, total %d, %v", len(list), total, err)
+	}
+	wsAddMember(t, st, wsID, wsNewUser(t, st, "m").ID, store.RoleMember)
+	members, total, err := st.ListMembers(ctx, wsID, 1, 5)
+	if err != nil || len(members) != 0 || total != 2 {
+		t.Errorf("members past the end: %d items, total %d, %v", len(members), total, err)
+	}
+	members, total, err = st.ListMembers(ctx, wsID, 1, 1)
+	if err != nil || len(members) != 1 || total != 2 {
+		t.Errorf("members page 2: %d items, total %d, %v", len(members), total, err)
+	}
+}
