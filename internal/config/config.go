@@ -45,6 +45,12 @@ type Config struct {
 	TrialDays          int
 	ShutdownTimeout    time.Duration
 	LogLevel           string
+
+	// The HTTP server's edge (cmd/praxiom).
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
 }
 
 // DefaultClerkAPIURL is Clerk's Backend API base URL.
@@ -76,6 +82,10 @@ func Load(getenv func(string) string) (Config, error) {
 		TrialDays:              p.int("TRIAL_DAYS", 14, 1, 3650),
 		ShutdownTimeout:        p.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 		LogLevel:               p.enum("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+		ReadHeaderTimeout:      p.duration("HTTP_READ_HEADER_TIMEOUT", 5*time.Second),
+		ReadTimeout:            p.duration("HTTP_READ_TIMEOUT", 15*time.Second),
+		WriteTimeout:           p.duration("HTTP_WRITE_TIMEOUT", 30*time.Second),
+		IdleTimeout:            p.duration("HTTP_IDLE_TIMEOUT", 120*time.Second),
 		RateLimitEnabled:       p.bool("RATE_LIMIT_ENABLED", true),
 		RateLimits: map[string]int{
 			"trial":  p.int("RATE_LIMIT_TRIAL", 30, 1, 1000000),
@@ -125,6 +135,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.DBStatementTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		return Config{}, errors.New("config: DB_STATEMENT_TIMEOUT and SHUTDOWN_TIMEOUT must be positive")
+	}
+	if c.ReadHeaderTimeout <= 0 || c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0 {
+		return Config{}, errors.New("config: the HTTP_*_TIMEOUT durations must be positive")
 	}
 	return c, nil
 }
