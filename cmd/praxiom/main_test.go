@@ -140,3 +140,49 @@ func readFile(p string) (string, error) {
 	b, err := os.ReadFile(p)
 	return string(b), err
 }
+
+// TestServeDrainsBeforeClosing: with SHUTDOWN_DRAIN_DELAY, a SIGTERM first
+// turns /readyz to 503 while requests are still served, then the server stops.
+func TestServeDrainsBeforeClosing(t *testing.T) {
+	url := testenv.NewDatabase(t)
+	kv := map[string]string{
+		"DATABASE_URL": url, "CLERK_JWT_KEY": testenv.Key(t).PublicPEM(), "PORT": "0", "HOST": "127.0.0.1",
+		"SHUTDOWN_DRAIN_DELAY": "700ms",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, envOf(kv), io.Discard, ready) }()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("serve ended early: %v", err)
+	}
+	get := func(path string) int {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return -1
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := get("/readyz"); got != http.StatusOK {
+		t.Fatalf("readyz before shutdown = %d", got)
+	}
+	cancel()
+	time.Sleep(200 * time.Millisecond)
+	if got := get("/readyz"); got != http.StatusServiceUnavailable {
+		t.Fatalf("readyz while draining = %d, want 503", got)
+	}
+	if got := get("/healthz"); got != http.StatusOK {
+		t.Fatalf("healthz while draining = %d, want 200 (still serving)", got)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if got := get("/healthz"); got != -1 {
+		t.Fatalf("still serving after the drain: %d", got)
+	}
+}

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -151,8 +153,9 @@ func serve(ctx context.Context, getenv func(string) string, logw io.Writer, read
 		log.Warn("CLERK_WEBHOOK_SIGNING_SECRET is not set: the Clerk webhook answers 503")
 	}
 
+	api := httpapi.New(deps)
 	srv := &http.Server{
-		Handler:           httpapi.New(deps),
+		Handler:           api,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
@@ -160,7 +163,7 @@ func serve(ctx context.Context, getenv func(string) string, logw io.Writer, read
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
@@ -174,6 +177,16 @@ func serve(ctx context.Context, getenv func(string) string, logw io.Writer, read
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
+	}
+	if cfg.ShutdownDrainDelay > 0 {
+		// Keep serving while load balancers see /readyz fail and stop routing here.
+		api.Drain()
+		log.Info("draining", "delay", cfg.ShutdownDrainDelay.String())
+		select {
+		case <-time.After(cfg.ShutdownDrainDelay):
+		case err := <-errc:
+			return fmt.Errorf("serve: %w", err)
+		}
 	}
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)

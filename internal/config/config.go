@@ -15,7 +15,11 @@ import (
 // Config is the validated configuration of the service.
 type Config struct {
 	AppEnv string // development | test | production
+	Host   string // listen address; empty = every interface
 	Port   int
+	// ShutdownDrainDelay keeps serving, with /readyz answering 503, this
+	// long after SIGTERM before the listener closes.
+	ShutdownDrainDelay time.Duration
 
 	DatabaseURL        string
 	DBMaxConns         int32
@@ -65,7 +69,9 @@ func Load(getenv func(string) string) (Config, error) {
 	p := parser{getenv: getenv}
 	c := Config{
 		AppEnv:                 p.enum("APP_ENV", "development", "development", "test", "production"),
+		Host:                   strings.TrimSpace(getenv("HOST")),
 		Port:                   p.int("PORT", 8000, 0, 65535),
+		ShutdownDrainDelay:     p.duration("SHUTDOWN_DRAIN_DELAY", 0),
 		DatabaseURL:            strings.TrimSpace(getenv("DATABASE_URL")),
 		DBMaxConns:             int32(p.int("DB_MAX_CONNS", 10, 1, 1000)),
 		DBStatementTimeout:     p.duration("DB_STATEMENT_TIMEOUT", 5*time.Second),
@@ -133,8 +139,13 @@ func Load(getenv func(string) string) (Config, error) {
 			return Config{}, errors.New("config: CORS_ALLOWED_ORIGINS must list origins such as https://app.example.com")
 		}
 	}
-	if c.DBStatementTimeout <= 0 || c.ShutdownTimeout <= 0 {
-		return Config{}, errors.New("config: DB_STATEMENT_TIMEOUT and SHUTDOWN_TIMEOUT must be positive")
+	if c.DBStatementTimeout < 0 || c.ShutdownTimeout <= 0 || c.ShutdownDrainDelay < 0 {
+		return Config{}, errors.New("config: DB_STATEMENT_TIMEOUT and SHUTDOWN_DRAIN_DELAY must be 0 or more, SHUTDOWN_TIMEOUT positive")
+	}
+	if c.Host != "" {
+		if _, err := netip.ParseAddr(c.Host); err != nil && c.Host != "localhost" {
+			return Config{}, errors.New("config: HOST must be an IP address or localhost")
+		}
 	}
 	if c.ReadHeaderTimeout <= 0 || c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0 {
 		return Config{}, errors.New("config: the HTTP_*_TIMEOUT durations must be positive")

@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/praxiom/praxiom-api/internal/metrics"
 	"github.com/praxiom/praxiom-api/internal/store"
@@ -54,6 +55,7 @@ type Server struct {
 	limits       RateLimits
 	corsOrigins  []string
 	provisioning provisioner
+	draining     atomic.Bool
 	handler      http.Handler
 }
 
@@ -71,6 +73,10 @@ func New(d Deps) *Server {
 	s.handler = s.routes()
 	return s
 }
+
+// Drain makes /readyz answer 503 so that load balancers stop routing here
+// while in-flight and late requests are still served (graceful shutdown).
+func (s *Server) Drain() { s.draining.Store(true) }
 
 // ServeHTTP serves a request through the router.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
