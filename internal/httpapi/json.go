@@ -63,8 +63,12 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 // decodeJSONBytes is decodeJSON after the body is read; it is what the body
 // fuzz target exercises.
 func decodeJSONBytes(body []byte, dst any) error {
-	if len(bytes.TrimSpace(body)) == 0 {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
 		return apperr.New(apperr.BadRequest, "The body must not be empty.")
+	}
+	if trimmed[0] != '{' {
+		return apperr.New(apperr.BadRequest, "The body must be a JSON object.")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

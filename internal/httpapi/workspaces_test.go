@@ -171,7 +171,6 @@ func wsPath(wsID uuid.UUID, rest string) string {
 	return "/api/workspaces/" + wsID.String() + rest
 }
 
-func ptr(s string) *string { return &s }
 
 func TestWorkspaceCreate(t *testing.T) {
 	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
