@@ -69,9 +69,15 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-// maxHeaderBytes bounds request headers: room for a 16 KiB token and the
-// usual browser headers, nothing like net/http's 1 MiB default.
+// maxHeaderBytes bounds the request line and headers: room for a 16 KiB
+// token and the usual browser headers, nothing like net/http's 1 MiB
+// default. A larger head gets 431.
 const maxHeaderBytes = 32 << 10
+
+// headerSlop is what net/http reads beyond Server.MaxHeaderBytes before it
+// answers 431 (its bufio slop); MaxHeaderBytes leaves it out so that the
+// bound above is the real one.
+const headerSlop = 4096
 
 // serve runs the API server until ctx ends, then drains in-flight requests.
 // ready, when set, receives the listening address.
@@ -160,7 +166,7 @@ func serve(ctx context.Context, getenv func(string) string, logw io.Writer, read
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
+		MaxHeaderBytes:    maxHeaderBytes - headerSlop,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))

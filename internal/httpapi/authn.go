@@ -63,7 +63,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		wsID, onWorkspace := workspaceInPath(r.URL.Path)
-		user, role, err := s.resolveUser(r.Context(), claims, wsID, onWorkspace)
+		user, ws, err := s.resolveUser(r.Context(), claims, wsID, onWorkspace)
 		if err != nil {
 			if apperr.CodeOf(err) == apperr.Unauthorized {
 				unauthorized(w, r, true, err)
@@ -75,7 +75,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		ctx := context.WithValue(r.Context(), userKey, user)
 		if onWorkspace {
 			// loadMembership uses this instead of a second query.
-			ctx = context.WithValue(ctx, prefetchKey, membership{WorkspaceID: wsID, Role: role})
+			ctx = context.WithValue(ctx, prefetchKey, prefetched{WorkspaceID: wsID, Workspace: ws})
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
@@ -103,28 +103,28 @@ func currentUser(r *http.Request) store.User {
 }
 
 // resolveUser returns the live user of claims.Subject, provisioning it when
-// it is new. On a workspace route it also returns the user's role in that
-// workspace ("" for none), read in the same query. Returns UNAUTHORIZED,
-// SERVICE_UNAVAILABLE or INTERNAL.
-func (s *Server) resolveUser(ctx context.Context, c auth.Claims, wsID uuid.UUID, onWorkspace bool) (store.User, string, error) {
+// it is new. On a workspace route it also returns that workspace as the
+// user sees it (nil for outsiders), read in the same query. Returns
+// UNAUTHORIZED, SERVICE_UNAVAILABLE or INTERNAL.
+func (s *Server) resolveUser(ctx context.Context, c auth.Claims, wsID uuid.UUID, onWorkspace bool) (store.User, *store.Workspace, error) {
 	var (
-		u    store.User
-		role string
-		err  error
+		u   store.User
+		ws  *store.Workspace
+		err error
 	)
 	if onWorkspace {
-		u, role, err = s.store.UserWithRole(ctx, c.Subject, wsID)
+		u, ws, err = s.store.UserWithWorkspace(ctx, c.Subject, wsID)
 	} else {
 		u, err = s.store.UserByClerkID(ctx, c.Subject)
 	}
 	if err == nil {
 		if u.DeletedAt != nil {
-			return store.User{}, "", errBadUser
+			return store.User{}, nil, errBadUser
 		}
-		return u, role, nil
+		return u, ws, nil
 	}
 	if apperr.CodeOf(err) != apperr.NotFound {
-		return store.User{}, "", err
+		return store.User{}, nil, err
 	}
 	// First sight: one provisioning per subject at a time in this process;
 	// the store's upsert makes it one row across processes too.
@@ -134,10 +134,10 @@ func (s *Server) resolveUser(ctx context.Context, c auth.Claims, wsID uuid.UUID,
 		return s.provision(pctx, c)
 	})
 	if err != nil {
-		return store.User{}, "", err
+		return store.User{}, nil, err
 	}
 	// A user provisioned just now is a member of nothing yet.
-	return v.(store.User), "", nil
+	return v.(store.User), nil, nil
 }
 
 // workspaceInPath finds the workspace id of /api/workspaces/{id}[/…] so

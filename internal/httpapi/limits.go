@@ -17,12 +17,43 @@ import (
 // them off (RATE_LIMIT_ENABLED=false).
 type RateLimits struct {
 	Limiter ratelimit.Limiter
-	// PerPlan is requests per user per minute by plan name.
+	// PerPlan is requests per user per minute by plan name; a plan left
+	// out (or not positive) keeps its default (DefaultPerPlan), and a plan
+	// the map and the defaults do not know gets trial's limit.
 	PerPlan map[string]int
-	// PerIP is requests per client IP per minute on routes without a user.
+	// PerIP is requests per client IP per minute on routes without a user
+	// (DefaultPerIP when not positive).
 	PerIP int
 	// TrustedProxies may set X-Forwarded-For; nobody else is believed.
 	TrustedProxies []netip.Prefix
+}
+
+// DefaultPerPlan are the per-user limits of contract §9 by plan.
+var DefaultPerPlan = map[string]int{"trial": 30, "pro": 120, "growth": 300, "power": 600}
+
+// DefaultPerIP is the per-IP limit on routes without a user.
+const DefaultPerIP = 60
+
+// planLimit is the per-minute limit of plan.
+func (l RateLimits) planLimit(plan string) int {
+	if n := l.PerPlan[plan]; n > 0 {
+		return n
+	}
+	if n, ok := DefaultPerPlan[plan]; ok {
+		return n
+	}
+	if n := l.PerPlan["trial"]; n > 0 {
+		return n
+	}
+	return DefaultPerPlan["trial"]
+}
+
+// ipLimit is the per-minute limit per client IP.
+func (l RateLimits) ipLimit() int {
+	if l.PerIP > 0 {
+		return l.PerIP
+	}
+	return DefaultPerIP
 }
 
 // limitUser applies the caller's plan limit, keyed by user id. It sits
@@ -34,11 +65,7 @@ func (s *Server) limitUser(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u := currentUser(r)
-		limit, ok := s.limits.PerPlan[u.Plan]
-		if !ok {
-			limit = s.limits.PerPlan["trial"]
-		}
-		if s.applyLimit(w, r, "user:"+u.ID.String(), limit, "user") {
+		if s.applyLimit(w, r, "user:"+u.ID.String(), s.limits.planLimit(u.Plan), "user") {
 			next.ServeHTTP(w, r)
 		}
 	})
@@ -50,7 +77,7 @@ func (s *Server) limitIP(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.applyLimit(w, r, "ip:"+clientIP(r, s.limits.TrustedProxies), s.limits.PerIP, "ip") {
+		if s.applyLimit(w, r, "ip:"+clientIP(r, s.limits.TrustedProxies), s.limits.ipLimit(), "ip") {
 			next.ServeHTTP(w, r)
 		}
 	})
@@ -69,7 +96,12 @@ func (s *Server) applyLimit(w http.ResponseWriter, r *http.Request, key string, 
 	h := w.Header()
 	h.Set("X-RateLimit-Limit", strconv.Itoa(res.Limit))
 	h.Set("X-RateLimit-Remaining", strconv.Itoa(res.Remaining))
-	h.Set("X-RateLimit-Reset", strconv.FormatInt(res.Reset.Unix(), 10))
+	// Unix seconds, rounded up: never a second that has already begun.
+	reset := res.Reset.Unix()
+	if res.Reset.After(time.Unix(reset, 0)) {
+		reset++
+	}
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(reset, 10))
 	if res.Allowed {
 		return true
 	}

@@ -16,6 +16,16 @@ import (
 type membership struct {
 	WorkspaceID uuid.UUID
 	Role        string
+	// Workspace is the workspace as the caller sees it, when authenticate
+	// read it with the user (nil otherwise).
+	Workspace *store.Workspace
+}
+
+// prefetched is what authenticate read about the path's workspace in the
+// same query as the user: the workspace, or nil for outsiders.
+type prefetched struct {
+	WorkspaceID uuid.UUID
+	Workspace   *store.Workspace
 }
 
 // loadMembership parses {workspace_id} (400 BAD_REQUEST when it is not a
@@ -34,19 +44,19 @@ func (s *Server) loadMembership(next http.Handler) http.Handler {
 			writeError(w, r, err)
 			return
 		}
-		var role string
-		if pre, ok := r.Context().Value(prefetchKey).(membership); ok && pre.WorkspaceID == wsID {
+		m := membership{WorkspaceID: wsID}
+		if pre, ok := r.Context().Value(prefetchKey).(prefetched); ok && pre.WorkspaceID == wsID {
 			// Read by authenticate in the same query as the user.
-			if pre.Role == "" {
+			if pre.Workspace == nil {
 				writeError(w, r, store.ErrNotMember)
 				return
 			}
-			role = pre.Role
-		} else if role, err = s.store.MembershipRole(r.Context(), wsID, currentUser(r).ID); err != nil {
+			m.Role, m.Workspace = pre.Workspace.Role, pre.Workspace
+		} else if m.Role, err = s.store.MembershipRole(r.Context(), wsID, currentUser(r).ID); err != nil {
 			writeError(w, r, err)
 			return
 		}
-		ctx := context.WithValue(r.Context(), membershipKey, membership{WorkspaceID: wsID, Role: role})
+		ctx := context.WithValue(r.Context(), membershipKey, m)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

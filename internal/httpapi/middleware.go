@@ -82,10 +82,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		route := "unmatched"
-		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
-			route = rc.RoutePattern()
-		}
+		route := s.routeOf(r)
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelError
@@ -102,6 +99,22 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			s.metrics.ObserveRequest(r.Method, route, status, time.Since(start))
 		}
 	})
+}
+
+// routeOf is the pattern of the route r's path and method lead to, also
+// when a middleware answered before routing got there (401, 403, 429 are
+// then labelled with their route, not "/api/*"); "unmatched" when none.
+func (s *Server) routeOf(r *http.Request) string {
+	if mux, ok := s.handler.(chi.Routes); ok {
+		rc := chi.NewRouteContext()
+		if mux.Match(rc, r.Method, r.URL.Path) {
+			return rc.RoutePattern()
+		}
+	}
+	if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+		return rc.RoutePattern()
+	}
+	return "unmatched"
 }
 
 // recoverPanics turns a panic into a 500 envelope and a logged stack.

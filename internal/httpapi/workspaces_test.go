@@ -171,7 +171,6 @@ func wsPath(wsID uuid.UUID, rest string) string {
 	return "/api/workspaces/" + wsID.String() + rest
 }
 
-
 func TestWorkspaceCreate(t *testing.T) {
 	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
 	ada := wsSignUp(t, e, "ada")

@@ -69,6 +69,10 @@ func (l *Local) Allow(_ context.Context, key string, limit int) (Result, error) 
 	res := Result{Limit: limit, Reset: cur.Add(Window)}
 	if int(math.Ceil(rate))+1 > limit {
 		res.RetryAfter = retryAfter(c, p, limit, elapsed)
+		// A caller who waits for Reset must find room for one more.
+		if at := now.Add(res.RetryAfter); at.After(res.Reset) {
+			res.Reset = at
+		}
 		return res, nil
 	}
 	if err := l.counter.IncrementBy(key, cur, 1); err != nil {
@@ -80,11 +84,19 @@ func (l *Local) Allow(_ context.Context, key string, limit int) (Result, error) 
 }
 
 // retryAfter is the time until one more request fits: when the previous
-// window's share has decayed enough, or at the latest when this window ends.
+// window's share has decayed enough, or when this window ends; when this
+// window alone is full, its count carries into the next window at full
+// weight, so one more fits only once that share has decayed too.
 func retryAfter(c, p, limit int, elapsed time.Duration) time.Duration {
 	untilEnd := Window - elapsed
 	if c+1 > limit || p == 0 {
-		return untilEnd
+		if c == 0 {
+			return untilEnd
+		}
+		// Next window: c*(W-d)/W + 1 <= limit, i.e. d >= W*(1-(limit-1)/c).
+		// Rounded up, so that waiting this long is always enough.
+		n := int64(c - limit + 1)
+		return untilEnd + time.Duration((int64(Window)*n+int64(c)-1)/int64(c))
 	}
 	// Need p*(W-d)/W + c + 1 <= limit, i.e. d >= W*(1-(limit-c-1)/p).
 	need := time.Duration(float64(Window) * (1 - float64(limit-c-1)/float64(p)))

@@ -213,25 +213,44 @@ func (s *Store) AdministerUser(ctx context.Context, action AdminAction, email st
 	return s.setUserFlag(ctx, "administer user "+string(action), email, set)
 }
 
-// UserWithRole returns the user of clerkID together with its role in
-// workspace wsID ("" when it is not a member) in one round trip, so an
-// authenticated workspace request costs one query. Returns NOT_FOUND or
-// SERVICE_UNAVAILABLE.
-func (s *Store) UserWithRole(ctx context.Context, clerkID string, wsID uuid.UUID) (User, string, error) {
-	var role *string
-	var plan string
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+`, m.role, `+planColumn+` FROM users u
+// UserWithWorkspace returns the user of clerkID together with workspace
+// wsID as that user sees it (nil when the user is not a member, or the
+// workspace does not exist), in one round trip: an authenticated workspace
+// request needs no other query to authorize, and GET of the workspace none
+// to answer. Returns NOT_FOUND or SERVICE_UNAVAILABLE.
+func (s *Store) UserWithWorkspace(ctx context.Context, clerkID string, wsID uuid.UUID) (User, *Workspace, error) {
+	var (
+		plan                        string
+		wID                         *uuid.UUID
+		wName, role, subPlan, subSt *string
+		w                           Workspace
+		wCreated, wUpdated          *time.Time
+	)
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+`, `+planColumn+`,
+		w.id, w.name, w.product_name, w.product_description, w.target_users, w.current_stage,
+		m.role, sub.plan, sub.status, sub.trial_ends_at, w.created_at, w.updated_at
+		FROM users u
 		LEFT JOIN workspace_members m ON m.workspace_id = $2 AND m.user_id = u.id
-		WHERE u.clerk_id = $1`, clerkID, wsID), &role, &plan)
-	u.Plan = plan
+		LEFT JOIN workspaces w ON w.id = m.workspace_id
+		LEFT JOIN subscriptions sub ON sub.workspace_id = w.id
+		WHERE u.clerk_id = $1`, clerkID, wsID),
+		&plan, &wID, &wName, &w.ProductName, &w.ProductDescription, &w.TargetUsers, &w.CurrentStage,
+		&role, &subPlan, &subSt, &w.TrialEndsAt, &wCreated, &wUpdated)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return User{}, "", apperr.New(apperr.NotFound, "User not found.")
+		return User{}, nil, apperr.New(apperr.NotFound, "User not found.")
 	}
 	if err != nil {
-		return User{}, "", dbErr("user with role", err)
+		return User{}, nil, dbErr("user with workspace", err)
 	}
-	if role == nil {
-		return u, "", nil
+	u.Plan = plan
+	if wID == nil || role == nil {
+		return u, nil, nil
 	}
-	return u, *role, nil
+	w.ID, w.Name, w.Role = *wID, *wName, *role
+	w.Plan, w.SubscriptionStatus = "trial", "trialing"
+	if subPlan != nil {
+		w.Plan, w.SubscriptionStatus = *subPlan, *subSt
+	}
+	w.CreatedAt, w.UpdatedAt = *wCreated, *wUpdated
+	return u, &w, nil
 }

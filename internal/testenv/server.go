@@ -226,6 +226,9 @@ type Request struct {
 	// Body is sent as JSON unless it is []byte or string (sent as is).
 	Body   any
 	Header http.Header
+	// RemoteAddr is the client's address as the server sees it ("ip:port");
+	// empty means httptest's default, 192.0.2.1:1234.
+	RemoteAddr string
 }
 
 // Do sends req to the server in-process and records the answer.
@@ -257,6 +260,9 @@ func (e *Env) Do(req Request) *Response {
 		for _, v := range vs {
 			r.Header.Add(k, v)
 		}
+	}
+	if req.RemoteAddr != "" {
+		r.RemoteAddr = req.RemoteAddr
 	}
 	w := httptest.NewRecorder()
 	e.Handler.ServeHTTP(w, r)
