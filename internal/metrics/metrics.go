@@ -52,6 +52,17 @@ func New(pool *pgxpool.Pool) *Metrics {
 	if pool != nil {
 		m.reg.MustRegister(poolCollector{pool: pool})
 	}
+	// Series that exist from the start, so dashboards and rate() see zeros
+	// rather than nothing before the first event.
+	for _, o := range []string{"ok", "error"} {
+		m.jwksFetches.WithLabelValues(o)
+	}
+	for _, r := range []string{"hit", "miss"} {
+		m.tokenCache.WithLabelValues(r)
+	}
+	for _, sc := range []string{"user", "ip"} {
+		m.rateLimited.WithLabelValues(sc)
+	}
 	return m
 }
 
