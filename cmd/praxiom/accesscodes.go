@@ -44,11 +44,7 @@ func accessCodes(ctx context.Context, args []string, getenv func(string) string,
 	case *expiresIn > 0:
 		n.ExpiresAt = new(time.Now().Add(*expiresIn))
 	}
-	url := strings.TrimSpace(getenv("DATABASE_URL"))
-	if url == "" {
-		return errors.New("config: DATABASE_URL is required")
-	}
-	st, err := store.Open(ctx, url, store.Options{MaxConns: 2})
+	st, err := openAdminStore(ctx, getenv)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,20 +32,7 @@ func edgeServe(t *testing.T, kv map[string]string) string {
 	for k, v := range kv {
 		env[k] = v
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, envOf(env), io.Discard, ready) }()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		cancel()
-		t.Fatalf("serve ended early: %v", err)
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatal("serve did not start")
-	}
+	addr, cancel, done := runServe(t, env)
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -58,7 +44,7 @@ func edgeServe(t *testing.T, kv map[string]string) string {
 			t.Error("serve did not stop")
 		}
 	})
-	return "127.0.0.1:" + addr[strings.LastIndex(addr, ":")+1:]
+	return addr
 }
 
 // edgeDial opens a raw connection with an overall deadline, so that no

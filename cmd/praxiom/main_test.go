@@ -21,6 +21,28 @@ func envOf(kv map[string]string) func(string) string {
 	return func(k string) string { return kv[k] }
 }
 
+// runServe starts serve() with the environment kv and returns its address
+// on 127.0.0.1, the cancel that stands for SIGTERM, and the channel serve's
+// result arrives on.
+func runServe(t *testing.T, kv map[string]string) (string, context.CancelFunc, <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, envOf(kv), io.Discard, ready) }()
+	select {
+	case addr := <-ready:
+		return "127.0.0.1:" + addr[strings.LastIndex(addr, ":")+1:], cancel, done
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve ended early: %v", err)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("serve did not start")
+	}
+	return "", nil, nil
+}
+
 func TestServeRefusesBadConfigInOneLine(t *testing.T) {
 	err := run(context.Background(), []string{"serve"}, envOf(map[string]string{"CLERK_JWT_KEY": "x"}), io.Discard, io.Discard)
 	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "DATABASE_URL") {
@@ -81,21 +103,9 @@ func TestServeDrainsInFlightRequests(t *testing.T) {
 		"DATABASE_URL": url, "CLERK_JWT_KEY": key.PublicPEM(), "PORT": "0",
 		"CLERK_WEBHOOK_SIGNING_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "SHUTDOWN_TIMEOUT": "10s",
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	addr, cancel, done := runServe(t, kv)
 	defer cancel()
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, envOf(kv), io.Discard, ready) }()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatalf("serve ended early: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not start")
-	}
-	port := addr[strings.LastIndex(addr, ":")+1:]
-	conn, err := net.Dial("tcp", "127.0.0.1:"+port)
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +138,7 @@ func TestServeDrainsInFlightRequests(t *testing.T) {
 		t.Fatal("serve did not stop")
 	}
 	// New connections are refused once it has stopped.
-	if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second); err == nil {
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		c.Close()
 		t.Fatal("still accepting connections after shutdown")
 	}
@@ -149,17 +159,8 @@ func TestServeDrainsBeforeClosing(t *testing.T) {
 		"DATABASE_URL": url, "CLERK_JWT_KEY": testenv.Key(t).PublicPEM(), "PORT": "0", "HOST": "127.0.0.1",
 		"SHUTDOWN_DRAIN_DELAY": "700ms",
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	addr, cancel, done := runServe(t, kv)
 	defer cancel()
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, envOf(kv), io.Discard, ready) }()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatalf("serve ended early: %v", err)
-	}
 	get := func(path string) int {
 		resp, err := http.Get("http://" + addr + path)
 		if err != nil {

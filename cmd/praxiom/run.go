@@ -231,11 +231,7 @@ func users(ctx context.Context, args []string, getenv func(string) string, stdou
 	if len(args) != 2 {
 		return errors.New("usage: praxiom users grant-admin|revoke-admin|grant-founder|grant-access|suspend|unsuspend EMAIL")
 	}
-	url := strings.TrimSpace(getenv("DATABASE_URL"))
-	if url == "" {
-		return errors.New("config: DATABASE_URL is required")
-	}
-	st, err := store.Open(ctx, url, store.Options{MaxConns: 2})
+	st, err := openAdminStore(ctx, getenv)
 	if err != nil {
 		return err
 	}
@@ -247,4 +243,14 @@ func users(ctx context.Context, args []string, getenv func(string) string, stdou
 	fmt.Fprintf(stdout, "%s %s: access_status=%s has_product_access=%t is_admin=%t is_founder=%t\n",
 		args[0], u.Email, u.AccessStatus, u.HasProductAccess || u.IsFounder, u.IsAdmin, u.IsFounder)
 	return nil
+}
+
+// openAdminStore opens a small pool on DATABASE_URL for the command-line
+// administration commands.
+func openAdminStore(ctx context.Context, getenv func(string) string) (*store.Store, error) {
+	url := strings.TrimSpace(getenv("DATABASE_URL"))
+	if url == "" {
+		return nil, errors.New("config: DATABASE_URL is required")
+	}
+	return store.Open(ctx, url, store.Options{MaxConns: 2})
 }
