@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,17 +31,10 @@ type acCode struct {
 	CreatedAt       time.Time       `json:"created_at"`
 }
 
-type acUserBody struct {
-	ID               uuid.UUID  `json:"id"`
-	AccessStatus     string     `json:"access_status"`
-	HasProductAccess bool       `json:"has_product_access"`
-	ActivatedAt      *time.Time `json:"activated_at"`
-}
-
 // acAdmin provisions an admin and returns its token.
 func acAdmin(t *testing.T, e *testenv.Env, email string) string {
 	t.Helper()
-	tok, _ := invUser(t, e, email)
+	tok := signUp(t, e, email).Token
 	if _, err := e.Store.AdministerUser(context.Background(), store.GrantAdmin, email); err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +44,7 @@ func acAdmin(t *testing.T, e *testenv.Env, email string) string {
 func acCreate(t *testing.T, e *testenv.Env, adminTok string, body map[string]any) []acCode {
 	t.Helper()
 	r := e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/admin/access-codes", Token: adminTok, Body: body})
-	invWant(t, r, http.StatusCreated, "")
+	wantStatus(t, r, http.StatusCreated)
 	var out struct {
 		Codes []acCode `json:"codes"`
 		Count int      `json:"count"`
@@ -71,7 +63,7 @@ func acRedeem(e *testenv.Env, tok string, code any) *testenv.Response {
 
 func acCount(t *testing.T, e *testenv.Env, id uuid.UUID) int {
 	t.Helper()
-	return invScalar[int](t, e, `SELECT redemption_count FROM access_codes WHERE id = $1`, id)
+	return scalar[int](t, e, `SELECT redemption_count FROM access_codes WHERE id = $1`, id)
 }
 
 // TestAccessCodeAdminRoutesForbidden: non-admins get 403 FORBIDDEN on the
@@ -81,8 +73,8 @@ func TestAccessCodeAdminRoutesForbidden(t *testing.T) {
 	e := invNewEnv(t, 0)
 	adminTok := acAdmin(t, e, "root@example.com")
 	code := acCreate(t, e, adminTok, map[string]any{"count": 1})[0]
-	userTok, _ := invUser(t, e, "user@example.com")
-	founderTok, _ := invUser(t, e, "founder@example.com")
+	user := signUp(t, e, "user@example.com")
+	founder := signUp(t, e, "founder@example.com")
 	if _, err := e.Store.AdministerUser(context.Background(), store.GrantFounder, "founder@example.com"); err != nil {
 		t.Fatal(err)
 	}
@@ -95,24 +87,24 @@ func TestAccessCodeAdminRoutesForbidden(t *testing.T) {
 		status   int
 		code     string
 	}{
-		{"user", userTok, http.StatusForbidden, "FORBIDDEN"},
-		{"founder", founderTok, http.StatusForbidden, "FORBIDDEN"},
+		{"user", user.Token, http.StatusForbidden, "FORBIDDEN"},
+		{"founder", founder.Token, http.StatusForbidden, "FORBIDDEN"},
 		{"suspended admin", suspendedTok, http.StatusForbidden, "ACCOUNT_SUSPENDED"},
 		{"anonymous", "", http.StatusUnauthorized, "UNAUTHORIZED"},
 	} {
 		t.Run(tc.who, func(t *testing.T) {
-			invWant(t, e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/admin/access-codes", Token: tc.tok,
+			wantError(t, e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/admin/access-codes", Token: tc.tok,
 				Body: map[string]any{"count": 5}}), tc.status, tc.code)
-			invWant(t, e.Get("/api/admin/access-codes", tc.tok), tc.status, tc.code)
-			invWant(t, e.Do(testenv.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/" + code.ID.String(),
+			wantError(t, e.Get("/api/admin/access-codes", tc.tok), tc.status, tc.code)
+			wantError(t, e.Do(testenv.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/" + code.ID.String(),
 				Token: tc.tok}), tc.status, tc.code)
 			// Even a malformed id or body: the admin check comes first.
-			invWant(t, e.Do(testenv.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/xyz",
+			wantError(t, e.Do(testenv.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/xyz",
 				Token: tc.tok}), tc.status, tc.code)
-			if n := invScalar[int](t, e, `SELECT count(*) FROM access_codes`); n != 1 {
+			if n := scalar[int](t, e, `SELECT count(*) FROM access_codes`); n != 1 {
 				t.Errorf("%d codes, want 1", n)
 			}
-			if revoked := invScalar[bool](t, e, `SELECT revoked_at IS NOT NULL FROM access_codes WHERE id = $1`, code.ID); revoked {
+			if revoked := scalar[bool](t, e, `SELECT revoked_at IS NOT NULL FROM access_codes WHERE id = $1`, code.ID); revoked {
 				t.Error("a refused request revoked the code")
 			}
 		})
@@ -152,17 +144,14 @@ func TestAccessCodeCreateValidation(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/admin/access-codes", Token: adminTok, Body: tc.body})
-			invWant(t, r, http.StatusUnprocessableEntity, "VALIDATION_ERROR")
-			if got := invFields(t, r); !slices.Equal(got, tc.want) {
-				t.Errorf("fields = %v, want %v", got, tc.want)
-			}
+			wantFields(t, r, tc.want...)
 		})
 	}
-	invWant(t, e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/admin/access-codes", Token: adminTok, Body: `{"count":`}),
+	wantError(t, e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/admin/access-codes", Token: adminTok, Body: `{"count":`}),
 		http.StatusBadRequest, "BAD_REQUEST")
-	invWant(t, e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/admin/access-codes", Token: adminTok, Body: `[1]`}),
+	wantError(t, e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/admin/access-codes", Token: adminTok, Body: `[1]`}),
 		http.StatusBadRequest, "BAD_REQUEST")
-	if n := invScalar[int](t, e, `SELECT count(*) FROM access_codes`); n != 0 {
+	if n := scalar[int](t, e, `SELECT count(*) FROM access_codes`); n != 0 {
 		t.Fatalf("%d codes after refused creations", n)
 	}
 	// Exactly 4 KiB of metadata is fine.
@@ -210,7 +199,7 @@ func TestAccessCodeCreateAndList(t *testing.T) {
 		Total int      `json:"total"`
 	}
 	r := e.Get("/api/admin/access-codes", adminTok)
-	invWant(t, r, http.StatusOK, "")
+	wantStatus(t, r, http.StatusOK)
 	r.JSON(t, &list)
 	if list.Total != 5 || len(list.Codes) != 5 {
 		t.Fatalf("list: %d of %d", len(list.Codes), list.Total)
@@ -225,13 +214,13 @@ func TestAccessCodeCreateAndList(t *testing.T) {
 		}
 	}
 	r = e.Get("/api/admin/access-codes?limit=2&offset=4", adminTok)
-	invWant(t, r, http.StatusOK, "")
+	wantStatus(t, r, http.StatusOK)
 	r.JSON(t, &list)
 	if list.Total != 5 || len(list.Codes) != 1 {
 		t.Errorf("page: %d of %d", len(list.Codes), list.Total)
 	}
 	for _, q := range []string{"?limit=0", "?limit=201", "?offset=-1", "?limit=a"} {
-		invWant(t, e.Get("/api/admin/access-codes"+q, adminTok), http.StatusBadRequest, "BAD_REQUEST")
+		wantError(t, e.Get("/api/admin/access-codes"+q, adminTok), http.StatusBadRequest, "BAD_REQUEST")
 	}
 }
 
@@ -243,90 +232,84 @@ func TestAccessCodeRedeem(t *testing.T) {
 	codes := acCreate(t, e, adminTok, map[string]any{"count": 4})
 	single, spare, revoked, expired := codes[0], codes[1], codes[2], codes[3]
 
-	adaTok, _ := invUser(t, e, "ada@example.com")
-	r := acRedeem(e, adaTok, "  "+strings.ToLower(single.Code)+"\n\t")
-	invWant(t, r, http.StatusOK, "")
-	var u acUserBody
-	r.JSON(t, &u)
+	ada := signUp(t, e, "ada@example.com")
+	u := decodeMe(t, acRedeem(e, ada.Token, "  "+strings.ToLower(single.Code)+"\n\t"))
 	if !u.HasProductAccess || u.AccessStatus != "active" || u.ActivatedAt == nil {
 		t.Errorf("after redeeming: %+v", u)
 	}
 	if n := acCount(t, e, single.ID); n != 1 {
 		t.Errorf("redemption_count = %d, want 1", n)
 	}
-	if n := invScalar[int](t, e, `SELECT count(*) FROM access_code_redemptions WHERE access_code_id = $1 AND user_id = $2`,
+	if n := scalar[int](t, e, `SELECT count(*) FROM access_code_redemptions WHERE access_code_id = $1 AND user_id = $2`,
 		single.ID, u.ID); n != 1 {
 		t.Errorf("%d redemption rows", n)
 	}
 
 	// Already has access (by a code, or as a founder): 200, not consumed.
-	invWant(t, acRedeem(e, adaTok, spare.Code), http.StatusOK, "")
-	founderTok, _ := invUser(t, e, "founder@example.com")
+	wantStatus(t, acRedeem(e, ada.Token, spare.Code), http.StatusOK)
+	founder := signUp(t, e, "founder@example.com")
 	if _, err := e.Store.AdministerUser(context.Background(), store.GrantFounder, "founder@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	invWant(t, acRedeem(e, founderTok, spare.Code), http.StatusOK, "")
+	wantStatus(t, acRedeem(e, founder.Token, spare.Code), http.StatusOK)
 	if n := acCount(t, e, spare.ID); n != 0 {
 		t.Errorf("spare redemption_count = %d, want 0", n)
 	}
 
-	bobTok, bobID := invUser(t, e, "bob@example.com")
-	invWant(t, acRedeem(e, bobTok, single.Code), http.StatusConflict, "ACCESS_CODE_EXHAUSTED")
+	bob := signUp(t, e, "bob@example.com")
+	wantError(t, acRedeem(e, bob.Token, single.Code), http.StatusConflict, "ACCESS_CODE_EXHAUSTED")
 
-	r = e.Do(testenv.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/" + revoked.ID.String(), Token: adminTok})
-	invWant(t, r, http.StatusNoContent, "")
+	r := e.Do(testenv.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/" + revoked.ID.String(), Token: adminTok})
+	wantStatus(t, r, http.StatusNoContent)
 	if len(r.Body) != 0 {
 		t.Errorf("204 with a body %s", r.Body)
 	}
-	invWant(t, e.Do(testenv.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/" + revoked.ID.String(), Token: adminTok}),
-		http.StatusNoContent, "")
-	invWant(t, acRedeem(e, bobTok, revoked.Code), http.StatusNotFound, "ACCESS_CODE_INVALID")
+	wantStatus(t, e.Do(testenv.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/" + revoked.ID.String(), Token: adminTok}),
+		http.StatusNoContent)
+	wantError(t, acRedeem(e, bob.Token, revoked.Code), http.StatusNotFound, "ACCESS_CODE_INVALID")
 	// Revoked and exhausted: invalid wins.
-	invWant(t, e.Do(testenv.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/" + single.ID.String(), Token: adminTok}),
-		http.StatusNoContent, "")
-	invWant(t, acRedeem(e, bobTok, single.Code), http.StatusNotFound, "ACCESS_CODE_INVALID")
+	wantStatus(t, e.Do(testenv.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/" + single.ID.String(), Token: adminTok}),
+		http.StatusNoContent)
+	wantError(t, acRedeem(e, bob.Token, single.Code), http.StatusNotFound, "ACCESS_CODE_INVALID")
 
-	invSQL(t, e, `UPDATE access_codes SET expires_at = now() - interval '1 second' WHERE id = $1`, expired.ID)
-	invWant(t, acRedeem(e, bobTok, expired.Code), http.StatusNotFound, "ACCESS_CODE_INVALID")
-	invWant(t, acRedeem(e, bobTok, "PRAXIOM-ZZZZZZ"), http.StatusNotFound, "ACCESS_CODE_INVALID")
-	invWant(t, acRedeem(e, bobTok, strings.Repeat("A", 5000)), http.StatusNotFound, "ACCESS_CODE_INVALID")
+	execSQL(t, e, `UPDATE access_codes SET expires_at = now() - interval '1 second' WHERE id = $1`, expired.ID)
+	wantError(t, acRedeem(e, bob.Token, expired.Code), http.StatusNotFound, "ACCESS_CODE_INVALID")
+	wantError(t, acRedeem(e, bob.Token, "PRAXIOM-ZZZZZZ"), http.StatusNotFound, "ACCESS_CODE_INVALID")
+	wantError(t, acRedeem(e, bob.Token, strings.Repeat("A", 5000)), http.StatusNotFound, "ACCESS_CODE_INVALID")
 	if n := acCount(t, e, revoked.ID) + acCount(t, e, expired.ID); n != 0 {
 		t.Errorf("refused redemptions consumed %d", n)
 	}
-	if has := invScalar[bool](t, e, `SELECT has_product_access FROM users WHERE id = $1`, bobID); has {
+	if has := scalar[bool](t, e, `SELECT has_product_access FROM users WHERE id = $1`, bob.ID); has {
 		t.Error("refused redemptions granted access")
 	}
 
 	// Missing or blank: 422 naming code.
 	for _, body := range []any{map[string]any{}, map[string]any{"code": ""}, map[string]any{"code": "  "},
 		map[string]any{"code": nil}, map[string]any{"code": 5}} {
-		r := e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/access-codes/redeem", Token: bobTok, Body: body})
-		invWant(t, r, http.StatusUnprocessableEntity, "VALIDATION_ERROR")
-		if got := invFields(t, r); !slices.Equal(got, []string{"code"}) {
-			t.Errorf("%v: fields %v", body, got)
-		}
+		r := e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/access-codes/redeem", Token: bob.Token, Body: body})
+		wantFields(t, r, "code")
 	}
-	r = e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/access-codes/redeem", Token: bobTok,
+	r = e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/access-codes/redeem", Token: bob.Token,
 		Body: map[string]any{"code": spare.Code, "extra": 1}})
-	invWant(t, r, http.StatusUnprocessableEntity, "VALIDATION_ERROR")
+	wantError(t, r, http.StatusUnprocessableEntity, "VALIDATION_ERROR")
 
 	// Admin revoke: unknown id 404, malformed 400.
-	invWant(t, e.Do(testenv.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/" + uuid.NewString(), Token: adminTok}),
+	wantError(t, e.Do(testenv.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/" + uuid.NewString(), Token: adminTok}),
 		http.StatusNotFound, "NOT_FOUND")
-	invWant(t, e.Do(testenv.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/xyz", Token: adminTok}),
+	wantError(t, e.Do(testenv.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/xyz", Token: adminTok}),
 		http.StatusBadRequest, "BAD_REQUEST")
 
 	// A suspended user cannot redeem; nobody without a token either.
-	carolTok, _ := invUser(t, e, "carol@example.com")
+	carol := signUp(t, e, "carol@example.com")
 	if _, err := e.Store.AdministerUser(context.Background(), store.Suspend, "carol@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	invWant(t, acRedeem(e, carolTok, spare.Code), http.StatusForbidden, "ACCOUNT_SUSPENDED")
-	invWant(t, acRedeem(e, "", spare.Code), http.StatusUnauthorized, "UNAUTHORIZED")
+	wantError(t, acRedeem(e, carol.Token, spare.Code), http.StatusForbidden, "ACCOUNT_SUSPENDED")
+	wantError(t, acRedeem(e, "", spare.Code), http.StatusUnauthorized, "UNAUTHORIZED")
 	if n := acCount(t, e, spare.ID); n != 0 {
 		t.Errorf("spare redemption_count = %d, want 0", n)
 	}
-	invWant(t, acRedeem(e, bobTok, spare.Code), http.StatusOK, "")
+	wantStatus(t, acRedeem(e, bob.Token, spare.Code), http.StatusOK)
 }
 
 // TestAccessCodeLastRedemptionRace: ten users race for the last redemption:
@@ -336,22 +319,12 @@ func TestAccessCodeLastRedemptionRace(t *testing.T) {
 	adminTok := acAdmin(t, e, "root@example.com")
 	for round := range 3 {
 		code := acCreate(t, e, adminTok, map[string]any{"count": 1, "max_redemptions": 5})[0]
-		invSQL(t, e, `UPDATE access_codes SET redemption_count = 4 WHERE id = $1`, code.ID)
+		execSQL(t, e, `UPDATE access_codes SET redemption_count = 4 WHERE id = $1`, code.ID)
 		toks := make([]string, 10)
 		for i := range toks {
-			toks[i], _ = invUser(t, e, fmt.Sprintf("racer%d-%d@example.com", round, i))
+			toks[i] = signUp(t, e, fmt.Sprintf("racer%d-%d@example.com", round, i)).Token
 		}
-		start := make(chan struct{})
-		answers := make([]*testenv.Response, len(toks))
-		var wg sync.WaitGroup
-		for i, tok := range toks {
-			wg.Go(func() {
-				<-start
-				answers[i] = acRedeem(e, tok, code.Code)
-			})
-		}
-		close(start)
-		wg.Wait()
+		answers := testenv.Race(len(toks), func(i int) *testenv.Response { return acRedeem(e, toks[i], code.Code) })
 		byOutcome := map[string]int{}
 		for _, a := range answers {
 			byOutcome[fmt.Sprintf("%d %s", a.Status, a.Code())]++
@@ -362,7 +335,7 @@ func TestAccessCodeLastRedemptionRace(t *testing.T) {
 		if n := acCount(t, e, code.ID); n != 5 {
 			t.Fatalf("round %d: redemption_count %d, want 5", round, n)
 		}
-		if n := invScalar[int](t, e, `SELECT count(*) FROM users WHERE email LIKE $1 AND has_product_access`,
+		if n := scalar[int](t, e, `SELECT count(*) FROM users WHERE email LIKE $1 AND has_product_access`,
 			fmt.Sprintf("racer%d-%%", round)); n != 1 {
 			t.Fatalf("round %d: %d users gained access", round, n)
 		}

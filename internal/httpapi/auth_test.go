@@ -60,48 +60,11 @@ func uniq(prefix string) string {
 	return fmt.Sprintf("%s%d_%d", prefix, time.Now().UnixNano(), idSeq.Add(1))
 }
 
-// errEnvelope is the error body of contract §2.
-type errEnvelope struct {
-	Error struct {
-		Code      string            `json:"code"`
-		Message   string            `json:"message"`
-		RequestID string            `json:"request_id"`
-		Fields    map[string]string `json:"fields"`
-	} `json:"error"`
-}
-
-// assertError checks status, the envelope's code, a non-empty message and a
-// request_id equal to the X-Request-ID header.
-func assertError(t *testing.T, r *testenv.Response, status int, code string) errEnvelope {
-	t.Helper()
-	if r.Status != status {
-		t.Fatalf("status = %d, want %d; body %s", r.Status, status, r.Body)
-	}
-	var env errEnvelope
-	if err := json.Unmarshal(r.Body, &env); err != nil {
-		t.Fatalf("error body is not JSON: %v: %s", err, r.Body)
-	}
-	if env.Error.Code != code {
-		t.Fatalf("error.code = %q, want %q; body %s", env.Error.Code, code, r.Body)
-	}
-	if env.Error.Message == "" {
-		t.Errorf("error.message is empty: %s", r.Body)
-	}
-	rid := r.Header.Get("X-Request-ID")
-	if rid == "" || env.Error.RequestID != rid {
-		t.Errorf("error.request_id = %q, X-Request-ID = %q; want equal and non-empty", env.Error.RequestID, rid)
-	}
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		t.Errorf("Content-Type = %q, want application/json", ct)
-	}
-	return env
-}
-
 // assertUnauthorized checks a 401 with the envelope and the RFC 6750
 // challenge: error="invalid_token" when a bearer token was sent.
 func assertUnauthorized(t *testing.T, r *testenv.Response, bearerSent bool) {
 	t.Helper()
-	assertError(t, r, http.StatusUnauthorized, "UNAUTHORIZED")
+	wantError(t, r, http.StatusUnauthorized, "UNAUTHORIZED")
 	want := `Bearer`
 	if bearerSent {
 		want = `Bearer error="invalid_token"`
@@ -160,12 +123,13 @@ type meUser struct {
 var userObjectFields = []string{"id", "clerk_id", "email", "name", "avatar_url", "access_status",
 	"has_product_access", "is_founder", "is_admin", "referral_code", "activated_at", "created_at", "updated_at"}
 
-// decodeMe checks a 200 user object: exactly the fields of contract §3,
-// well-formed id, referral code and timestamps.
+// decodeMe checks a 200 user object (of GET /api/auth/me or a redemption):
+// exactly the fields of contract §3, well-formed id, referral code and
+// timestamps.
 func decodeMe(t *testing.T, r *testenv.Response) meUser {
 	t.Helper()
 	if r.Status != http.StatusOK {
-		t.Fatalf("GET /api/auth/me: status %d, want 200; body %s", r.Status, r.Body)
+		t.Fatalf("user object: status %d, want 200; body %s", r.Status, r.Body)
 	}
 	var raw map[string]json.RawMessage
 	r.JSON(t, &raw)
@@ -214,12 +178,7 @@ func assertUTCTime(t *testing.T, name, s string) {
 // countUsers counts the rows of users with clerkID.
 func countUsers(t *testing.T, e *testenv.Env, clerkID string) int {
 	t.Helper()
-	var n int
-	if err := e.Store.Pool().QueryRow(context.Background(),
-		`SELECT count(*) FROM users WHERE clerk_id = $1`, clerkID).Scan(&n); err != nil {
-		t.Fatalf("count users: %v", err)
-	}
-	return n
+	return scalar[int](t, e, `SELECT count(*) FROM users WHERE clerk_id = $1`, clerkID)
 }
 
 // clerkUser describes a Clerk User object; empty strings are JSON nulls.
@@ -306,9 +265,7 @@ func newFakeClerk(t *testing.T, keys ...*devtoken.Key) *fakeClerk {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/jwks", func(w http.ResponseWriter, r *http.Request) {
 		f.jwksFetches.Add(1)
-		if r.Header.Get("Authorization") != "Bearer "+fakeSecretKey {
-			f.badAuth.Add(1)
-			clerkError(w, http.StatusUnauthorized, "authentication_invalid")
+		if !f.authorized(w, r) {
 			return
 		}
 		f.mu.Lock()
@@ -323,9 +280,7 @@ func newFakeClerk(t *testing.T, keys ...*devtoken.Key) *fakeClerk {
 	})
 	mux.HandleFunc("GET /v1/users/{id}", func(w http.ResponseWriter, r *http.Request) {
 		f.userFetches.Add(1)
-		if r.Header.Get("Authorization") != "Bearer "+fakeSecretKey {
-			f.badAuth.Add(1)
-			clerkError(w, http.StatusUnauthorized, "authentication_invalid")
+		if !f.authorized(w, r) {
 			return
 		}
 		id := r.PathValue("id")
@@ -355,6 +310,17 @@ func newFakeClerk(t *testing.T, keys ...*devtoken.Key) *fakeClerk {
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	return f
+}
+
+// authorized answers 401 as Clerk does, and counts it, unless r carries the
+// secret key.
+func (f *fakeClerk) authorized(w http.ResponseWriter, r *http.Request) bool {
+	if r.Header.Get("Authorization") == "Bearer "+fakeSecretKey {
+		return true
+	}
+	f.badAuth.Add(1)
+	clerkError(w, http.StatusUnauthorized, "authentication_invalid")
+	return false
 }
 
 func clerkError(w http.ResponseWriter, status int, code string) {
@@ -621,19 +587,7 @@ func TestAuthJWKSRandomKidsCauseAtMostOneFetch(t *testing.T) {
 		kid := uniq("kid-random-")
 		toks[i] = mintWith(t, key, devtoken.Options{KID: &kid})
 	}
-	start := make(chan struct{})
-	res := make([]*testenv.Response, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			res[i] = e.Get("/api/auth/me", toks[i])
-		}()
-	}
-	close(start)
-	wg.Wait()
+	res := testenv.Race(n, func(i int) *testenv.Response { return e.Get("/api/auth/me", toks[i]) })
 	for i, r := range res {
 		if r.Status != http.StatusUnauthorized {
 			t.Errorf("request %d with a random kid: status %d, want 401: %s", i, r.Status, r.Body)
@@ -698,7 +652,7 @@ func TestAuthJWKSUnavailableColdCache(t *testing.T) {
 		e, _ := jwksEnv(t, fake, fake.URL())
 		tok := mintWith(t, key, devtoken.Options{})
 		r := e.Get("/api/auth/me", tok)
-		assertError(t, r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
+		wantError(t, r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
 		if r.Header.Get("WWW-Authenticate") != "" {
 			t.Errorf("503 carries WWW-Authenticate %q", r.Header.Get("WWW-Authenticate"))
 		}
@@ -709,7 +663,7 @@ func TestAuthJWKSUnavailableColdCache(t *testing.T) {
 	t.Run("JWKS endpoint unreachable", func(t *testing.T) {
 		e, _ := jwksEnv(t, nil, closedURL(t)+"/v1")
 		r := e.Get("/api/auth/me", mintWith(t, key, devtoken.Options{}))
-		assertError(t, r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
+		wantError(t, r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
 	})
 }
 
@@ -861,7 +815,7 @@ func TestAuthProvisionFromClerkAPI(t *testing.T) {
 			if tc.status == 401 {
 				assertUnauthorized(t, r, true)
 			} else {
-				assertError(t, r, tc.status, tc.code)
+				wantError(t, r, tc.status, tc.code)
 			}
 			if n := countUsers(t, e, id); n != 0 {
 				t.Errorf("rows = %d, want 0", n)
@@ -872,7 +826,7 @@ func TestAuthProvisionFromClerkAPI(t *testing.T) {
 		u := clerkUser{ID: "user_" + uniq("recover"), Emails: []string{"back@example.com"}}
 		fake.failUser(u.ID, 503)
 		tok := e.Mint(devtoken.Options{Subject: u.ID, TTL: time.Minute})
-		assertError(t, e.Get("/api/auth/me", tok), 503, "SERVICE_UNAVAILABLE")
+		wantError(t, e.Get("/api/auth/me", tok), 503, "SERVICE_UNAVAILABLE")
 		fake.mu.Lock()
 		delete(fake.userStatus, u.ID)
 		fake.mu.Unlock()
@@ -888,7 +842,7 @@ func TestAuthProvisionClerkUnreachable(t *testing.T) {
 	e := testenv.New(t, testenv.Options{ClerkAPIURL: closedURL(t) + "/v1"})
 	id := "user_" + uniq("unreach")
 	r := e.Get("/api/auth/me", e.Mint(devtoken.Options{Subject: id, Email: "claims@example.com", TTL: time.Minute}))
-	assertError(t, r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
+	wantError(t, r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
 	if n := countUsers(t, e, id); n != 0 {
 		t.Errorf("rows = %d, want 0", n)
 	}
@@ -921,27 +875,20 @@ func TestAuthConcurrentFirstRequests(t *testing.T) {
 			}
 			tok := e.Mint(devtoken.Options{Subject: sub, Email: "conc@example.com", Name: "Con Current", TTL: time.Minute})
 			const n = 20
-			start := make(chan struct{})
-			res := make([]*testenv.Response, n)
-			var wg sync.WaitGroup
-			for i := range n {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					req := httptest.NewRequest(http.MethodGet, "/api/auth/me", nil)
-					req.Header.Set("Authorization", "Bearer "+tok)
-					<-start
-					w := httptest.NewRecorder()
-					if i%2 == 0 {
-						e.Handler.ServeHTTP(w, req)
-					} else {
-						second.ServeHTTP(w, req)
-					}
-					res[i] = &testenv.Response{Status: w.Code, Header: w.Header(), Body: w.Body.Bytes()}
-				}()
+			reqs := make([]*http.Request, n)
+			for i := range reqs {
+				reqs[i] = httptest.NewRequest(http.MethodGet, "/api/auth/me", nil)
+				reqs[i].Header.Set("Authorization", "Bearer "+tok)
 			}
-			close(start)
-			wg.Wait()
+			res := testenv.Race(n, func(i int) *testenv.Response {
+				w := httptest.NewRecorder()
+				if i%2 == 0 {
+					e.Handler.ServeHTTP(w, reqs[i])
+				} else {
+					second.ServeHTTP(w, reqs[i])
+				}
+				return &testenv.Response{Status: w.Code, Header: w.Header(), Body: w.Body.Bytes()}
+			})
 			var id string
 			for i, r := range res {
 				if r.Status != http.StatusOK {
@@ -1025,7 +972,7 @@ func TestAuthSuspendedUser(t *testing.T) {
 	} {
 		t.Run(req.Method+" "+req.Path, func(t *testing.T) {
 			req.Token = tok
-			assertError(t, e.Do(req), http.StatusForbidden, "ACCOUNT_SUSPENDED")
+			wantError(t, e.Do(req), http.StatusForbidden, "ACCOUNT_SUSPENDED")
 		})
 	}
 	// Unsuspended, the user is active again.

@@ -106,11 +106,7 @@ func TestFaultDatabaseOutageAndRecovery(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		res.status = resp.StatusCode
-		var env struct {
-			Error struct {
-				Code string `json:"code"`
-			} `json:"error"`
-		}
+		var env errEnvelope
 		body, _ := io.ReadAll(resp.Body)
 		_ = json.Unmarshal(body, &env)
 		res.code = env.Error.Code

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,84 +24,6 @@ import (
 func invNewEnv(t *testing.T, maxConns int32) *testenv.Env {
 	t.Helper()
 	return testenv.New(t, testenv.Options{Store: store.Options{MaxConns: maxConns}})
-}
-
-// invUser provisions the user of email through GET /api/auth/me and returns
-// its token and id.
-func invUser(t *testing.T, e *testenv.Env, email string) (string, uuid.UUID) {
-	t.Helper()
-	tok := e.Token(email)
-	r := e.Get("/api/auth/me", tok)
-	if r.Status != http.StatusOK {
-		t.Fatalf("provision %s: %d %s", email, r.Status, r.Body)
-	}
-	var me struct {
-		ID uuid.UUID `json:"id"`
-	}
-	r.JSON(t, &me)
-	return tok, me.ID
-}
-
-// invWorkspace creates a workspace owned by ownerID directly in SQL, so
-// these tests do not depend on the workspace handlers.
-func invWorkspace(t *testing.T, e *testenv.Env, name string, ownerID uuid.UUID) uuid.UUID {
-	t.Helper()
-	ctx := context.Background()
-	var id uuid.UUID
-	if err := e.Store.Pool().QueryRow(ctx, `INSERT INTO workspaces (name) VALUES ($1) RETURNING id`, name).Scan(&id); err != nil {
-		t.Fatalf("insert workspace: %v", err)
-	}
-	if _, err := e.Store.Pool().Exec(ctx, `INSERT INTO subscriptions (workspace_id, trial_ends_at) VALUES ($1, now() + interval '14 days')`, id); err != nil {
-		t.Fatalf("insert subscription: %v", err)
-	}
-	invAddMember(t, e, id, ownerID, store.RoleOwner)
-	return id
-}
-
-func invAddMember(t *testing.T, e *testenv.Env, wsID, userID uuid.UUID, role string) {
-	t.Helper()
-	if _, err := e.Store.Pool().Exec(context.Background(),
-		`INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ($1, $2, $3)`, wsID, userID, role); err != nil {
-		t.Fatalf("insert member: %v", err)
-	}
-}
-
-// invSQL runs one statement.
-func invSQL(t *testing.T, e *testenv.Env, sql string, args ...any) {
-	t.Helper()
-	if _, err := e.Store.Pool().Exec(context.Background(), sql, args...); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-}
-
-// invScalar reads one value.
-func invScalar[T any](t *testing.T, e *testenv.Env, sql string, args ...any) T {
-	t.Helper()
-	var v T
-	if err := e.Store.Pool().QueryRow(context.Background(), sql, args...).Scan(&v); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	return v
-}
-
-// invWant fails unless r has status and, when code is set, that error code.
-func invWant(t *testing.T, r *testenv.Response, status int, code string) {
-	t.Helper()
-	if r.Status != status || (code != "" && r.Code() != code) {
-		t.Fatalf("got %d %s, want %d %s", r.Status, r.Body, status, code)
-	}
-}
-
-// invFields returns the sorted field names of a VALIDATION_ERROR.
-func invFields(t *testing.T, r *testenv.Response) []string {
-	t.Helper()
-	var env struct {
-		Error struct {
-			Fields map[string]string `json:"fields"`
-		} `json:"error"`
-	}
-	r.JSON(t, &env)
-	return slices.Sorted(maps.Keys(env.Error.Fields))
 }
 
 type invitationBody struct {
@@ -128,21 +49,13 @@ func invPath(wsID uuid.UUID, rest ...string) string {
 
 func invCreate(t *testing.T, e *testenv.Env, tok string, wsID uuid.UUID, email, role string) invitationBody {
 	t.Helper()
-	r := e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(wsID), Token: tok,
-		Body: map[string]any{"email": email, "role": role}})
-	invWant(t, r, http.StatusCreated, "")
-	var inv invitationBody
-	r.JSON(t, &inv)
-	return inv
+	return wantJSON[invitationBody](t, e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(wsID), Token: tok,
+		Body: map[string]any{"email": email, "role": role}}), http.StatusCreated)
 }
 
 func invList(t *testing.T, e *testenv.Env, tok string, wsID uuid.UUID, query string) invitationList {
 	t.Helper()
-	r := e.Get(invPath(wsID)+query, tok)
-	invWant(t, r, http.StatusOK, "")
-	var l invitationList
-	r.JSON(t, &l)
-	return l
+	return wantJSON[invitationList](t, e.Get(invPath(wsID)+query, tok), http.StatusOK)
 }
 
 func invAccept(e *testenv.Env, tok, token string) *testenv.Response {
@@ -155,11 +68,7 @@ func invRevoke(e *testenv.Env, tok string, wsID, id uuid.UUID) *testenv.Response
 
 func invLookup(t *testing.T, e *testenv.Env, token string) map[string]any {
 	t.Helper()
-	r := e.Get("/api/invitations/"+token, "")
-	invWant(t, r, http.StatusOK, "")
-	var m map[string]any
-	r.JSON(t, &m)
-	return m
+	return wantJSON[map[string]any](t, e.Get("/api/invitations/"+token, ""), http.StatusOK)
 }
 
 func invIDs(l invitationList) []uuid.UUID {
@@ -176,11 +85,11 @@ var invTokenPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{43,}$`)
 // that role; the pending invitee became active without product access.
 func TestInvitationLifecycle(t *testing.T) {
 	e := invNewEnv(t, 0)
-	ownerTok, ownerID := invUser(t, e, "ada@example.com")
-	ws := invWorkspace(t, e, "Acme", ownerID)
+	owner := signUp(t, e, "ada@example.com")
+	ws := testenv.InsertWorkspace(t, e.Store, "Acme", owner.ID)
 
 	before := time.Now()
-	inv := invCreate(t, e, ownerTok, ws, "  Bob@Example.COM ", "admin")
+	inv := invCreate(t, e, owner.Token, ws, "  Bob@Example.COM ", "admin")
 	if inv.InvitedEmail != "bob@example.com" || inv.Role != "admin" || inv.Status != "pending" ||
 		inv.WorkspaceID != ws || inv.InvitedByName != "ada" || inv.ID == uuid.Nil {
 		t.Errorf("created = %+v", inv)
@@ -193,7 +102,7 @@ func TestInvitationLifecycle(t *testing.T) {
 	}
 
 	// Admins and owners see the token in the list.
-	l := invList(t, e, ownerTok, ws, "")
+	l := invList(t, e, owner.Token, ws, "")
 	if l.Total != 1 || len(l.Invitations) != 1 || l.Invitations[0].Token != inv.Token {
 		t.Fatalf("list = %+v", l)
 	}
@@ -209,158 +118,147 @@ func TestInvitationLifecycle(t *testing.T) {
 		t.Errorf("public look-up = %v", pub)
 	}
 
-	bobTok, bobID := invUser(t, e, "BOB@example.com")
-	r := invAccept(e, bobTok, inv.Token)
-	invWant(t, r, http.StatusOK, "")
-	var got struct {
-		ID   uuid.UUID `json:"id"`
-		Name string    `json:"name"`
-		Role string    `json:"role"`
-	}
-	r.JSON(t, &got)
+	bob := signUp(t, e, "BOB@example.com")
+	r := invAccept(e, bob.Token, inv.Token)
+	got := wantJSON[wsWorkspace](t, r, http.StatusOK)
 	if got.ID != ws || got.Name != "Acme" || got.Role != "admin" {
 		t.Errorf("accept answered %s", r.Body)
 	}
-	if role := invScalar[string](t, e, `SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`, ws, bobID); role != "admin" {
+	if role := scalar[string](t, e, `SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`, ws, bob.ID); role != "admin" {
 		t.Errorf("member role = %q", role)
 	}
-	var me struct {
-		AccessStatus     string     `json:"access_status"`
-		HasProductAccess bool       `json:"has_product_access"`
-		ActivatedAt      *time.Time `json:"activated_at"`
-	}
-	e.Get("/api/auth/me", bobTok).JSON(t, &me)
+	me := decodeMe(t, e.Get("/api/auth/me", bob.Token))
 	if me.AccessStatus != "active" || me.HasProductAccess || me.ActivatedAt == nil {
 		t.Errorf("invitee after accepting: %+v; want active, activated, without product access", me)
 	}
-	st := invScalar[string](t, e, `SELECT status FROM invitations WHERE id = $1`, inv.ID)
-	acceptedBy := invScalar[uuid.UUID](t, e, `SELECT accepted_by FROM invitations WHERE id = $1`, inv.ID)
-	if st != "accepted" || acceptedBy != bobID {
+	st := scalar[string](t, e, `SELECT status FROM invitations WHERE id = $1`, inv.ID)
+	acceptedBy := scalar[uuid.UUID](t, e, `SELECT accepted_by FROM invitations WHERE id = $1`, inv.ID)
+	if st != "accepted" || acceptedBy != bob.ID {
 		t.Errorf("stored invitation: status %q accepted_by %v", st, acceptedBy)
 	}
 
 	// After: no longer pending; accepting again is 410; re-inviting is 409.
-	if l := invList(t, e, ownerTok, ws, ""); l.Total != 0 || len(l.Invitations) != 0 {
+	if l := invList(t, e, owner.Token, ws, ""); l.Total != 0 || len(l.Invitations) != 0 {
 		t.Errorf("default list after accept = %+v", l)
 	}
-	if l := invList(t, e, ownerTok, ws, "?status=accepted"); l.Total != 1 || l.Invitations[0].Status != "accepted" {
+	if l := invList(t, e, owner.Token, ws, "?status=accepted"); l.Total != 1 || l.Invitations[0].Status != "accepted" {
 		t.Errorf("accepted list = %+v", l)
 	}
 	if pub := invLookup(t, e, inv.Token); pub["status"] != "accepted" {
 		t.Errorf("look-up after accept: %v", pub)
 	}
-	invWant(t, invAccept(e, bobTok, inv.Token), http.StatusGone, "INVITATION_ALREADY_ACCEPTED")
-	invWant(t, invRevoke(e, ownerTok, ws, inv.ID), http.StatusGone, "INVITATION_ALREADY_ACCEPTED")
-	r = e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: ownerTok,
+	wantError(t, invAccept(e, bob.Token, inv.Token), http.StatusGone, "INVITATION_ALREADY_ACCEPTED")
+	wantError(t, invRevoke(e, owner.Token, ws, inv.ID), http.StatusGone, "INVITATION_ALREADY_ACCEPTED")
+	r = e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: owner.Token,
 		Body: map[string]any{"email": "bob@EXAMPLE.com", "role": "member"}})
-	invWant(t, r, http.StatusConflict, "ALREADY_MEMBER")
-	if n := invScalar[int](t, e, `SELECT count(*) FROM invitations`); n != 1 {
+	wantError(t, r, http.StatusConflict, "ALREADY_MEMBER")
+	if n := scalar[int](t, e, `SELECT count(*) FROM invitations`); n != 1 {
 		t.Errorf("%d invitations after refused create, want 1", n)
 	}
 
 	// The new admin may invite too.
-	invCreate(t, e, bobTok, ws, "carol@example.com", "member")
+	invCreate(t, e, bob.Token, ws, "carol@example.com", "member")
 }
 
 // TestInvitationExpiry: expiry is applied when read.
 func TestInvitationExpiry(t *testing.T) {
 	e := invNewEnv(t, 0)
-	ownerTok, ownerID := invUser(t, e, "ada@example.com")
-	ws := invWorkspace(t, e, "Acme", ownerID)
-	carolTok, carolID := invUser(t, e, "carol@example.com")
+	owner := signUp(t, e, "ada@example.com")
+	ws := testenv.InsertWorkspace(t, e.Store, "Acme", owner.ID)
+	carol := signUp(t, e, "carol@example.com")
 
-	old := invCreate(t, e, ownerTok, ws, "carol@example.com", "member")
-	invSQL(t, e, `UPDATE invitations SET expires_at = now() - interval '1 minute' WHERE id = $1`, old.ID)
+	old := invCreate(t, e, owner.Token, ws, "carol@example.com", "member")
+	execSQL(t, e, `UPDATE invitations SET expires_at = now() - interval '1 minute' WHERE id = $1`, old.ID)
 
 	if pub := invLookup(t, e, old.Token); pub["status"] != "expired" {
 		t.Errorf("look-up of an expired invitation: %v", pub)
 	}
-	invWant(t, invAccept(e, carolTok, old.Token), http.StatusGone, "INVITATION_EXPIRED")
-	if n := invScalar[int](t, e, `SELECT count(*) FROM workspace_members WHERE user_id = $1`, carolID); n != 0 {
+	wantError(t, invAccept(e, carol.Token, old.Token), http.StatusGone, "INVITATION_EXPIRED")
+	if n := scalar[int](t, e, `SELECT count(*) FROM workspace_members WHERE user_id = $1`, carol.ID); n != 0 {
 		t.Errorf("expired invitation made %d memberships", n)
 	}
-	if l := invList(t, e, ownerTok, ws, ""); l.Total != 0 || len(l.Invitations) != 0 {
+	if l := invList(t, e, owner.Token, ws, ""); l.Total != 0 || len(l.Invitations) != 0 {
 		t.Errorf("default list shows an expired invitation: %+v", l)
 	}
-	if l := invList(t, e, ownerTok, ws, "?status=pending"); l.Total != 0 {
+	if l := invList(t, e, owner.Token, ws, "?status=pending"); l.Total != 0 {
 		t.Errorf("pending list shows an expired invitation: %+v", l)
 	}
-	l := invList(t, e, ownerTok, ws, "?status=expired")
+	l := invList(t, e, owner.Token, ws, "?status=expired")
 	if l.Total != 1 || len(l.Invitations) != 1 || l.Invitations[0].ID != old.ID || l.Invitations[0].Status != "expired" {
 		t.Errorf("expired list = %+v", l)
 	}
-	invWant(t, invRevoke(e, ownerTok, ws, old.ID), http.StatusGone, "INVITATION_EXPIRED")
+	wantError(t, invRevoke(e, owner.Token, ws, old.ID), http.StatusGone, "INVITATION_EXPIRED")
 
 	// Re-inviting replaces the expired one, which is now stored as expired.
-	fresh := invCreate(t, e, ownerTok, ws, "carol@example.com", "member")
-	if s := invScalar[string](t, e, `SELECT status FROM invitations WHERE id = $1`, old.ID); s != "expired" {
+	fresh := invCreate(t, e, owner.Token, ws, "carol@example.com", "member")
+	if s := scalar[string](t, e, `SELECT status FROM invitations WHERE id = $1`, old.ID); s != "expired" {
 		t.Errorf("old invitation stored as %q, want expired", s)
 	}
-	if l := invList(t, e, ownerTok, ws, "?status=expired"); l.Total != 1 {
+	if l := invList(t, e, owner.Token, ws, "?status=expired"); l.Total != 1 {
 		t.Errorf("expired list after re-invite = %+v", l)
 	}
-	invWant(t, invAccept(e, carolTok, fresh.Token), http.StatusOK, "")
+	wantStatus(t, invAccept(e, carol.Token, fresh.Token), http.StatusOK)
 }
 
 // TestInvitationRevoke: 204 (idempotent), then accepting is 410; scoped by
 // workspace.
 func TestInvitationRevoke(t *testing.T) {
 	e := invNewEnv(t, 0)
-	ownerTok, ownerID := invUser(t, e, "ada@example.com")
-	ws := invWorkspace(t, e, "Acme", ownerID)
-	otherOwnerTok, otherOwnerID := invUser(t, e, "zed@example.com")
-	other := invWorkspace(t, e, "Other", otherOwnerID)
-	danTok, _ := invUser(t, e, "dan@example.com")
+	owner := signUp(t, e, "ada@example.com")
+	ws := testenv.InsertWorkspace(t, e.Store, "Acme", owner.ID)
+	otherOwner := signUp(t, e, "zed@example.com")
+	other := testenv.InsertWorkspace(t, e.Store, "Other", otherOwner.ID)
+	dan := signUp(t, e, "dan@example.com")
 
-	inv := invCreate(t, e, ownerTok, ws, "dan@example.com", "member")
-	r := invRevoke(e, ownerTok, ws, inv.ID)
-	invWant(t, r, http.StatusNoContent, "")
+	inv := invCreate(t, e, owner.Token, ws, "dan@example.com", "member")
+	r := invRevoke(e, owner.Token, ws, inv.ID)
+	wantStatus(t, r, http.StatusNoContent)
 	if len(r.Body) != 0 {
 		t.Errorf("204 with a body: %s", r.Body)
 	}
-	invWant(t, invRevoke(e, ownerTok, ws, inv.ID), http.StatusNoContent, "")
+	wantStatus(t, invRevoke(e, owner.Token, ws, inv.ID), http.StatusNoContent)
 	if pub := invLookup(t, e, inv.Token); pub["status"] != "revoked" {
 		t.Errorf("look-up after revoke: %v", pub)
 	}
-	if l := invList(t, e, ownerTok, ws, "?status=revoked"); l.Total != 1 || l.Invitations[0].ID != inv.ID {
+	if l := invList(t, e, owner.Token, ws, "?status=revoked"); l.Total != 1 || l.Invitations[0].ID != inv.ID {
 		t.Errorf("revoked list = %+v", l)
 	}
-	invWant(t, invAccept(e, danTok, inv.Token), http.StatusGone, "INVITATION_REVOKED")
+	wantError(t, invAccept(e, dan.Token, inv.Token), http.StatusGone, "INVITATION_REVOKED")
 
 	// A revoked invitation does not block a new one.
-	invCreate(t, e, ownerTok, ws, "dan@example.com", "member")
+	invCreate(t, e, owner.Token, ws, "dan@example.com", "member")
 
 	// Another workspace's invitation id is not found here, and stays pending.
-	foreign := invCreate(t, e, otherOwnerTok, other, "erin@example.com", "member")
-	invWant(t, invRevoke(e, ownerTok, ws, foreign.ID), http.StatusNotFound, "NOT_FOUND")
-	if s := invScalar[string](t, e, `SELECT status FROM invitations WHERE id = $1`, foreign.ID); s != "pending" {
+	foreign := invCreate(t, e, otherOwner.Token, other, "erin@example.com", "member")
+	wantError(t, invRevoke(e, owner.Token, ws, foreign.ID), http.StatusNotFound, "NOT_FOUND")
+	if s := scalar[string](t, e, `SELECT status FROM invitations WHERE id = $1`, foreign.ID); s != "pending" {
 		t.Errorf("foreign invitation is %q", s)
 	}
-	invWant(t, invRevoke(e, ownerTok, ws, uuid.New()), http.StatusNotFound, "NOT_FOUND")
-	r = e.Do(testenv.Request{Method: http.MethodDelete, Path: invPath(ws, "/not-a-uuid"), Token: ownerTok})
-	invWant(t, r, http.StatusBadRequest, "BAD_REQUEST")
+	wantError(t, invRevoke(e, owner.Token, ws, uuid.New()), http.StatusNotFound, "NOT_FOUND")
+	r = e.Do(testenv.Request{Method: http.MethodDelete, Path: invPath(ws, "/not-a-uuid"), Token: owner.Token})
+	wantError(t, r, http.StatusBadRequest, "BAD_REQUEST")
 	// A path workspace that is not a UUID is refused before anything else.
-	r = e.Do(testenv.Request{Method: http.MethodDelete, Path: "/api/workspaces/nope/invitations/" + inv.ID.String(), Token: ownerTok})
-	invWant(t, r, http.StatusBadRequest, "BAD_REQUEST")
+	r = e.Do(testenv.Request{Method: http.MethodDelete, Path: "/api/workspaces/nope/invitations/" + inv.ID.String(), Token: owner.Token})
+	wantError(t, r, http.StatusBadRequest, "BAD_REQUEST")
 }
 
 // TestInvitationAcceptRefusals covers the accept errors other than 410.
 func TestInvitationAcceptRefusals(t *testing.T) {
 	e := invNewEnv(t, 0)
-	ownerTok, ownerID := invUser(t, e, "ada@example.com")
-	ws := invWorkspace(t, e, "Acme", ownerID)
+	owner := signUp(t, e, "ada@example.com")
+	ws := testenv.InsertWorkspace(t, e.Store, "Acme", owner.ID)
 
 	// Email mismatch: 403, and nothing changes.
-	inv := invCreate(t, e, ownerTok, ws, "erin@example.com", "member")
-	frankTok, frankID := invUser(t, e, "frank@example.com")
-	invWant(t, invAccept(e, frankTok, inv.Token), http.StatusForbidden, "INVITATION_EMAIL_MISMATCH")
-	if s := invScalar[string](t, e, `SELECT status FROM invitations WHERE id = $1`, inv.ID); s != "pending" {
+	inv := invCreate(t, e, owner.Token, ws, "erin@example.com", "member")
+	frank := signUp(t, e, "frank@example.com")
+	wantError(t, invAccept(e, frank.Token, inv.Token), http.StatusForbidden, "INVITATION_EMAIL_MISMATCH")
+	if s := scalar[string](t, e, `SELECT status FROM invitations WHERE id = $1`, inv.ID); s != "pending" {
 		t.Errorf("invitation is %q after a mismatched accept", s)
 	}
-	if n := invScalar[int](t, e, `SELECT count(*) FROM workspace_members WHERE user_id = $1`, frankID); n != 0 {
+	if n := scalar[int](t, e, `SELECT count(*) FROM workspace_members WHERE user_id = $1`, frank.ID); n != 0 {
 		t.Errorf("mismatched accept made a membership")
 	}
-	if st := invScalar[string](t, e, `SELECT access_status FROM users WHERE id = $1`, frankID); st != "pending" {
+	if st := scalar[string](t, e, `SELECT access_status FROM users WHERE id = $1`, frank.ID); st != "pending" {
 		t.Errorf("mismatched accept activated the user: %s", st)
 	}
 
@@ -368,44 +266,44 @@ func TestInvitationAcceptRefusals(t *testing.T) {
 	for _, tok := range []string{
 		"unknown-token", inv.Token[:20], inv.Token + "x", strings.Repeat("a", 129), "abc%24def", "abc.def", "%20",
 	} {
-		invWant(t, e.Get("/api/invitations/"+tok, ""), http.StatusNotFound, "NOT_FOUND")
-		invWant(t, invAccept(e, frankTok, tok), http.StatusNotFound, "NOT_FOUND")
+		wantError(t, e.Get("/api/invitations/"+tok, ""), http.StatusNotFound, "NOT_FOUND")
+		wantError(t, invAccept(e, frank.Token, tok), http.StatusNotFound, "NOT_FOUND")
 	}
 
 	// Already a member: 409 on accept, the role is unchanged and the
 	// invitation stays pending.
-	ginaTok, ginaID := invUser(t, e, "gina@example.com")
-	ginv := invCreate(t, e, ownerTok, ws, "gina@example.com", "admin")
-	invAddMember(t, e, ws, ginaID, store.RoleMember)
-	invWant(t, invAccept(e, ginaTok, ginv.Token), http.StatusConflict, "ALREADY_MEMBER")
-	if role := invScalar[string](t, e, `SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`, ws, ginaID); role != "member" {
+	gina := signUp(t, e, "gina@example.com")
+	ginv := invCreate(t, e, owner.Token, ws, "gina@example.com", "admin")
+	testenv.AddMember(t, e.Store, ws, gina.ID, store.RoleMember)
+	wantError(t, invAccept(e, gina.Token, ginv.Token), http.StatusConflict, "ALREADY_MEMBER")
+	if role := scalar[string](t, e, `SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`, ws, gina.ID); role != "member" {
 		t.Errorf("role changed to %q", role)
 	}
 
 	// Authentication and suspension come first.
 	r := invAccept(e, "", inv.Token)
-	invWant(t, r, http.StatusUnauthorized, "UNAUTHORIZED")
-	erinTok, _ := invUser(t, e, "erin@example.com")
+	wantError(t, r, http.StatusUnauthorized, "UNAUTHORIZED")
+	erin := signUp(t, e, "erin@example.com")
 	if _, err := e.Store.AdministerUser(context.Background(), store.Suspend, "erin@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	invWant(t, invAccept(e, erinTok, inv.Token), http.StatusForbidden, "ACCOUNT_SUSPENDED")
-	if s := invScalar[string](t, e, `SELECT status FROM invitations WHERE id = $1`, inv.ID); s != "pending" {
+	wantError(t, invAccept(e, erin.Token, inv.Token), http.StatusForbidden, "ACCOUNT_SUSPENDED")
+	if s := scalar[string](t, e, `SELECT status FROM invitations WHERE id = $1`, inv.ID); s != "pending" {
 		t.Errorf("suspended accept changed the invitation to %q", s)
 	}
 	// Once unsuspended, the invitee may accept.
 	if _, err := e.Store.AdministerUser(context.Background(), store.Unsuspend, "erin@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	invWant(t, invAccept(e, erinTok, inv.Token), http.StatusOK, "")
+	wantStatus(t, invAccept(e, erin.Token, inv.Token), http.StatusOK)
 }
 
 // TestInvitationCreateValidation: 422 names every bad field; 409 for a
 // pending duplicate; bad list queries are 400.
 func TestInvitationCreateValidation(t *testing.T) {
 	e := invNewEnv(t, 0)
-	ownerTok, ownerID := invUser(t, e, "ada@example.com")
-	ws := invWorkspace(t, e, "Acme", ownerID)
+	owner := signUp(t, e, "ada@example.com")
+	ws := testenv.InsertWorkspace(t, e.Store, "Acme", owner.ID)
 
 	for _, tc := range []struct {
 		name string
@@ -426,41 +324,38 @@ func TestInvitationCreateValidation(t *testing.T) {
 		{"unknown field", map[string]any{"email": "x@example.com", "role": "member", "name": "X"}, []string{"name"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: ownerTok, Body: tc.body})
-			invWant(t, r, http.StatusUnprocessableEntity, "VALIDATION_ERROR")
-			if got := invFields(t, r); !slices.Equal(got, tc.want) {
-				t.Errorf("fields = %v, want %v", got, tc.want)
-			}
+			r := e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: owner.Token, Body: tc.body})
+			wantFields(t, r, tc.want...)
 		})
 	}
-	invWant(t, e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: ownerTok, Body: `{"email":`}),
+	wantError(t, e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: owner.Token, Body: `{"email":`}),
 		http.StatusBadRequest, "BAD_REQUEST")
-	r := e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: ownerTok, Body: `{}`,
+	r := e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: owner.Token, Body: `{}`,
 		Header: http.Header{"Content-Type": {"text/plain"}}})
-	invWant(t, r, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE")
-	if n := invScalar[int](t, e, `SELECT count(*) FROM invitations`); n != 0 {
+	wantError(t, r, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE")
+	if n := scalar[int](t, e, `SELECT count(*) FROM invitations`); n != 0 {
 		t.Fatalf("%d invitations after refused creations", n)
 	}
 
-	invCreate(t, e, ownerTok, ws, "hank@example.com", "member")
-	r = e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: ownerTok,
+	invCreate(t, e, owner.Token, ws, "hank@example.com", "member")
+	r = e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: owner.Token,
 		Body: map[string]any{"email": "HANK@example.com", "role": "admin"}})
-	invWant(t, r, http.StatusConflict, "INVITATION_PENDING")
+	wantError(t, r, http.StatusConflict, "INVITATION_PENDING")
 
 	for _, q := range []string{"?status=bogus", "?status=", "?status=pending&status=revoked", "?limit=0", "?limit=201", "?offset=-1", "?offset=x"} {
-		invWant(t, e.Get(invPath(ws)+q, ownerTok), http.StatusBadRequest, "BAD_REQUEST")
+		wantError(t, e.Get(invPath(ws)+q, owner.Token), http.StatusBadRequest, "BAD_REQUEST")
 	}
 
 	// Pagination: newest first, total counts every match.
 	for i := range 4 {
-		invCreate(t, e, ownerTok, ws, fmt.Sprintf("p%d@example.com", i), "member")
+		invCreate(t, e, owner.Token, ws, fmt.Sprintf("p%d@example.com", i), "member")
 	}
-	all := invList(t, e, ownerTok, ws, "")
+	all := invList(t, e, owner.Token, ws, "")
 	if all.Total != 5 || len(all.Invitations) != 5 || all.Invitations[0].InvitedEmail != "p3@example.com" ||
 		all.Invitations[4].InvitedEmail != "hank@example.com" {
 		t.Fatalf("list = %+v", all)
 	}
-	page := invList(t, e, ownerTok, ws, "?limit=2&offset=1")
+	page := invList(t, e, owner.Token, ws, "?limit=2&offset=1")
 	if page.Total != 5 || !slices.Equal(invIDs(page), invIDs(all)[1:3]) {
 		t.Errorf("page = %+v", page)
 	}
@@ -472,16 +367,16 @@ func TestInvitationCreateValidation(t *testing.T) {
 func TestInvitationPermissions(t *testing.T) {
 	e := invNewEnv(t, 0)
 	ctx := context.Background()
-	ownerTok, ownerID := invUser(t, e, "owner@example.com")
-	ws := invWorkspace(t, e, "Acme", ownerID)
-	adminTok, adminID := invUser(t, e, "admin@example.com")
-	invAddMember(t, e, ws, adminID, store.RoleAdmin)
-	memberTok, memberID := invUser(t, e, "member@example.com")
-	invAddMember(t, e, ws, memberID, store.RoleMember)
-	outsiderTok, outsiderID := invUser(t, e, "outsider@example.com")
-	invWorkspace(t, e, "Elsewhere", outsiderID)
-	suspendedTok, suspendedID := invUser(t, e, "suspended@example.com")
-	invAddMember(t, e, ws, suspendedID, store.RoleAdmin)
+	owner := signUp(t, e, "owner@example.com")
+	ws := testenv.InsertWorkspace(t, e.Store, "Acme", owner.ID)
+	admin := signUp(t, e, "admin@example.com")
+	testenv.AddMember(t, e.Store, ws, admin.ID, store.RoleAdmin)
+	member := signUp(t, e, "member@example.com")
+	testenv.AddMember(t, e.Store, ws, member.ID, store.RoleMember)
+	outsider := signUp(t, e, "outsider@example.com")
+	testenv.InsertWorkspace(t, e.Store, "Elsewhere", outsider.ID)
+	suspended := signUp(t, e, "suspended@example.com")
+	testenv.AddMember(t, e.Store, ws, suspended.ID, store.RoleAdmin)
 	if _, err := e.Store.AdministerUser(ctx, store.Suspend, "suspended@example.com"); err != nil {
 		t.Fatal(err)
 	}
@@ -493,11 +388,11 @@ func TestInvitationPermissions(t *testing.T) {
 		status  int
 		code    string
 	}{
-		{"owner", ownerTok, true, 0, ""},
-		{"admin", adminTok, true, 0, ""},
-		{"member", memberTok, false, http.StatusForbidden, "FORBIDDEN"},
-		{"outsider", outsiderTok, false, http.StatusForbidden, "FORBIDDEN"},
-		{"suspended", suspendedTok, false, http.StatusForbidden, "ACCOUNT_SUSPENDED"},
+		{"owner", owner.Token, true, 0, ""},
+		{"admin", admin.Token, true, 0, ""},
+		{"member", member.Token, false, http.StatusForbidden, "FORBIDDEN"},
+		{"outsider", outsider.Token, false, http.StatusForbidden, "FORBIDDEN"},
+		{"suspended", suspended.Token, false, http.StatusForbidden, "ACCOUNT_SUSPENDED"},
 		{"anonymous", "", false, http.StatusUnauthorized, "UNAUTHORIZED"},
 	} {
 		t.Run(tc.who, func(t *testing.T) {
@@ -505,18 +400,18 @@ func TestInvitationPermissions(t *testing.T) {
 			create := e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: tc.tok,
 				Body: map[string]any{"email": email, "role": "member"}})
 			list := e.Get(invPath(ws), tc.tok)
-			target, err := e.Store.CreateInvitation(ctx, ws, ownerID, "target-"+tc.who+"@example.com", store.RoleMember)
+			target, err := e.Store.CreateInvitation(ctx, ws, owner.ID, "target-"+tc.who+"@example.com", store.RoleMember)
 			if err != nil {
 				t.Fatal(err)
 			}
 			revoke := invRevoke(e, tc.tok, ws, target.ID)
 
-			created := invScalar[int](t, e, `SELECT count(*) FROM invitations WHERE invited_email = $1`, email)
-			status := invScalar[string](t, e, `SELECT status FROM invitations WHERE id = $1`, target.ID)
+			created := scalar[int](t, e, `SELECT count(*) FROM invitations WHERE invited_email = $1`, email)
+			status := scalar[string](t, e, `SELECT status FROM invitations WHERE id = $1`, target.ID)
 			if tc.allowed {
-				invWant(t, create, http.StatusCreated, "")
-				invWant(t, list, http.StatusOK, "")
-				invWant(t, revoke, http.StatusNoContent, "")
+				wantStatus(t, create, http.StatusCreated)
+				wantStatus(t, list, http.StatusOK)
+				wantStatus(t, revoke, http.StatusNoContent)
 				var l invitationList
 				list.JSON(t, &l)
 				for _, inv := range l.Invitations {
@@ -529,9 +424,9 @@ func TestInvitationPermissions(t *testing.T) {
 				}
 				return
 			}
-			invWant(t, create, tc.status, tc.code)
-			invWant(t, list, tc.status, tc.code)
-			invWant(t, revoke, tc.status, tc.code)
+			wantError(t, create, tc.status, tc.code)
+			wantError(t, list, tc.status, tc.code)
+			wantError(t, revoke, tc.status, tc.code)
 			if created != 0 || status != "pending" {
 				t.Errorf("a refused request changed something: created %d, target %s", created, status)
 			}
@@ -540,12 +435,12 @@ func TestInvitationPermissions(t *testing.T) {
 
 	// A workspace that does not exist answers like one the caller is not in.
 	missing := uuid.New()
-	invWant(t, e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(missing), Token: ownerTok,
+	wantError(t, e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(missing), Token: owner.Token,
 		Body: map[string]any{"email": "x@example.com", "role": "member"}}), http.StatusForbidden, "FORBIDDEN")
-	invWant(t, e.Get(invPath(missing), ownerTok), http.StatusForbidden, "FORBIDDEN")
-	invWant(t, invRevoke(e, ownerTok, missing, uuid.New()), http.StatusForbidden, "FORBIDDEN")
+	wantError(t, e.Get(invPath(missing), owner.Token), http.StatusForbidden, "FORBIDDEN")
+	wantError(t, invRevoke(e, owner.Token, missing, uuid.New()), http.StatusForbidden, "FORBIDDEN")
 	// Role checks come before the body: a member's bad body is still 403.
-	invWant(t, e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: memberTok, Body: `{"bogus":1}`}),
+	wantError(t, e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: member.Token, Body: `{"bogus":1}`}),
 		http.StatusForbidden, "FORBIDDEN")
 }
 
@@ -553,35 +448,16 @@ func TestInvitationPermissions(t *testing.T) {
 // one membership; one request gets 200, the other 410.
 func TestInvitationAcceptRace(t *testing.T) {
 	e := invNewEnv(t, 8)
-	ownerTok, ownerID := invUser(t, e, "owner@example.com")
-	ws := invWorkspace(t, e, "Acme", ownerID)
+	owner := signUp(t, e, "owner@example.com")
+	ws := testenv.InsertWorkspace(t, e.Store, "Acme", owner.ID)
 
 	for round := range 20 {
 		email := fmt.Sprintf("racer%d@example.com", round)
-		tok, id := invUser(t, e, email)
-		inv := invCreate(t, e, ownerTok, ws, email, "member")
-		start := make(chan struct{})
-		answers := make([]*testenv.Response, 2)
-		var wg sync.WaitGroup
-		for i := range answers {
-			wg.Go(func() {
-				<-start
-				answers[i] = invAccept(e, tok, inv.Token)
-			})
-		}
-		close(start)
-		wg.Wait()
-		statuses := []int{answers[0].Status, answers[1].Status}
-		slices.Sort(statuses)
-		if !slices.Equal(statuses, []int{http.StatusOK, http.StatusGone}) {
-			t.Fatalf("round %d: statuses %v: %s / %s", round, statuses, answers[0].Body, answers[1].Body)
-		}
-		for _, a := range answers {
-			if a.Status == http.StatusGone && a.Code() != "INVITATION_ALREADY_ACCEPTED" {
-				t.Fatalf("round %d: 410 %s", round, a.Body)
-			}
-		}
-		if n := invScalar[int](t, e, `SELECT count(*) FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`, ws, id); n != 1 {
+		racer := signUp(t, e, email)
+		inv := invCreate(t, e, owner.Token, ws, email, "member")
+		answers := testenv.Race(2, func(int) *testenv.Response { return invAccept(e, racer.Token, inv.Token) })
+		wantOneWinner(t, round, answers, http.StatusOK, http.StatusGone, "INVITATION_ALREADY_ACCEPTED")
+		if n := scalar[int](t, e, `SELECT count(*) FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`, ws, racer.ID); n != 1 {
 			t.Fatalf("round %d: %d memberships", round, n)
 		}
 	}
@@ -591,36 +467,20 @@ func TestInvitationAcceptRace(t *testing.T) {
 // 201, one 409 INVITATION_PENDING, one pending row.
 func TestInvitationCreateRace(t *testing.T) {
 	e := invNewEnv(t, 8)
-	ownerTok, ownerID := invUser(t, e, "owner@example.com")
-	ws := invWorkspace(t, e, "Acme", ownerID)
-	adminTok, adminID := invUser(t, e, "admin@example.com")
-	invAddMember(t, e, ws, adminID, store.RoleAdmin)
+	owner := signUp(t, e, "owner@example.com")
+	ws := testenv.InsertWorkspace(t, e.Store, "Acme", owner.ID)
+	admin := signUp(t, e, "admin@example.com")
+	testenv.AddMember(t, e.Store, ws, admin.ID, store.RoleAdmin)
 
 	for round := range 10 {
 		email := fmt.Sprintf("twice%d@example.com", round)
-		start := make(chan struct{})
-		answers := make([]*testenv.Response, 2)
-		var wg sync.WaitGroup
-		for i, tok := range []string{ownerTok, adminTok} {
-			wg.Go(func() {
-				<-start
-				answers[i] = e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: tok,
-					Body: map[string]any{"email": email, "role": "member"}})
-			})
-		}
-		close(start)
-		wg.Wait()
-		statuses := []int{answers[0].Status, answers[1].Status}
-		slices.Sort(statuses)
-		if !slices.Equal(statuses, []int{http.StatusCreated, http.StatusConflict}) {
-			t.Fatalf("round %d: statuses %v: %s / %s", round, statuses, answers[0].Body, answers[1].Body)
-		}
-		for _, a := range answers {
-			if a.Status == http.StatusConflict && a.Code() != "INVITATION_PENDING" {
-				t.Fatalf("round %d: 409 %s", round, a.Body)
-			}
-		}
-		if n := invScalar[int](t, e, `SELECT count(*) FROM invitations WHERE invited_email = $1`, email); n != 1 {
+		toks := []string{owner.Token, admin.Token}
+		answers := testenv.Race(len(toks), func(i int) *testenv.Response {
+			return e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: toks[i],
+				Body: map[string]any{"email": email, "role": "member"}})
+		})
+		wantOneWinner(t, round, answers, http.StatusCreated, http.StatusConflict, "INVITATION_PENDING")
+		if n := scalar[int](t, e, `SELECT count(*) FROM invitations WHERE invited_email = $1`, email); n != 1 {
 			t.Fatalf("round %d: %d invitations", round, n)
 		}
 	}
@@ -630,11 +490,11 @@ func TestInvitationCreateRace(t *testing.T) {
 // keys, with UTC timestamps.
 func TestInvitationJSONShape(t *testing.T) {
 	e := invNewEnv(t, 0)
-	ownerTok, ownerID := invUser(t, e, "ada@example.com")
-	ws := invWorkspace(t, e, "Acme", ownerID)
-	r := e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: ownerTok,
+	owner := signUp(t, e, "ada@example.com")
+	ws := testenv.InsertWorkspace(t, e.Store, "Acme", owner.ID)
+	r := e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: owner.Token,
 		Body: map[string]any{"email": "bob@example.com", "role": "member"}})
-	invWant(t, r, http.StatusCreated, "")
+	wantStatus(t, r, http.StatusCreated)
 	var m map[string]json.RawMessage
 	r.JSON(t, &m)
 	if got := slices.Sorted(maps.Keys(m)); !slices.Equal(got, []string{"created_at", "expires_at", "id",

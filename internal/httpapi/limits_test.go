@@ -15,7 +15,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/praxiom/praxiom-api/internal/devtoken"
 	"github.com/praxiom/praxiom-api/internal/httpapi"
 	"github.com/praxiom/praxiom-api/internal/ratelimit"
 	"github.com/praxiom/praxiom-api/internal/redistest"
@@ -64,20 +63,15 @@ func rlEnv(t *testing.T, clk *rlClock, limits httpapi.RateLimits) *testenv.Env {
 // touches its budget, and returns its token and id.
 func rlUser(t *testing.T, e *testenv.Env, email string) (string, uuid.UUID) {
 	t.Helper()
-	u, _, err := e.Store.UpsertUser(context.Background(), store.Profile{
-		ClerkID: devtoken.SubjectForEmail(email), Email: email, Name: "RL"}, store.NewUserPolicy{Active: true})
-	if err != nil {
-		t.Fatalf("upsert %s: %v", email, err)
-	}
-	return e.Token(email), u.ID
+	return e.Token(email), testenv.NewUser(t, e.Store, email, store.NewUserPolicy{Active: true}).ID
 }
 
 // rlJoin makes userID a member of a new workspace whose subscription has
 // plan and status (set with UPDATE subscriptions, as billing would).
 func rlJoin(t *testing.T, e *testenv.Env, userID uuid.UUID, plan, status string) uuid.UUID {
 	t.Helper()
-	ws := invWorkspace(t, e, "RL "+plan, userID)
-	invSQL(t, e, `UPDATE subscriptions SET plan = $2, status = $3 WHERE workspace_id = $1`, ws, plan, status)
+	ws := testenv.InsertWorkspace(t, e.Store, "RL "+plan, userID)
+	execSQL(t, e, `UPDATE subscriptions SET plan = $2, status = $3 WHERE workspace_id = $1`, ws, plan, status)
 	return ws
 }
 
@@ -120,7 +114,7 @@ func rlNoHeaders(t *testing.T, r *testenv.Response) {
 // (whole seconds, at least 1).
 func rlRetryAfter(t *testing.T, r *testenv.Response) int {
 	t.Helper()
-	assertError(t, r, http.StatusTooManyRequests, "RATE_LIMITED")
+	wantError(t, r, http.StatusTooManyRequests, "RATE_LIMITED")
 	vs := r.Header.Values("Retry-After")
 	if len(vs) != 1 {
 		t.Fatalf("Retry-After = %q, want one value", vs)
@@ -268,7 +262,7 @@ func TestRateLimitPlanResolution(t *testing.T) {
 		if got := limitOf(t, tok); got != 30 {
 			t.Fatalf("trial: limit %d", got)
 		}
-		invSQL(t, e, `UPDATE subscriptions SET plan = 'growth', status = 'active' WHERE workspace_id = $1`, ws)
+		execSQL(t, e, `UPDATE subscriptions SET plan = 'growth', status = 'active' WHERE workspace_id = $1`, ws)
 		if got := limitOf(t, tok); got != 300 {
 			t.Fatalf("after the upgrade: limit %d, want 300", got)
 		}
@@ -278,12 +272,12 @@ func TestRateLimitPlanResolution(t *testing.T) {
 		if r.Status != http.StatusOK || rlParse(t, r).Limit != 300 {
 			t.Fatalf("GET workspace: %d, headers %v; want 200 with limit 300", r.Status, r.Header)
 		}
-		invSQL(t, e, `UPDATE subscriptions SET status = 'canceled' WHERE workspace_id = $1`, ws)
+		execSQL(t, e, `UPDATE subscriptions SET status = 'canceled' WHERE workspace_id = $1`, ws)
 		if got := limitOf(t, tok); got != 30 {
 			t.Fatalf("after cancellation: limit %d, want 30", got)
 		}
-		invSQL(t, e, `UPDATE subscriptions SET status = 'active' WHERE workspace_id = $1`, ws)
-		invSQL(t, e, `DELETE FROM workspace_members WHERE user_id = $1`, id)
+		execSQL(t, e, `UPDATE subscriptions SET status = 'active' WHERE workspace_id = $1`, ws)
+		execSQL(t, e, `DELETE FROM workspace_members WHERE user_id = $1`, id)
 		if got := limitOf(t, tok); got != 30 {
 			t.Fatalf("after leaving: limit %d, want 30", got)
 		}
@@ -376,7 +370,7 @@ func TestRateLimitHeadersOnEveryAuthenticatedResponse(t *testing.T) {
 		t.Fatalf("suspended /api/auth/me: %d %v", r.Status, r.Header)
 	}
 	r = e.Get("/api/workspaces", suspTok)
-	assertError(t, r, http.StatusForbidden, "ACCOUNT_SUSPENDED")
+	wantError(t, r, http.StatusForbidden, "ACCOUNT_SUSPENDED")
 	if h := rlParse(t, r); h.Remaining != 98 {
 		t.Fatalf("suspended 403: %+v, want 98 left", h)
 	}
@@ -399,7 +393,7 @@ func TestRateLimitEveryAuthenticatedRouteIsLimited(t *testing.T) {
 	clk := newRLClock()
 	e := rlEnv(t, clk, httpapi.RateLimits{PerPlan: map[string]int{"trial": 1}})
 	tok, id := rlUser(t, e, "everyroute@example.com")
-	invSQL(t, e, `UPDATE users SET is_admin = true WHERE id = $1`, id)
+	execSQL(t, e, `UPDATE users SET is_admin = true WHERE id = $1`, id)
 	ws := rlJoin(t, e, id, "trial", "trialing").String()
 	if r := e.Get("/api/auth/me", tok); r.Status != http.StatusOK {
 		t.Fatalf("first request: %d %s", r.Status, r.Body)
@@ -436,7 +430,7 @@ func TestRateLimitEveryAuthenticatedRouteIsLimited(t *testing.T) {
 		}
 	}
 	// Nothing happened behind the limit: the workspace is still there.
-	if n := invScalar[int](t, e, `SELECT count(*) FROM workspaces WHERE id = $1`, ws); n != 1 {
+	if n := scalar[int](t, e, `SELECT count(*) FROM workspaces WHERE id = $1`, ws); n != 1 {
 		t.Fatal("a refused DELETE went through")
 	}
 }
@@ -522,9 +516,9 @@ func TestRateLimitPerIP(t *testing.T) {
 	e := rlEnv(t, clk, httpapi.RateLimits{PerIP: 5, TrustedProxies: []netip.Prefix{
 		netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}})
 	_, owner := rlUser(t, e, "ip-owner@example.com")
-	ws := invWorkspace(t, e, "IP", owner)
+	ws := testenv.InsertWorkspace(t, e.Store, "IP", owner)
 	token := uniq("ipinvitetoken") + "-0123456789abcdefghijklmnopqrstuvwxyz"
-	invSQL(t, e, `INSERT INTO invitations (workspace_id, invited_email, role, token, expires_at, invited_by, invited_by_name)
+	execSQL(t, e, `INSERT INTO invitations (workspace_id, invited_email, role, token, expires_at, invited_by, invited_by_name)
 		VALUES ($1, 'guest@example.com', 'member', $2, now() + interval '7 days', $3, 'Owner')`, ws, token, owner)
 
 	lookup := func(remote string, xff ...string) *testenv.Response {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,37 +23,6 @@ type wsMember struct {
 	JoinedAt  time.Time `json:"joined_at"`
 }
 
-// wsRolesOf reads every member's role straight from the table.
-func wsRolesOf(t *testing.T, e *testenv.Env, wsID uuid.UUID) map[uuid.UUID]string {
-	t.Helper()
-	rows, err := e.Store.Pool().Query(context.Background(),
-		`SELECT user_id, role FROM workspace_members WHERE workspace_id = $1`, wsID)
-	if err != nil {
-		t.Fatalf("roles: %v", err)
-	}
-	defer rows.Close()
-	roles := map[uuid.UUID]string{}
-	for rows.Next() {
-		var id uuid.UUID
-		var role string
-		if err := rows.Scan(&id, &role); err != nil {
-			t.Fatalf("roles: %v", err)
-		}
-		roles[id] = role
-	}
-	return roles
-}
-
-func wsOwners(roles map[uuid.UUID]string) int {
-	n := 0
-	for _, r := range roles {
-		if r == "owner" {
-			n++
-		}
-	}
-	return n
-}
-
 type wsExpect struct {
 	status int
 	code   string
@@ -66,13 +34,13 @@ type wsExpect struct {
 // accepted write changed something.
 func TestTenancyPermissionMatrix(t *testing.T) {
 	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
-	owner := wsSignUp(t, e, "owner")
-	admin := wsSignUp(t, e, "admin")
-	member := wsSignUp(t, e, "member")
-	outsider := wsSignUp(t, e, "outsider")
-	suspended := wsSignUp(t, e, "suspended")
-	target := wsSignUp(t, e, "target") // a plain member acted upon
-	peer := wsSignUp(t, e, "peer")     // an admin acted upon
+	owner := signUp(t, e, "owner")
+	admin := signUp(t, e, "admin")
+	member := signUp(t, e, "member")
+	outsider := signUp(t, e, "outsider")
+	suspended := signUp(t, e, "suspended")
+	target := signUp(t, e, "target") // a plain member acted upon
+	peer := signUp(t, e, "peer")     // an admin acted upon
 	if _, err := e.Store.AdministerUser(context.Background(), store.Suspend, suspended.Email); err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +48,7 @@ func TestTenancyPermissionMatrix(t *testing.T) {
 	// show that suspension wins over membership.
 	actors := []struct {
 		name string
-		p    wsPerson
+		p    person
 		role string
 	}{
 		{"owner", owner, "owner"}, {"admin", admin, "admin"}, {"member", member, "member"},
@@ -89,11 +57,11 @@ func TestTenancyPermissionMatrix(t *testing.T) {
 	fixture := func(t *testing.T) uuid.UUID {
 		t.Helper()
 		ws := wsCreate(t, e, owner.Token, map[string]any{"name": "Matrix", "product_name": "P"})
-		wsAddMember(t, e, ws.ID, admin.ID, "admin")
-		wsAddMember(t, e, ws.ID, member.ID, "member")
-		wsAddMember(t, e, ws.ID, suspended.ID, "admin")
-		wsAddMember(t, e, ws.ID, target.ID, "member")
-		wsAddMember(t, e, ws.ID, peer.ID, "admin")
+		testenv.AddMember(t, e.Store, ws.ID, admin.ID, "admin")
+		testenv.AddMember(t, e.Store, ws.ID, member.ID, "member")
+		testenv.AddMember(t, e.Store, ws.ID, suspended.ID, "admin")
+		testenv.AddMember(t, e.Store, ws.ID, target.ID, "member")
+		testenv.AddMember(t, e.Store, ws.ID, peer.ID, "admin")
 		return ws.ID
 	}
 
@@ -142,7 +110,7 @@ func TestTenancyPermissionMatrix(t *testing.T) {
 				before := wsSnapshot(t, e, wsID)
 				r := wsCall(t, e, c.method, path, a.p.Token, c.body)
 				want := c.want[i]
-				wsWant(t, r, want.status, want.code)
+				wantOutcome(t, r, want.status, want.code)
 				after := wsSnapshot(t, e, wsID)
 				switch {
 				case r.Status >= 400 && after != before:
@@ -164,16 +132,16 @@ func TestTenancyPermissionMatrix(t *testing.T) {
 
 func TestMembersList(t *testing.T) {
 	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
-	ada := wsSignUp(t, e, "ada")
+	ada := signUp(t, e, "ada")
 	ws := wsCreate(t, e, ada.Token, map[string]any{"name": "Acme"})
-	people := []wsPerson{ada}
+	people := []person{ada}
 	for _, n := range []string{"bob", "carol", "dan", "eve"} {
-		p := wsSignUp(t, e, n)
-		wsAddMember(t, e, ws.ID, p.ID, "member")
+		p := signUp(t, e, n)
+		testenv.AddMember(t, e.Store, ws.ID, p.ID, "member")
 		people = append(people, p)
 	}
 	// Someone else's workspace stays out of the list.
-	other := wsSignUp(t, e, "other")
+	other := signUp(t, e, "other")
 	wsCreate(t, e, other.Token, map[string]any{"name": "Other"})
 
 	type list struct {
@@ -183,9 +151,7 @@ func TestMembersList(t *testing.T) {
 	get := func(query string) list {
 		t.Helper()
 		r := e.Get(wsPath(ws.ID, "/members"+query), people[3].Token) // any member may list
-		wsWant(t, r, http.StatusOK, "")
-		var l list
-		r.JSON(t, &l)
+		l := wantJSON[list](t, r, http.StatusOK)
 		if l.Members == nil {
 			t.Fatalf("members is not an array: %s", r.Body)
 		}
@@ -234,17 +200,17 @@ func TestMembersList(t *testing.T) {
 
 func TestMemberRoleChanges(t *testing.T) {
 	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
-	ada := wsSignUp(t, e, "ada")
-	bob := wsSignUp(t, e, "bob")
-	carol := wsSignUp(t, e, "carol")
+	ada := signUp(t, e, "ada")
+	bob := signUp(t, e, "bob")
+	carol := signUp(t, e, "carol")
 	ws := wsCreate(t, e, ada.Token, map[string]any{"name": "Acme"})
-	wsAddMember(t, e, ws.ID, bob.ID, "member")
-	wsAddMember(t, e, ws.ID, carol.ID, "member")
-	change := func(actor wsPerson, target wsPerson, role string, want wsExpect) {
+	testenv.AddMember(t, e.Store, ws.ID, bob.ID, "member")
+	testenv.AddMember(t, e.Store, ws.ID, carol.ID, "member")
+	change := func(actor person, target person, role string, want wsExpect) {
 		t.Helper()
 		before := wsSnapshot(t, e, ws.ID)
 		r := wsCall(t, e, http.MethodPatch, wsPath(ws.ID, "/members/"+target.ID.String()), actor.Token, map[string]any{"role": role})
-		wsWant(t, r, want.status, want.code)
+		wantOutcome(t, r, want.status, want.code)
 		if r.Status >= 400 {
 			if wsSnapshot(t, e, ws.ID) != before {
 				t.Errorf("a refused change changed something")
@@ -256,7 +222,7 @@ func TestMemberRoleChanges(t *testing.T) {
 		if m.UserID != target.ID || m.Role != role || m.Email != target.Email {
 			t.Errorf("member = %+v, want %s as %s", m, target.Email, role)
 		}
-		if got := wsRolesOf(t, e, ws.ID)[target.ID]; got != role {
+		if got := testenv.MemberRoles(t, e.Store, ws.ID)[target.ID]; got != role {
 			t.Errorf("stored role = %s, want %s", got, role)
 		}
 	}
@@ -277,39 +243,39 @@ func TestMemberRoleChanges(t *testing.T) {
 	change(carol, carol, "admin", wsExpect{409, "LAST_OWNER"}) // carol is now the last owner
 	change(bob, bob, "member", ok)                             // an admin may step down
 	change(bob, carol, "member", wsExpect{403, "FORBIDDEN"})   // …and then has no say
-	change(carol, wsPerson{ID: uuid.New()}, "admin", wsExpect{404, "NOT_FOUND"})
+	change(carol, person{ID: uuid.New()}, "admin", wsExpect{404, "NOT_FOUND"})
 
 	// The body is checked before the target: an unknown user with a bad
 	// role is 422, and a missing role is 422.
 	r := wsCall(t, e, http.MethodPatch, wsPath(ws.ID, "/members/"+uuid.NewString()), carol.Token, map[string]any{"role": "god"})
-	wsWantFields(t, r, "role")
+	wantFields(t, r, "role")
 	for _, body := range []any{map[string]any{}, map[string]any{"role": nil}, map[string]any{"role": 1},
 		map[string]any{"role": "Owner"}, map[string]any{"role": ""}} {
-		wsWantFields(t, wsCall(t, e, http.MethodPatch, wsPath(ws.ID, "/members/"+bob.ID.String()), carol.Token, body), "role")
+		wantFields(t, wsCall(t, e, http.MethodPatch, wsPath(ws.ID, "/members/"+bob.ID.String()), carol.Token, body), "role")
 	}
-	if roles := wsRolesOf(t, e, ws.ID); wsOwners(roles) != 1 || roles[carol.ID] != "owner" {
+	if roles := testenv.MemberRoles(t, e.Store, ws.ID); roles.Owners() != 1 || roles[carol.ID] != "owner" {
 		t.Errorf("roles = %v", roles)
 	}
 }
 
 func TestMemberRemoval(t *testing.T) {
 	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
-	ada := wsSignUp(t, e, "ada")
-	bob := wsSignUp(t, e, "bob")
-	carol := wsSignUp(t, e, "carol")
-	dan := wsSignUp(t, e, "dan")
-	eve := wsSignUp(t, e, "eve")
+	ada := signUp(t, e, "ada")
+	bob := signUp(t, e, "bob")
+	carol := signUp(t, e, "carol")
+	dan := signUp(t, e, "dan")
+	eve := signUp(t, e, "eve")
 	ws := wsCreate(t, e, ada.Token, map[string]any{"name": "Acme"})
-	wsAddMember(t, e, ws.ID, bob.ID, "owner")
-	wsAddMember(t, e, ws.ID, carol.ID, "admin")
-	wsAddMember(t, e, ws.ID, dan.ID, "admin")
-	wsAddMember(t, e, ws.ID, eve.ID, "member")
-	remove := func(actor wsPerson, target uuid.UUID, want wsExpect) {
+	testenv.AddMember(t, e.Store, ws.ID, bob.ID, "owner")
+	testenv.AddMember(t, e.Store, ws.ID, carol.ID, "admin")
+	testenv.AddMember(t, e.Store, ws.ID, dan.ID, "admin")
+	testenv.AddMember(t, e.Store, ws.ID, eve.ID, "member")
+	remove := func(actor person, target uuid.UUID, want wsExpect) {
 		t.Helper()
 		before := wsSnapshot(t, e, ws.ID)
 		r := wsCall(t, e, http.MethodDelete, wsPath(ws.ID, "/members/"+target.String()), actor.Token, nil)
-		wsWant(t, r, want.status, want.code)
-		_, still := wsRolesOf(t, e, ws.ID)[target]
+		wantOutcome(t, r, want.status, want.code)
+		_, still := testenv.MemberRoles(t, e.Store, ws.ID)[target]
 		switch {
 		case r.Status == http.StatusNoContent:
 			if len(r.Body) != 0 || still {
@@ -320,51 +286,29 @@ func TestMemberRemoval(t *testing.T) {
 		}
 	}
 	gone := wsExpect{204, ""}
-	remove(eve, carol.ID, wsExpect{403, "FORBIDDEN"})                                   // members remove nobody else
-	remove(eve, uuid.New(), wsExpect{403, "FORBIDDEN"})                                 // …not even nobody (role before target)
-	remove(carol, ada.ID, wsExpect{403, "FORBIDDEN"})                                   // admins do not remove owners
-	remove(carol, uuid.New(), wsExpect{404, "NOT_FOUND"})                               // admins looking for a non-member
-	remove(carol, dan.ID, gone)                                                         // admins remove admins
-	remove(ada, bob.ID, gone)                                                           // owners remove owners
-	remove(ada, ada.ID, wsExpect{409, "LAST_OWNER"})                                    // the last owner cannot leave
-	remove(carol, eve.ID, gone)                                                         // admins remove members
-	remove(carol, carol.ID, gone)                                                       // anyone may leave
-	wsWant(t, e.Get(wsPath(ws.ID, ""), carol.Token), http.StatusForbidden, "FORBIDDEN") // …and is out
-	remove(carol, carol.ID, wsExpect{403, "FORBIDDEN"})                                 // leaving twice: no longer a member
-	if roles := wsRolesOf(t, e, ws.ID); len(roles) != 1 || roles[ada.ID] != "owner" {
+	remove(eve, carol.ID, wsExpect{403, "FORBIDDEN"})                                      // members remove nobody else
+	remove(eve, uuid.New(), wsExpect{403, "FORBIDDEN"})                                    // …not even nobody (role before target)
+	remove(carol, ada.ID, wsExpect{403, "FORBIDDEN"})                                      // admins do not remove owners
+	remove(carol, uuid.New(), wsExpect{404, "NOT_FOUND"})                                  // admins looking for a non-member
+	remove(carol, dan.ID, gone)                                                            // admins remove admins
+	remove(ada, bob.ID, gone)                                                              // owners remove owners
+	remove(ada, ada.ID, wsExpect{409, "LAST_OWNER"})                                       // the last owner cannot leave
+	remove(carol, eve.ID, gone)                                                            // admins remove members
+	remove(carol, carol.ID, gone)                                                          // anyone may leave
+	wantError(t, e.Get(wsPath(ws.ID, ""), carol.Token), http.StatusForbidden, "FORBIDDEN") // …and is out
+	remove(carol, carol.ID, wsExpect{403, "FORBIDDEN"})                                    // leaving twice: no longer a member
+	if roles := testenv.MemberRoles(t, e.Store, ws.ID); len(roles) != 1 || roles[ada.ID] != "owner" {
 		t.Errorf("roles = %v", roles)
 	}
-}
-
-// wsRaceHTTP sends requests at once, each goroutine released by one barrier.
-func wsRaceHTTP(t *testing.T, e *testenv.Env, reqs ...testenv.Request) []*testenv.Response {
-	t.Helper()
-	out := make([]*testenv.Response, len(reqs))
-	start := make(chan struct{})
-	var ready, done sync.WaitGroup
-	for i, req := range reqs {
-		ready.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			ready.Done()
-			<-start
-			out[i] = e.Do(req)
-		}()
-	}
-	ready.Wait()
-	close(start)
-	done.Wait()
-	return out
 }
 
 // TestMembersOwnerRacesHTTP runs the owner-removing races through the API,
 // 20 rounds each, with the only two owners of a fresh workspace.
 func TestMembersOwnerRacesHTTP(t *testing.T) {
 	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
-	a := wsSignUp(t, e, "a")
-	b := wsSignUp(t, e, "b")
-	member := func(wsID uuid.UUID, p wsPerson) string { return wsPath(wsID, "/members/"+p.ID.String()) }
+	a := signUp(t, e, "a")
+	b := signUp(t, e, "b")
+	member := func(wsID uuid.UUID, p person) string { return wsPath(wsID, "/members/"+p.ID.String()) }
 	races := []struct {
 		name string
 		reqs func(wsID uuid.UUID) []testenv.Request
@@ -402,22 +346,12 @@ func TestMembersOwnerRacesHTTP(t *testing.T) {
 		t.Run(rc.name, func(t *testing.T) {
 			for round := range 20 {
 				ws := wsCreate(t, e, a.Token, map[string]any{"name": "Race"})
-				wsAddMember(t, e, ws.ID, b.ID, "owner")
-				rs := wsRaceHTTP(t, e, rc.reqs(ws.ID)...)
-				won, lost := 0, 0
-				for _, r := range rs {
-					switch {
-					case r.Status == rc.win:
-						won++
-					case r.Status == rc.lose.status && r.Code() == rc.lose.code:
-						lost++
-					}
-				}
-				if won != 1 || lost != 1 {
-					t.Fatalf("round %d: %d %s / %d %s", round, rs[0].Status, rs[0].Body, rs[1].Status, rs[1].Body)
-				}
-				roles := wsRolesOf(t, e, ws.ID)
-				if wsOwners(roles) != 1 || len(roles) != rc.leftOver {
+				testenv.AddMember(t, e.Store, ws.ID, b.ID, "owner")
+				reqs := rc.reqs(ws.ID)
+				rs := testenv.Race(len(reqs), func(i int) *testenv.Response { return e.Do(reqs[i]) })
+				wantOneWinner(t, round, rs, rc.win, rc.lose.status, rc.lose.code)
+				roles := testenv.MemberRoles(t, e.Store, ws.ID)
+				if roles.Owners() != 1 || len(roles) != rc.leftOver {
 					t.Fatalf("round %d: roles = %v", round, roles)
 				}
 			}

@@ -127,11 +127,7 @@ func TestMetrics(t *testing.T) {
 	want(e.Get("/api/auth/me", tok), 200) // JWKS fetch, cache miss
 	r := e.Get("/api/auth/me", tok)       // cache hit
 	want(r, 200)
-	var me struct {
-		ID uuid.UUID `json:"id"`
-	}
-	r.JSON(t, &me)
-	own := invWorkspace(t, e, "Metrics", me.ID)
+	own := testenv.InsertWorkspace(t, st, "Metrics", uuid.MustParse(decodeMe(t, r).ID))
 	want(e.Get("/api/workspaces/"+own.String(), tok), 200)
 	want(e.Get("/api/workspaces/"+wsID, tok), 403)            // not a member
 	want(e.Get("/api/workspaces/"+wsID+"/members", tok), 403) //
@@ -254,5 +250,5 @@ func TestMetrics(t *testing.T) {
 func TestMetricsOff(t *testing.T) {
 	e := testenv.New(t, testenv.Options{})
 	r := e.Get("/metrics", "")
-	assertError(t, r, http.StatusNotFound, "NOT_FOUND")
+	wantError(t, r, http.StatusNotFound, "NOT_FOUND")
 }

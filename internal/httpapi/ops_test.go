@@ -53,7 +53,7 @@ func TestOpsRequestIDOnEveryResponse(t *testing.T) {
 				t.Errorf("generated X-Request-IDs %q, %q; want fresh UUIDs", id1, id2)
 			}
 			if tc.status >= 400 {
-				assertError(t, r1, tc.status, mustCode(t, r1))
+				wantError(t, r1, tc.status, mustCode(t, r1))
 			}
 
 			// With a valid caller id: echoed, also in the error body.
@@ -69,7 +69,7 @@ func TestOpsRequestIDOnEveryResponse(t *testing.T) {
 				t.Errorf("X-Request-ID = %q, want the caller's %q", got, want)
 			}
 			if tc.status >= 400 {
-				assertError(t, r, tc.status, mustCode(t, r))
+				wantError(t, r, tc.status, mustCode(t, r))
 			}
 		})
 	}
@@ -127,7 +127,7 @@ func TestOpsCallerRequestID(t *testing.T) {
 					t.Errorf("%s: X-Request-ID = %q, want a fresh id replacing %q", path, got, tc.id)
 				}
 				if r.Status == http.StatusNotFound {
-					assertError(t, r, http.StatusNotFound, "NOT_FOUND")
+					wantError(t, r, http.StatusNotFound, "NOT_FOUND")
 				}
 			}
 		})
@@ -146,7 +146,7 @@ func TestOpsNotFound(t *testing.T) {
 		{Method: http.MethodDelete, Path: "/api/auth/me/x", Token: tok},
 	} {
 		t.Run(req.Method+" "+req.Path, func(t *testing.T) {
-			assertError(t, e.Do(req), http.StatusNotFound, "NOT_FOUND")
+			wantError(t, e.Do(req), http.StatusNotFound, "NOT_FOUND")
 		})
 	}
 }
@@ -169,7 +169,7 @@ func TestOpsMethodNotAllowed(t *testing.T) {
 	} {
 		t.Run(tc.req.Method+" "+tc.req.Path, func(t *testing.T) {
 			r := e.Do(tc.req)
-			assertError(t, r, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED")
+			wantError(t, r, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED")
 			if got := r.Header.Values("Allow"); len(got) != 1 || got[0] != tc.allow {
 				t.Errorf("Allow = %q, want %q", got, tc.allow)
 			}
@@ -206,7 +206,7 @@ func TestOpsReadyz(t *testing.T) {
 	})
 	t.Run("migration pending", func(t *testing.T) {
 		e := testenv.New(t, testenv.Options{Readiness: fakeReadiness{pending: true}})
-		assertError(t, e.Get("/readyz", ""), http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
+		wantError(t, e.Get("/readyz", ""), http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
 		// Liveness is unaffected.
 		if r := e.Get("/healthz", ""); r.Status != http.StatusOK {
 			t.Errorf("GET /healthz = %d", r.Status)
@@ -215,7 +215,7 @@ func TestOpsReadyz(t *testing.T) {
 	t.Run("migration state unreadable", func(t *testing.T) {
 		e := testenv.New(t, testenv.Options{Readiness: fakeReadiness{err: errors.New("pq: relation goose_db_version does not exist")}})
 		r := e.Get("/readyz", "")
-		env := assertError(t, r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
+		env := wantError(t, r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
 		if strings.Contains(env.Error.Message, "goose") || strings.Contains(env.Error.Message, "pq:") {
 			t.Errorf("message leaks the cause: %q", env.Error.Message)
 		}
@@ -228,7 +228,7 @@ func TestOpsReadyz(t *testing.T) {
 			`DELETE FROM goose_db_version WHERE version_id = (SELECT max(version_id) FROM goose_db_version)`); err != nil {
 			t.Fatal(err)
 		}
-		assertError(t, e.Get("/readyz", ""), http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
+		wantError(t, e.Get("/readyz", ""), http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
 	})
 }
 
@@ -253,7 +253,7 @@ func TestOpsPanicBecomes500(t *testing.T) {
 	} {
 		t.Run(req.Path, func(t *testing.T) {
 			r := e.Do(req)
-			env := assertError(t, r, http.StatusInternalServerError, "INTERNAL")
+			env := wantError(t, r, http.StatusInternalServerError, "INTERNAL")
 			if env.Error.Message != "Internal server error." {
 				t.Errorf("message = %q, want the generic one", env.Error.Message)
 			}
@@ -342,7 +342,7 @@ func TestOpsDatabaseDown(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var logs syncBuf
+			var logs testenv.SyncBuffer
 			h := testenv.Spec(t).Wrap(t, httpapi.New(httpapi.Deps{
 				Store: st, Verifier: pemVerifier(t, key, nil), Webhook: whv, TrialDays: 14,
 				Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
@@ -365,7 +365,7 @@ func TestOpsDatabaseDown(t *testing.T) {
 			tok := mintWith(t, key, devtoken.Options{})
 			bearer := http.Header{"Authorization": {"Bearer " + tok}}
 			r := do(http.MethodGet, "/api/auth/me", bearer, nil)
-			assertError(t, r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
+			wantError(t, r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
 			if r.Header.Get("Retry-After") == "" {
 				t.Error("503 without Retry-After")
 			}
@@ -373,11 +373,11 @@ func TestOpsDatabaseDown(t *testing.T) {
 				t.Error("a database outage must not look like a bad token")
 			}
 
-			assertError(t, do(http.MethodGet, "/readyz", nil, nil), http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
+			wantError(t, do(http.MethodGet, "/readyz", nil, nil), http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
 
 			body := clerkUser{ID: "user_" + uniq("down"), Emails: []string{"down@example.com"}, UpdatedAt: time.Now()}.event("user.created")
 			hdr := testenv.SignedHeaders(t, secret, uniq("msg_"), time.Now(), body)
-			assertError(t, do(http.MethodPost, "/api/webhooks/clerk", hdr, body), http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
+			wantError(t, do(http.MethodPost, "/api/webhooks/clerk", hdr, body), http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
 
 			if r := do(http.MethodGet, "/healthz", nil, nil); r.Status != http.StatusOK {
 				t.Errorf("GET /healthz = %d, want 200 while the process runs", r.Status)
@@ -385,22 +385,4 @@ func TestOpsDatabaseDown(t *testing.T) {
 			assertLogsClean(t, logs.String(), append(tokenSecrets(tok), secret, strings.TrimPrefix(secret, "whsec_"), "praxiom:secret")...)
 		})
 	}
-}
-
-// syncBuf is a goroutine-safe log sink.
-type syncBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuf) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -294,7 +293,7 @@ func webhookMatrix(t *testing.T, e *testenv.Env, path string) {
 			t.Run(tc.name, func(t *testing.T) {
 				u := clerkUser{ID: "user_" + uniq("sig"), Emails: []string{"sig@example.com"}, First: "Sig", UpdatedAt: base}
 				id := uniq("msg_sig_")
-				assertError(t, tc.send(t, id, u.event("user.created")), http.StatusBadRequest, "INVALID_SIGNATURE")
+				wantError(t, tc.send(t, id, u.event("user.created")), http.StatusBadRequest, "INVALID_SIGNATURE")
 				if n := countUsers(t, e, u.ID); n != 0 {
 					t.Errorf("rows = %d, want 0", n)
 				}
@@ -328,7 +327,7 @@ func webhookMatrix(t *testing.T, e *testenv.Env, path string) {
 			t.Errorf("name = %q", got)
 		}
 		// And webhook-* signatures are checked.
-		assertError(t, deliverTo(t, e, path, newSecret(), uniq("msg_std_"), time.Now(), body, rename), http.StatusBadRequest, "INVALID_SIGNATURE")
+		wantError(t, deliverTo(t, e, path, newSecret(), uniq("msg_std_"), time.Now(), body, rename), http.StatusBadRequest, "INVALID_SIGNATURE")
 	})
 
 	t.Run("two signatures in one header (secret rotation)", func(t *testing.T) {
@@ -377,7 +376,7 @@ func webhookMatrix(t *testing.T, e *testenv.Env, path string) {
 		if len(body) <= 1<<20 {
 			t.Fatalf("body is only %d bytes", len(body))
 		}
-		assertError(t, deliver(t, body), http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
+		wantError(t, deliver(t, body), http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
 		if n := countUsers(t, e, u.ID); n != 0 {
 			t.Errorf("rows = %d", n)
 		}
@@ -405,7 +404,7 @@ func webhookMatrix(t *testing.T, e *testenv.Env, path string) {
 			"empty body":               ``,
 		} {
 			t.Run(name, func(t *testing.T) {
-				assertError(t, deliver(t, []byte(body)), http.StatusBadRequest, "BAD_REQUEST")
+				wantError(t, deliver(t, []byte(body)), http.StatusBadRequest, "BAD_REQUEST")
 			})
 		}
 	})
@@ -429,7 +428,7 @@ func webhookMatrix(t *testing.T, e *testenv.Env, path string) {
 		// With a token: under /api, authentication runs before routing, so
 		// without one /api/webhooks/clerk answers GET with 401.
 		r := e.Do(testenv.Request{Method: http.MethodGet, Path: path, Token: e.Token("getter@example.com")})
-		assertError(t, r, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED")
+		wantError(t, r, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED")
 		if got := r.Header.Get("Allow"); got != "POST" {
 			t.Errorf("Allow = %q, want POST", got)
 		}
@@ -442,7 +441,7 @@ func TestWebhookSecretNotConfigured(t *testing.T) {
 		t.Run(path, func(t *testing.T) {
 			u := clerkUser{ID: "user_" + uniq("nosecret"), Emails: []string{"ns@example.com"}, UpdatedAt: time.Now()}
 			r := deliverTo(t, e, path, newSecret(), uniq("msg_"), time.Now(), u.event("user.created"), nil)
-			assertError(t, r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
+			wantError(t, r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
 			if n := countUsers(t, e, u.ID); n != 0 {
 				t.Errorf("rows = %d", n)
 			}
@@ -470,22 +469,13 @@ func TestWebhookRacesJITProvisioning(t *testing.T) {
 				body := created.event("user.created")
 				hdr := testenv.SignedHeaders(t, e.WebhookSecret, uniq("msg_race_"), time.Now(), body)
 
-				var me, wh *testenv.Response
-				start := make(chan struct{})
-				var wg sync.WaitGroup
-				wg.Add(2)
-				go func() {
-					defer wg.Done()
-					<-start
-					me = e.Get("/api/auth/me", tok)
-				}()
-				go func() {
-					defer wg.Done()
-					<-start
-					wh = e.Do(testenv.Request{Method: http.MethodPost, Path: path, Body: body, Header: hdr})
-				}()
-				close(start)
-				wg.Wait()
+				rs := testenv.Race(2, func(i int) *testenv.Response {
+					if i == 0 {
+						return e.Get("/api/auth/me", tok)
+					}
+					return e.Do(testenv.Request{Method: http.MethodPost, Path: path, Body: body, Header: hdr})
+				})
+				me, wh := rs[0], rs[1]
 
 				if me.Status != http.StatusOK {
 					t.Errorf("round %d: /me %d %s", i, me.Status, me.Body)

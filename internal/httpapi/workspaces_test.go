@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,77 +22,10 @@ func wsNewEnv(t *testing.T, o testenv.Options) *testenv.Env {
 	return testenv.New(t, o)
 }
 
-// wsPerson is a provisioned user and a token for it.
-type wsPerson struct {
-	ID    uuid.UUID
-	Email string
-	Token string
-}
-
-var wsSeq atomic.Int64
-
-// wsSignUp provisions a new user through its first request.
-func wsSignUp(t *testing.T, e *testenv.Env, name string) wsPerson {
-	t.Helper()
-	email := fmt.Sprintf("%s.%d@example.com", name, wsSeq.Add(1))
-	tok := e.Token(email)
-	r := e.Get("/api/auth/me", tok)
-	if r.Status != http.StatusOK {
-		t.Fatalf("provision %s: %d %s", email, r.Status, r.Body)
-	}
-	var me struct {
-		ID uuid.UUID `json:"id"`
-	}
-	r.JSON(t, &me)
-	return wsPerson{ID: me.ID, Email: email, Token: tok}
-}
-
 // wsCall sends a JSON request (body nil for none).
 func wsCall(t *testing.T, e *testenv.Env, method, path, token string, body any) *testenv.Response {
 	t.Helper()
 	return e.Do(testenv.Request{Method: method, Path: path, Token: token, Body: body})
-}
-
-// wsError is the error envelope of contract §2.
-type wsError struct {
-	Error struct {
-		Code      string            `json:"code"`
-		Message   string            `json:"message"`
-		RequestID string            `json:"request_id"`
-		Fields    map[string]string `json:"fields"`
-	} `json:"error"`
-}
-
-// wsWant checks the status and, for an error, the envelope's code; it
-// returns the envelope (zero for a success).
-func wsWant(t *testing.T, r *testenv.Response, status int, code string) wsError {
-	t.Helper()
-	var env wsError
-	if r.Status != status {
-		t.Fatalf("status = %d, want %d (%s): %s", r.Status, status, code, r.Body)
-	}
-	if status < 400 {
-		return env
-	}
-	r.JSON(t, &env)
-	if env.Error.Code != code || env.Error.Message == "" || env.Error.RequestID == "" {
-		t.Fatalf("error = %s, want code %s with a message and request id", r.Body, code)
-	}
-	return env
-}
-
-// wsWantFields checks a 422 naming exactly fields.
-func wsWantFields(t *testing.T, r *testenv.Response, fields ...string) {
-	t.Helper()
-	env := wsWant(t, r, http.StatusUnprocessableEntity, "VALIDATION_ERROR")
-	if len(env.Error.Fields) != len(fields) {
-		t.Fatalf("fields = %v, want %v", env.Error.Fields, fields)
-	}
-	for _, f := range fields {
-		if env.Error.Fields[f] == "" {
-			t.Fatalf("fields = %v, want %v", env.Error.Fields, fields)
-		}
-	}
 }
 
 // wsWorkspace is the workspace object of contract §5.
@@ -117,21 +49,7 @@ type wsWorkspace struct {
 // wsCreate creates a workspace as tok and returns it (201 expected).
 func wsCreate(t *testing.T, e *testenv.Env, tok string, body any) wsWorkspace {
 	t.Helper()
-	r := wsCall(t, e, http.MethodPost, "/api/workspaces", tok, body)
-	wsWant(t, r, http.StatusCreated, "")
-	var ws wsWorkspace
-	r.JSON(t, &ws)
-	return ws
-}
-
-// wsAddMember puts userID into wsID with role (invitations are another
-// suite's subject).
-func wsAddMember(t *testing.T, e *testenv.Env, wsID, userID uuid.UUID, role string) {
-	t.Helper()
-	if _, err := e.Store.Pool().Exec(context.Background(),
-		`INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ($1, $2, $3)`, wsID, userID, role); err != nil {
-		t.Fatalf("add member: %v", err)
-	}
+	return wantJSON[wsWorkspace](t, wsCall(t, e, http.MethodPost, "/api/workspaces", tok, body), http.StatusCreated)
 }
 
 // wsSnapshot reads everything a workspace route could change, straight from
@@ -159,12 +77,7 @@ func wsCount(t *testing.T, e *testenv.Env, table string, wsID uuid.UUID) int {
 	if table == "workspaces" {
 		col = "id"
 	}
-	var n int
-	if err := e.Store.Pool().QueryRow(context.Background(),
-		`SELECT count(*) FROM `+table+` WHERE `+col+` = $1`, wsID).Scan(&n); err != nil {
-		t.Fatalf("count %s: %v", table, err)
-	}
-	return n
+	return scalar[int](t, e, `SELECT count(*) FROM `+table+` WHERE `+col+` = $1`, wsID)
 }
 
 func wsPath(wsID uuid.UUID, rest string) string {
@@ -173,13 +86,13 @@ func wsPath(wsID uuid.UUID, rest string) string {
 
 func TestWorkspaceCreate(t *testing.T) {
 	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
-	ada := wsSignUp(t, e, "ada")
+	ada := signUp(t, e, "ada")
 	before := time.Now()
 	r := wsCall(t, e, http.MethodPost, "/api/workspaces", ada.Token, map[string]any{
 		"name": "  Acme Dashboard \n", "product_name": "Acme Analytics", "product_description": "Dashboards",
 		"target_users": "Analysts", "current_stage": nil,
 	})
-	wsWant(t, r, http.StatusCreated, "")
+	wantStatus(t, r, http.StatusCreated)
 	var raw map[string]any
 	r.JSON(t, &raw)
 	for _, k := range []string{"id", "name", "product_name", "product_description", "target_users",
@@ -217,10 +130,7 @@ func TestWorkspaceCreate(t *testing.T) {
 	}
 
 	// GET answers the same object.
-	r = e.Get(wsPath(ws.ID, ""), ada.Token)
-	wsWant(t, r, http.StatusOK, "")
-	var got wsWorkspace
-	r.JSON(t, &got)
+	got := wantJSON[wsWorkspace](t, e.Get(wsPath(ws.ID, ""), ada.Token), http.StatusOK)
 	if got.ID != ws.ID || got.Name != ws.Name || got.Role != "owner" || !got.CreatedAt.Equal(ws.CreatedAt) {
 		t.Errorf("GET = %+v, want %+v", got, ws)
 	}
@@ -234,7 +144,7 @@ func TestWorkspaceCreate(t *testing.T) {
 
 func TestWorkspaceCreateAccessRequired(t *testing.T) {
 	e := wsNewEnv(t, testenv.Options{}) // PLG gating on: new users start pending
-	pending := wsSignUp(t, e, "pending")
+	pending := signUp(t, e, "pending")
 	for _, body := range []any{
 		map[string]any{"name": "Mine"},
 		map[string]any{"name": ""},      // the access check comes before the body
@@ -242,14 +152,13 @@ func TestWorkspaceCreateAccessRequired(t *testing.T) {
 		"{not json",                     // …and before malformed JSON
 	} {
 		r := wsCall(t, e, http.MethodPost, "/api/workspaces", pending.Token, body)
-		wsWant(t, r, http.StatusForbidden, "ACCESS_REQUIRED")
+		wantError(t, r, http.StatusForbidden, "ACCESS_REQUIRED")
 	}
-	var n int
-	if err := e.Store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM workspaces`).Scan(&n); err != nil || n != 0 {
-		t.Fatalf("workspaces = %d, %v", n, err)
+	if n := scalar[int](t, e, `SELECT count(*) FROM workspaces`); n != 0 {
+		t.Fatalf("workspaces = %d", n)
 	}
 	// Listing needs no product access.
-	wsWant(t, e.Get("/api/workspaces", pending.Token), http.StatusOK, "")
+	wantStatus(t, e.Get("/api/workspaces", pending.Token), http.StatusOK)
 
 	ctx := context.Background()
 	if _, err := e.Store.AdministerUser(ctx, store.GrantAccess, pending.Email); err != nil {
@@ -257,7 +166,7 @@ func TestWorkspaceCreateAccessRequired(t *testing.T) {
 	}
 	wsCreate(t, e, pending.Token, map[string]any{"name": "Granted"})
 
-	founder := wsSignUp(t, e, "founder")
+	founder := signUp(t, e, "founder")
 	if _, err := e.Store.AdministerUser(ctx, store.GrantFounder, founder.Email); err != nil {
 		t.Fatal(err)
 	}
@@ -267,16 +176,16 @@ func TestWorkspaceCreateAccessRequired(t *testing.T) {
 	if _, err := e.Store.AdministerUser(ctx, store.Suspend, founder.Email); err != nil {
 		t.Fatal(err)
 	}
-	wsWant(t, wsCall(t, e, http.MethodPost, "/api/workspaces", founder.Token, map[string]any{"name": "No"}),
+	wantError(t, wsCall(t, e, http.MethodPost, "/api/workspaces", founder.Token, map[string]any{"name": "No"}),
 		http.StatusForbidden, "ACCOUNT_SUSPENDED")
 }
 
 func TestWorkspaceMassAssignment(t *testing.T) {
 	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
-	ada := wsSignUp(t, e, "ada")
-	other := wsSignUp(t, e, "other")
+	ada := signUp(t, e, "ada")
+	other := signUp(t, e, "other")
 	ws := wsCreate(t, e, ada.Token, map[string]any{"name": "Acme"})
-	wsAddMember(t, e, ws.ID, other.ID, "admin")
+	testenv.AddMember(t, e.Store, ws.ID, other.ID, "admin")
 	smuggled := map[string]any{
 		"role":         "owner",
 		"id":           uuid.New().String(),
@@ -288,7 +197,7 @@ func TestWorkspaceMassAssignment(t *testing.T) {
 		t.Run(field, func(t *testing.T) {
 			body := map[string]any{"name": "Evil", field: value}
 			r := wsCall(t, e, http.MethodPost, "/api/workspaces", other.Token, body)
-			wsWantFields(t, r, field)
+			wantFields(t, r, field)
 			list := e.Get("/api/workspaces", other.Token)
 			var l struct {
 				Total int `json:"total"`
@@ -300,7 +209,7 @@ func TestWorkspaceMassAssignment(t *testing.T) {
 
 			before := wsSnapshot(t, e, ws.ID)
 			r = wsCall(t, e, http.MethodPatch, wsPath(ws.ID, ""), other.Token, body)
-			wsWantFields(t, r, field)
+			wantFields(t, r, field)
 			if after := wsSnapshot(t, e, ws.ID); after != before {
 				t.Errorf("a refused patch changed the workspace:\n%s\n%s", before, after)
 			}
@@ -308,9 +217,9 @@ func TestWorkspaceMassAssignment(t *testing.T) {
 	}
 	// The settings and member bodies refuse unknown fields too.
 	before := wsSnapshot(t, e, ws.ID)
-	wsWantFields(t, wsCall(t, e, http.MethodPatch, wsPath(ws.ID, "/settings"), ada.Token,
+	wantFields(t, wsCall(t, e, http.MethodPatch, wsPath(ws.ID, "/settings"), ada.Token,
 		map[string]any{"morning_digest_enabled": true, "workspace_id": uuid.New()}), "workspace_id")
-	wsWantFields(t, wsCall(t, e, http.MethodPatch, wsPath(ws.ID, "/members/"+other.ID.String()), ada.Token,
+	wantFields(t, wsCall(t, e, http.MethodPatch, wsPath(ws.ID, "/members/"+other.ID.String()), ada.Token,
 		map[string]any{"role": "member", "user_id": ada.ID}), "user_id")
 	if after := wsSnapshot(t, e, ws.ID); after != before {
 		t.Errorf("refused patches changed the workspace:\n%s\n%s", before, after)
@@ -319,7 +228,7 @@ func TestWorkspaceMassAssignment(t *testing.T) {
 
 func TestWorkspaceValidation(t *testing.T) {
 	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
-	ada := wsSignUp(t, e, "ada")
+	ada := signUp(t, e, "ada")
 	ws := wsCreate(t, e, ada.Token, map[string]any{"name": "Acme"})
 	long := strings.Repeat("x", 2001)
 	cases := []struct {
@@ -352,17 +261,17 @@ func TestWorkspaceValidation(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			r := wsCall(t, e, http.MethodPost, "/api/workspaces", ada.Token, c.body)
 			if c.create == nil {
-				wsWant(t, r, http.StatusCreated, "")
+				wantStatus(t, r, http.StatusCreated)
 			} else {
-				wsWantFields(t, r, c.create...)
+				wantFields(t, r, c.create...)
 			}
 			before := wsSnapshot(t, e, ws.ID)
 			r = wsCall(t, e, http.MethodPatch, wsPath(ws.ID, ""), ada.Token, c.body)
 			if c.patch == nil {
-				wsWant(t, r, http.StatusOK, "")
+				wantStatus(t, r, http.StatusOK)
 				return
 			}
-			wsWantFields(t, r, c.patch...)
+			wantFields(t, r, c.patch...)
 			if after := wsSnapshot(t, e, ws.ID); after != before {
 				t.Errorf("a refused patch changed the workspace:\n%s\n%s", before, after)
 			}
@@ -373,10 +282,10 @@ func TestWorkspaceValidation(t *testing.T) {
 // TestWorkspaceBodyErrors runs the body checks of every route with a body.
 func TestWorkspaceBodyErrors(t *testing.T) {
 	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
-	ada := wsSignUp(t, e, "ada")
-	bob := wsSignUp(t, e, "bob")
+	ada := signUp(t, e, "ada")
+	bob := signUp(t, e, "bob")
 	ws := wsCreate(t, e, ada.Token, map[string]any{"name": "Acme"})
-	wsAddMember(t, e, ws.ID, bob.ID, "member")
+	testenv.AddMember(t, e.Store, ws.ID, bob.ID, "member")
 	routes := []struct{ method, path string }{
 		{http.MethodPost, "/api/workspaces"},
 		{http.MethodPatch, wsPath(ws.ID, "")},
@@ -410,7 +319,7 @@ func TestWorkspaceBodyErrors(t *testing.T) {
 				}
 				before := wsSnapshot(t, e, ws.ID)
 				r := e.Do(testenv.Request{Method: rt.method, Path: rt.path, Token: ada.Token, Body: c.body, Header: h})
-				wsWant(t, r, c.status, c.code)
+				wantError(t, r, c.status, c.code)
 				if after := wsSnapshot(t, e, ws.ID); after != before {
 					t.Errorf("a refused request changed the workspace")
 				}
@@ -420,19 +329,19 @@ func TestWorkspaceBodyErrors(t *testing.T) {
 	// application/json with parameters is fine.
 	r := e.Do(testenv.Request{Method: http.MethodPatch, Path: wsPath(ws.ID, "/settings"), Token: ada.Token,
 		Body: `{"morning_digest_enabled":true}`, Header: http.Header{"Content-Type": {"application/json; charset=utf-8"}}})
-	wsWant(t, r, http.StatusOK, "")
+	wantStatus(t, r, http.StatusOK)
 }
 
 func TestWorkspaceList(t *testing.T) {
 	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
-	ada := wsSignUp(t, e, "ada")
-	bob := wsSignUp(t, e, "bob")
+	ada := signUp(t, e, "ada")
+	bob := signUp(t, e, "bob")
 	var ids []uuid.UUID
 	for i := range 5 {
 		ids = append(ids, wsCreate(t, e, ada.Token, map[string]any{"name": fmt.Sprint("Ada ", i)}).ID)
 	}
 	bobs := wsCreate(t, e, bob.Token, map[string]any{"name": "Bob's"})
-	wsAddMember(t, e, ids[1], bob.ID, "admin")
+	testenv.AddMember(t, e.Store, ids[1], bob.ID, "admin")
 
 	type list struct {
 		Workspaces []wsWorkspace `json:"workspaces"`
@@ -441,9 +350,7 @@ func TestWorkspaceList(t *testing.T) {
 	get := func(tok, query string) list {
 		t.Helper()
 		r := e.Get("/api/workspaces"+query, tok)
-		wsWant(t, r, http.StatusOK, "")
-		var l list
-		r.JSON(t, &l)
+		l := wantJSON[list](t, r, http.StatusOK)
 		if l.Workspaces == nil {
 			t.Fatalf("workspaces is not an array: %s", r.Body)
 		}
@@ -493,28 +400,24 @@ func TestWorkspaceList(t *testing.T) {
 		t.Errorf("bob's list = %+v", l)
 	}
 	// A user with no workspace gets an empty array.
-	if l := get(wsSignUp(t, e, "new").Token, ""); l.Total != 0 || len(l.Workspaces) != 0 {
+	if l := get(signUp(t, e, "new").Token, ""); l.Total != 0 || len(l.Workspaces) != 0 {
 		t.Errorf("new user's list = %+v", l)
 	}
 	for _, q := range []string{"?limit=0", "?limit=201", "?limit=abc", "?offset=-1", "?offset=x", "?limit=", "?limit=1.5", "?limit=1&limit=2"} {
-		wsWant(t, e.Get("/api/workspaces"+q, ada.Token), http.StatusBadRequest, "BAD_REQUEST")
-		wsWant(t, e.Get(wsPath(ids[0], "/members"+q), ada.Token), http.StatusBadRequest, "BAD_REQUEST")
+		wantError(t, e.Get("/api/workspaces"+q, ada.Token), http.StatusBadRequest, "BAD_REQUEST")
+		wantError(t, e.Get(wsPath(ids[0], "/members"+q), ada.Token), http.StatusBadRequest, "BAD_REQUEST")
 	}
-	wsWant(t, e.Get("/api/workspaces?limit=200", ada.Token), http.StatusOK, "")
+	wantStatus(t, e.Get("/api/workspaces?limit=200", ada.Token), http.StatusOK)
 }
 
 func TestWorkspacePatch(t *testing.T) {
 	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
-	ada := wsSignUp(t, e, "ada")
+	ada := signUp(t, e, "ada")
 	ws := wsCreate(t, e, ada.Token, map[string]any{"name": "Acme", "product_name": "P", "product_description": "D",
 		"target_users": "T", "current_stage": "S"})
 	patch := func(body any) wsWorkspace {
 		t.Helper()
-		r := wsCall(t, e, http.MethodPatch, wsPath(ws.ID, ""), ada.Token, body)
-		wsWant(t, r, http.StatusOK, "")
-		var got wsWorkspace
-		r.JSON(t, &got)
-		return got
+		return wantJSON[wsWorkspace](t, wsCall(t, e, http.MethodPatch, wsPath(ws.ID, ""), ada.Token, body), http.StatusOK)
 	}
 	// An empty object changes nothing, updated_at included.
 	before := wsSnapshot(t, e, ws.ID)
@@ -544,7 +447,7 @@ func TestWorkspacePatch(t *testing.T) {
 
 func TestWorkspaceSettings(t *testing.T) {
 	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
-	ada := wsSignUp(t, e, "ada")
+	ada := signUp(t, e, "ada")
 	ws := wsCreate(t, e, ada.Token, map[string]any{"name": "Acme"})
 	path := wsPath(ws.ID, "/settings")
 	type settings struct {
@@ -554,7 +457,7 @@ func TestWorkspaceSettings(t *testing.T) {
 	}
 	read := func(r *testenv.Response) settings {
 		t.Helper()
-		wsWant(t, r, http.StatusOK, "")
+		wantStatus(t, r, http.StatusOK)
 		var raw map[string]any
 		r.JSON(t, &raw)
 		if len(raw) != 3 {
@@ -612,7 +515,7 @@ func TestWorkspaceSettings(t *testing.T) {
 	}
 	for _, b := range bad {
 		before := wsSnapshot(t, e, ws.ID)
-		wsWantFields(t, wsCall(t, e, http.MethodPatch, path, ada.Token, b.body), b.fields...)
+		wantFields(t, wsCall(t, e, http.MethodPatch, path, ada.Token, b.body), b.fields...)
 		if after := wsSnapshot(t, e, ws.ID); after != before {
 			t.Errorf("%v: a refused patch changed the settings", b.body)
 		}
@@ -621,12 +524,12 @@ func TestWorkspaceSettings(t *testing.T) {
 
 func TestWorkspaceDeleteCascades(t *testing.T) {
 	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
-	ada := wsSignUp(t, e, "ada")
-	bob := wsSignUp(t, e, "bob")
+	ada := signUp(t, e, "ada")
+	bob := signUp(t, e, "bob")
 	ws := wsCreate(t, e, ada.Token, map[string]any{"name": "Doomed"})
 	keep := wsCreate(t, e, ada.Token, map[string]any{"name": "Kept"})
-	wsAddMember(t, e, ws.ID, bob.ID, "admin")
-	wsAddMember(t, e, keep.ID, bob.ID, "member")
+	testenv.AddMember(t, e.Store, ws.ID, bob.ID, "admin")
+	testenv.AddMember(t, e.Store, keep.ID, bob.ID, "member")
 	ctx := context.Background()
 	for _, id := range []uuid.UUID{ws.ID, keep.ID} {
 		if _, err := e.Store.Pool().Exec(ctx, `INSERT INTO invitations (workspace_id, invited_email, role, token, invited_by, expires_at)
@@ -634,11 +537,11 @@ func TestWorkspaceDeleteCascades(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	wsWant(t, wsCall(t, e, http.MethodPatch, wsPath(ws.ID, "/settings"), ada.Token, map[string]any{"morning_digest_enabled": true}), 200, "")
+	wantStatus(t, wsCall(t, e, http.MethodPatch, wsPath(ws.ID, "/settings"), ada.Token, map[string]any{"morning_digest_enabled": true}), 200)
 	keepBefore := wsSnapshot(t, e, keep.ID)
 
 	r := wsCall(t, e, http.MethodDelete, wsPath(ws.ID, ""), ada.Token, nil)
-	wsWant(t, r, http.StatusNoContent, "")
+	wantStatus(t, r, http.StatusNoContent)
 	if len(r.Body) != 0 {
 		t.Errorf("204 with a body: %q", r.Body)
 	}
@@ -651,11 +554,11 @@ func TestWorkspaceDeleteCascades(t *testing.T) {
 		t.Errorf("another workspace changed")
 	}
 	// The workspace is gone for everyone: 403 as for any unknown id.
-	wsWant(t, e.Get(wsPath(ws.ID, ""), ada.Token), http.StatusForbidden, "FORBIDDEN")
-	wsWant(t, e.Get(wsPath(ws.ID, ""), bob.Token), http.StatusForbidden, "FORBIDDEN")
-	wsWant(t, wsCall(t, e, http.MethodDelete, wsPath(ws.ID, ""), ada.Token, nil), http.StatusForbidden, "FORBIDDEN")
+	wantError(t, e.Get(wsPath(ws.ID, ""), ada.Token), http.StatusForbidden, "FORBIDDEN")
+	wantError(t, e.Get(wsPath(ws.ID, ""), bob.Token), http.StatusForbidden, "FORBIDDEN")
+	wantError(t, wsCall(t, e, http.MethodDelete, wsPath(ws.ID, ""), ada.Token, nil), http.StatusForbidden, "FORBIDDEN")
 	// The users themselves remain.
-	wsWant(t, e.Get("/api/auth/me", bob.Token), http.StatusOK, "")
+	wantStatus(t, e.Get("/api/auth/me", bob.Token), http.StatusOK)
 }
 
 // wsRoutes is every workspace-scoped route of this suite, with a body that
@@ -676,8 +579,8 @@ var wsRoutes = []struct {
 
 func TestWorkspaceUnknownAndMalformedIDs(t *testing.T) {
 	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
-	ada := wsSignUp(t, e, "ada")
-	outsider := wsSignUp(t, e, "outsider")
+	ada := signUp(t, e, "ada")
+	outsider := signUp(t, e, "outsider")
 	ws := wsCreate(t, e, ada.Token, map[string]any{"name": "Acme"})
 	before := wsSnapshot(t, e, ws.ID)
 	for _, rt := range wsRoutes {
@@ -685,21 +588,21 @@ func TestWorkspaceUnknownAndMalformedIDs(t *testing.T) {
 		t.Run(rt.method+rt.rest, func(t *testing.T) {
 			// An outsider on a real workspace and a member of nothing on an
 			// unknown one get the same answer: existence is not revealed.
-			out := wsWant(t, wsCall(t, e, rt.method, wsPath(ws.ID, rest), outsider.Token, rt.body), http.StatusForbidden, "FORBIDDEN")
-			unknown := wsWant(t, wsCall(t, e, rt.method, wsPath(uuid.New(), rest), ada.Token, rt.body), http.StatusForbidden, "FORBIDDEN")
+			out := wantError(t, wsCall(t, e, rt.method, wsPath(ws.ID, rest), outsider.Token, rt.body), http.StatusForbidden, "FORBIDDEN")
+			unknown := wantError(t, wsCall(t, e, rt.method, wsPath(uuid.New(), rest), ada.Token, rt.body), http.StatusForbidden, "FORBIDDEN")
 			if out.Error.Message != unknown.Error.Message || len(out.Error.Fields) != 0 || len(unknown.Error.Fields) != 0 {
 				t.Errorf("outsider %+v vs unknown %+v", out.Error, unknown.Error)
 			}
 			for _, bad := range []string{"not-a-uuid", "123", strings.ToUpper(ws.ID.String())[:35], ws.ID.String() + "0",
 				"{" + ws.ID.String() + "}", "urn:uuid:" + ws.ID.String()} {
 				r := wsCall(t, e, rt.method, "/api/workspaces/"+bad+rest, ada.Token, rt.body)
-				wsWant(t, r, http.StatusBadRequest, "BAD_REQUEST")
+				wantError(t, r, http.StatusBadRequest, "BAD_REQUEST")
 			}
 			// The malformed-id check comes before membership.
-			wsWant(t, wsCall(t, e, rt.method, "/api/workspaces/nope"+rest, outsider.Token, rt.body), http.StatusBadRequest, "BAD_REQUEST")
+			wantError(t, wsCall(t, e, rt.method, "/api/workspaces/nope"+rest, outsider.Token, rt.body), http.StatusBadRequest, "BAD_REQUEST")
 			// No token at all: 401 before anything else.
 			r := e.Do(testenv.Request{Method: rt.method, Path: wsPath(ws.ID, rest), Body: rt.body})
-			wsWant(t, r, http.StatusUnauthorized, "UNAUTHORIZED")
+			wantError(t, r, http.StatusUnauthorized, "UNAUTHORIZED")
 		})
 	}
 	if after := wsSnapshot(t, e, ws.ID); after != before {
@@ -712,7 +615,7 @@ func TestWorkspaceUnknownAndMalformedIDs(t *testing.T) {
 			body = map[string]any{"role": "admin"}
 		}
 		for _, bad := range []string{"nope", "1", ada.ID.String() + "x"} {
-			wsWant(t, wsCall(t, e, m, wsPath(ws.ID, "/members/"+bad), ada.Token, body), http.StatusBadRequest, "BAD_REQUEST")
+			wantError(t, wsCall(t, e, m, wsPath(ws.ID, "/members/"+bad), ada.Token, body), http.StatusBadRequest, "BAD_REQUEST")
 		}
 	}
 	if after := wsSnapshot(t, e, ws.ID); after != before {

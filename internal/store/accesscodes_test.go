@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -98,8 +97,8 @@ func TestAccessCodeStoreRedeem(t *testing.T) {
 		t.Fatal(err)
 	}
 	first, second := codes[0], codes[1]
-	ada := invStoreUser(t, st, "ada@example.com")
-	bob := invStoreUser(t, st, "bob@example.com")
+	ada := testenv.NewUser(t, st, "ada@example.com", store.NewUserPolicy{})
+	bob := testenv.NewUser(t, st, "bob@example.com", store.NewUserPolicy{})
 
 	// The store compares exactly; the HTTP layer trims and upper-cases.
 	_, err = st.RedeemAccessCode(ctx, ada.ID, strings.ToLower(first.Code))
@@ -166,19 +165,12 @@ func TestAccessCodeStoreLastRedemptionRace(t *testing.T) {
 		}
 		users := make([]store.User, 10)
 		for i := range users {
-			users[i] = invStoreUser(t, st, fmt.Sprintf("racer%d-%d@example.com", round, i))
+			users[i] = testenv.NewUser(t, st, fmt.Sprintf("racer%d-%d@example.com", round, i), store.NewUserPolicy{})
 		}
-		start := make(chan struct{})
-		errs := make([]error, len(users))
-		var wg sync.WaitGroup
-		for i, u := range users {
-			wg.Go(func() {
-				<-start
-				_, errs[i] = st.RedeemAccessCode(ctx, u.ID, code.Code)
-			})
-		}
-		close(start)
-		wg.Wait()
+		errs := testenv.Race(len(users), func(i int) error {
+			_, err := st.RedeemAccessCode(ctx, users[i].ID, code.Code)
+			return err
+		})
 		var won int
 		for _, err := range errs {
 			if err == nil {
@@ -207,19 +199,16 @@ func TestAccessCodeStoreOneUserTwoCodesAtOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		u := invStoreUser(t, st, fmt.Sprintf("twice%d@example.com", round))
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for _, c := range codes {
-			wg.Go(func() {
-				<-start
-				if _, err := st.RedeemAccessCode(ctx, u.ID, c.Code); err != nil {
-					t.Errorf("redeem: %v", err)
-				}
-			})
+		u := testenv.NewUser(t, st, fmt.Sprintf("twice%d@example.com", round), store.NewUserPolicy{})
+		errs := testenv.Race(len(codes), func(i int) error {
+			_, err := st.RedeemAccessCode(ctx, u.ID, codes[i].Code)
+			return err
+		})
+		for _, err := range errs {
+			if err != nil {
+				t.Errorf("redeem: %v", err)
+			}
 		}
-		close(start)
-		wg.Wait()
 		var used int
 		_ = st.Pool().QueryRow(ctx, `SELECT sum(redemption_count) FROM access_codes WHERE id = ANY($1)`,
 			[]string{codes[0].ID.String(), codes[1].ID.String()}).Scan(&used)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -13,36 +12,6 @@ import (
 	"github.com/praxiom/praxiom-api/internal/store"
 	"github.com/praxiom/praxiom-api/internal/testenv"
 )
-
-// invStoreUser provisions a pending user (PLG gating on) named after the
-// local part of email.
-func invStoreUser(t *testing.T, st *store.Store, email string) store.User {
-	t.Helper()
-	u, _, err := st.UpsertUser(context.Background(), store.Profile{
-		ClerkID: "user_" + strings.NewReplacer("@", "_", ".", "_").Replace(email),
-		Email:   email, Name: strings.Split(email, "@")[0],
-	}, store.NewUserPolicy{})
-	if err != nil {
-		t.Fatalf("upsert user %s: %v", email, err)
-	}
-	return u
-}
-
-// invStoreWorkspace creates a workspace owned by ownerID directly in SQL, so
-// these tests do not depend on the workspace store methods.
-func invStoreWorkspace(t *testing.T, st *store.Store, name string, ownerID uuid.UUID) uuid.UUID {
-	t.Helper()
-	ctx := context.Background()
-	var id uuid.UUID
-	if err := st.Pool().QueryRow(ctx, `INSERT INTO workspaces (name) VALUES ($1) RETURNING id`, name).Scan(&id); err != nil {
-		t.Fatalf("insert workspace: %v", err)
-	}
-	if _, err := st.Pool().Exec(ctx, `INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ($1, $2, 'owner')`,
-		id, ownerID); err != nil {
-		t.Fatalf("insert owner: %v", err)
-	}
-	return id
-}
 
 func wantCode(t *testing.T, err error, code apperr.Code) {
 	t.Helper()
@@ -59,8 +28,8 @@ var tokenPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{43,}$`)
 func TestInvitationStoreCreate(t *testing.T) {
 	st, _ := testenv.NewStore(t, store.Options{})
 	ctx := context.Background()
-	owner := invStoreUser(t, st, "owner@example.com")
-	ws := invStoreWorkspace(t, st, "Acme", owner.ID)
+	owner := testenv.NewUser(t, st, "owner@example.com", store.NewUserPolicy{})
+	ws := testenv.InsertWorkspace(t, st, "Acme", owner.ID)
 
 	inv, err := st.CreateInvitation(ctx, ws, owner.ID, "bob@example.com", store.RoleAdmin)
 	if err != nil {
@@ -124,8 +93,8 @@ func TestInvitationStoreCreate(t *testing.T) {
 func TestInvitationStoreConcurrentCreate(t *testing.T) {
 	st, _ := testenv.NewStore(t, store.Options{MaxConns: 12})
 	ctx := context.Background()
-	owner := invStoreUser(t, st, "owner@example.com")
-	ws := invStoreWorkspace(t, st, "Acme", owner.ID)
+	owner := testenv.NewUser(t, st, "owner@example.com", store.NewUserPolicy{})
+	ws := testenv.InsertWorkspace(t, st, "Acme", owner.ID)
 
 	for round := range 6 {
 		email := "racer" + string(rune('a'+round)) + "@example.com"
@@ -138,18 +107,10 @@ func TestInvitationStoreConcurrentCreate(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		const n = 10
-		start := make(chan struct{})
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				<-start
-				_, errs[i] = st.CreateInvitation(ctx, ws, owner.ID, email, store.RoleMember)
-			})
-		}
-		close(start)
-		wg.Wait()
+		errs := testenv.Race(10, func(int) error {
+			_, err := st.CreateInvitation(ctx, ws, owner.ID, email, store.RoleMember)
+			return err
+		})
 		var ok int
 		for _, err := range errs {
 			switch {
@@ -175,27 +136,20 @@ func TestInvitationStoreConcurrentCreate(t *testing.T) {
 func TestInvitationStoreAcceptRace(t *testing.T) {
 	st, _ := testenv.NewStore(t, store.Options{MaxConns: 8})
 	ctx := context.Background()
-	owner := invStoreUser(t, st, "owner@example.com")
-	ws := invStoreWorkspace(t, st, "Acme", owner.ID)
+	owner := testenv.NewUser(t, st, "owner@example.com", store.NewUserPolicy{})
+	ws := testenv.InsertWorkspace(t, st, "Acme", owner.ID)
 
 	for round := range 20 {
 		email := "guest" + strings.Repeat("x", round) + "@example.com"
-		guest := invStoreUser(t, st, email)
+		guest := testenv.NewUser(t, st, email, store.NewUserPolicy{})
 		inv, err := st.CreateInvitation(ctx, ws, owner.ID, email, store.RoleAdmin)
 		if err != nil {
 			t.Fatal(err)
 		}
-		start := make(chan struct{})
-		errs := make([]error, 2)
-		var wg sync.WaitGroup
-		for i := range 2 {
-			wg.Go(func() {
-				<-start
-				_, errs[i] = st.AcceptInvitation(ctx, inv.Token, guest.ID)
-			})
-		}
-		close(start)
-		wg.Wait()
+		errs := testenv.Race(2, func(int) error {
+			_, err := st.AcceptInvitation(ctx, inv.Token, guest.ID)
+			return err
+		})
 		if (errs[0] == nil) == (errs[1] == nil) {
 			t.Fatalf("round %d: errors %v, %v; want exactly one success", round, errs[0], errs[1])
 		}
@@ -215,9 +169,9 @@ func TestInvitationStoreAcceptRace(t *testing.T) {
 func TestInvitationStoreRevokeAndList(t *testing.T) {
 	st, _ := testenv.NewStore(t, store.Options{})
 	ctx := context.Background()
-	owner := invStoreUser(t, st, "owner@example.com")
-	ws := invStoreWorkspace(t, st, "Acme", owner.ID)
-	other := invStoreWorkspace(t, st, "Other", owner.ID)
+	owner := testenv.NewUser(t, st, "owner@example.com", store.NewUserPolicy{})
+	ws := testenv.InsertWorkspace(t, st, "Acme", owner.ID)
+	other := testenv.InsertWorkspace(t, st, "Other", owner.ID)
 
 	a, _ := st.CreateInvitation(ctx, ws, owner.ID, "a@example.com", store.RoleMember)
 	b, _ := st.CreateInvitation(ctx, ws, owner.ID, "b@example.com", store.RoleMember)

@@ -3,8 +3,6 @@ package store_test
 import (
 	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,86 +16,10 @@ import (
 // raceRounds is how often each race is run; one round proves little.
 const raceRounds = 20
 
-var wsUserSeq atomic.Int64
-
 // wsNewUser creates an active user with product access.
 func wsNewUser(tb testing.TB, st *store.Store, name string) store.User {
 	tb.Helper()
-	n := wsUserSeq.Add(1)
-	email := fmt.Sprintf("%s.%d@example.com", name, n)
-	u, _, err := st.UpsertUser(context.Background(), store.Profile{
-		ClerkID: fmt.Sprintf("user_ws_%s_%d", name, n), Email: email, Name: name,
-	}, store.NewUserPolicy{Active: true})
-	if err != nil {
-		tb.Fatalf("upsert user: %v", err)
-	}
-	return u
-}
-
-// wsAddMember puts userID into wsID with role directly (invitations are
-// tested elsewhere).
-func wsAddMember(tb testing.TB, st *store.Store, wsID, userID uuid.UUID, role string) {
-	tb.Helper()
-	if _, err := st.Pool().Exec(context.Background(),
-		`INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ($1, $2, $3)`, wsID, userID, role); err != nil {
-		tb.Fatalf("add member: %v", err)
-	}
-}
-
-// wsRoles returns every member's role in wsID.
-func wsRoles(tb testing.TB, st *store.Store, wsID uuid.UUID) map[uuid.UUID]string {
-	tb.Helper()
-	rows, err := st.Pool().Query(context.Background(),
-		`SELECT user_id, role FROM workspace_members WHERE workspace_id = $1`, wsID)
-	if err != nil {
-		tb.Fatalf("roles: %v", err)
-	}
-	defer rows.Close()
-	roles := map[uuid.UUID]string{}
-	for rows.Next() {
-		var id uuid.UUID
-		var role string
-		if err := rows.Scan(&id, &role); err != nil {
-			tb.Fatalf("roles: %v", err)
-		}
-		roles[id] = role
-	}
-	if err := rows.Err(); err != nil {
-		tb.Fatalf("roles: %v", err)
-	}
-	return roles
-}
-
-func wsOwnerCount(roles map[uuid.UUID]string) int {
-	n := 0
-	for _, r := range roles {
-		if r == store.RoleOwner {
-			n++
-		}
-	}
-	return n
-}
-
-// wsRace runs fns at once: each goroutine waits at a barrier that is
-// released only when all have started.
-func wsRace(fns ...func() error) []error {
-	errs := make([]error, len(fns))
-	start := make(chan struct{})
-	var ready, done sync.WaitGroup
-	for i, fn := range fns {
-		ready.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			ready.Done()
-			<-start
-			errs[i] = fn()
-		}()
-	}
-	ready.Wait()
-	close(start)
-	done.Wait()
-	return errs
+	return testenv.NewUser(tb, st, name+"@example.com", store.NewUserPolicy{Active: true})
 }
 
 // wsCodes returns the apperr code of each error, "" for nil.
@@ -118,7 +40,7 @@ func wsTwoOwners(tb testing.TB, st *store.Store, a, b store.User) uuid.UUID {
 	if err != nil {
 		tb.Fatalf("create workspace: %v", err)
 	}
-	wsAddMember(tb, st, ws.ID, b.ID, store.RoleOwner)
+	testenv.AddMember(tb, st, ws.ID, b.ID, store.RoleOwner)
 	return ws.ID
 }
 
@@ -139,7 +61,7 @@ func TestStoreCreateWorkspaceProvisionsEverything(t *testing.T) {
 	if d := ws.TrialEndsAt.Sub(before); d < 14*24*time.Hour-time.Minute || d > 14*24*time.Hour+time.Minute {
 		t.Errorf("trial ends %v after creation, want 14 days", d)
 	}
-	if roles := wsRoles(t, st, ws.ID); len(roles) != 1 || roles[owner.ID] != store.RoleOwner {
+	if roles := testenv.MemberRoles(t, st, ws.ID); len(roles) != 1 || roles[owner.ID] != store.RoleOwner {
 		t.Errorf("members = %v", roles)
 	}
 	set, err := st.GetSettings(ctx, ws.ID)
@@ -176,7 +98,7 @@ func TestStoreActorRoleIsReadUnderTheLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wsAddMember(t, st, ws.ID, admin.ID, store.RoleAdmin)
+	testenv.AddMember(t, st, ws.ID, admin.ID, store.RoleAdmin)
 	// The middleware saw "admin", but the row now says member: refused.
 	if _, err := st.Pool().Exec(ctx, `UPDATE workspace_members SET role = 'member' WHERE user_id = $1`, admin.ID); err != nil {
 		t.Fatal(err)
@@ -200,7 +122,7 @@ func TestStoreActorRoleIsReadUnderTheLock(t *testing.T) {
 	if err := st.DeleteWorkspace(ctx, ws.ID, admin.ID); apperr.CodeOf(err) != apperr.Forbidden {
 		t.Errorf("delete by a member: %v", err)
 	}
-	if roles := wsRoles(t, st, ws.ID); len(roles) != 2 || roles[owner.ID] != store.RoleOwner {
+	if roles := testenv.MemberRoles(t, st, ws.ID); len(roles) != 2 || roles[owner.ID] != store.RoleOwner {
 		t.Errorf("members = %v", roles)
 	}
 }
@@ -221,8 +143,8 @@ func TestStoreActorRoleChangedWhileWaitingForTheLock(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wsAddMember(t, st, ws.ID, admin.ID, store.RoleAdmin)
-		wsAddMember(t, st, ws.ID, other.ID, store.RoleMember)
+		testenv.AddMember(t, st, ws.ID, admin.ID, store.RoleAdmin)
+		testenv.AddMember(t, st, ws.ID, other.ID, store.RoleMember)
 
 		tx, err := st.Pool().Begin(ctx)
 		if err != nil {
@@ -243,7 +165,7 @@ func TestStoreActorRoleChangedWhileWaitingForTheLock(t *testing.T) {
 		if err := <-done; apperr.CodeOf(err) != apperr.Forbidden {
 			t.Errorf("%s: remove by the changed admin = %v, want FORBIDDEN", change, err)
 		}
-		if roles := wsRoles(t, st, ws.ID); roles[other.ID] != store.RoleMember {
+		if roles := testenv.MemberRoles(t, st, ws.ID); roles[other.ID] != store.RoleMember {
 			t.Errorf("%s: the member was removed: %v", change, roles)
 		}
 	}
@@ -267,6 +189,29 @@ func wsWaitForLockWaiter(tb testing.TB, st *store.Store) {
 	tb.Fatal("no session waited for the workspace lock")
 }
 
+// wsRaceTwoOwners runs raceRounds races on fresh workspaces whose only
+// members are two owners, a and b: a calls call as the actor with b as the
+// other member while b calls it the other way round. Exactly one call must
+// succeed and the other fail with loser, leaving one owner among members
+// members.
+func wsRaceTwoOwners(t *testing.T, st *store.Store, loser apperr.Code, members int, call func(wsID, actor, other uuid.UUID) error) {
+	t.Helper()
+	a, b := wsNewUser(t, st, "a"), wsNewUser(t, st, "b")
+	for round := range raceRounds {
+		wsID := wsTwoOwners(t, st, a, b)
+		codes := wsCodes(testenv.Race(2, func(i int) error {
+			if i == 0 {
+				return call(wsID, a.ID, b.ID)
+			}
+			return call(wsID, b.ID, a.ID)
+		}))
+		wsAssertOneWinner(t, round, codes, loser)
+		if roles := testenv.MemberRoles(t, st, wsID); roles.Owners() != 1 || len(roles) != members {
+			t.Fatalf("round %d: roles = %v", round, roles)
+		}
+	}
+}
+
 // TestStoreRaceMutualDemotion: the only two owners demote each other at
 // once. Whichever takes the lock first wins; the other, its role re-read
 // under the lock, is no longer an owner (not even an admin) and is refused
@@ -274,77 +219,38 @@ func wsWaitForLockWaiter(tb testing.TB, st *store.Store) {
 // a serial outcome here). Exactly one owner remains.
 func TestStoreRaceMutualDemotion(t *testing.T) {
 	st, _ := testenv.NewStore(t, store.Options{})
-	ctx := context.Background()
-	a, b := wsNewUser(t, st, "a"), wsNewUser(t, st, "b")
-	for round := range raceRounds {
-		wsID := wsTwoOwners(t, st, a, b)
-		codes := wsCodes(wsRace(
-			func() error { _, err := st.ChangeMemberRole(ctx, wsID, a.ID, b.ID, store.RoleMember); return err },
-			func() error { _, err := st.ChangeMemberRole(ctx, wsID, b.ID, a.ID, store.RoleMember); return err },
-		))
-		wsAssertOneWinner(t, round, codes, apperr.Forbidden)
-		roles := wsRoles(t, st, wsID)
-		if wsOwnerCount(roles) != 1 || len(roles) != 2 {
-			t.Fatalf("round %d: roles = %v", round, roles)
-		}
-	}
+	wsRaceTwoOwners(t, st, apperr.Forbidden, 2, func(wsID, actor, other uuid.UUID) error {
+		_, err := st.ChangeMemberRole(context.Background(), wsID, actor, other, store.RoleMember)
+		return err
+	})
 }
 
 // TestStoreRaceSelfDemotion: the only two owners each step down to admin at
 // once: one 200, the other is the last owner (LAST_OWNER).
 func TestStoreRaceSelfDemotion(t *testing.T) {
 	st, _ := testenv.NewStore(t, store.Options{})
-	ctx := context.Background()
-	a, b := wsNewUser(t, st, "a"), wsNewUser(t, st, "b")
-	for round := range raceRounds {
-		wsID := wsTwoOwners(t, st, a, b)
-		codes := wsCodes(wsRace(
-			func() error { _, err := st.ChangeMemberRole(ctx, wsID, a.ID, a.ID, store.RoleAdmin); return err },
-			func() error { _, err := st.ChangeMemberRole(ctx, wsID, b.ID, b.ID, store.RoleAdmin); return err },
-		))
-		wsAssertOneWinner(t, round, codes, apperr.LastOwner)
-		if roles := wsRoles(t, st, wsID); wsOwnerCount(roles) != 1 || len(roles) != 2 {
-			t.Fatalf("round %d: roles = %v", round, roles)
-		}
-	}
+	wsRaceTwoOwners(t, st, apperr.LastOwner, 2, func(wsID, actor, _ uuid.UUID) error {
+		_, err := st.ChangeMemberRole(context.Background(), wsID, actor, actor, store.RoleAdmin)
+		return err
+	})
 }
 
 // TestStoreRaceMutualRemoval: the only two owners remove each other at
 // once. The second, under the lock, is no longer a member: FORBIDDEN.
 func TestStoreRaceMutualRemoval(t *testing.T) {
 	st, _ := testenv.NewStore(t, store.Options{})
-	ctx := context.Background()
-	a, b := wsNewUser(t, st, "a"), wsNewUser(t, st, "b")
-	for round := range raceRounds {
-		wsID := wsTwoOwners(t, st, a, b)
-		codes := wsCodes(wsRace(
-			func() error { return st.RemoveMember(ctx, wsID, a.ID, b.ID) },
-			func() error { return st.RemoveMember(ctx, wsID, b.ID, a.ID) },
-		))
-		wsAssertOneWinner(t, round, codes, apperr.Forbidden)
-		if roles := wsRoles(t, st, wsID); wsOwnerCount(roles) != 1 || len(roles) != 1 {
-			t.Fatalf("round %d: roles = %v", round, roles)
-		}
-	}
+	wsRaceTwoOwners(t, st, apperr.Forbidden, 1, func(wsID, actor, other uuid.UUID) error {
+		return st.RemoveMember(context.Background(), wsID, actor, other)
+	})
 }
 
 // TestStoreRaceBothLeave: the only two owners leave at once: one leaves,
 // the other is the last owner (LAST_OWNER).
 func TestStoreRaceBothLeave(t *testing.T) {
 	st, _ := testenv.NewStore(t, store.Options{})
-	ctx := context.Background()
-	a, b := wsNewUser(t, st, "a"), wsNewUser(t, st, "b")
-	for round := range raceRounds {
-		wsID := wsTwoOwners(t, st, a, b)
-		codes := wsCodes(wsRace(
-			func() error { return st.RemoveMember(ctx, wsID, a.ID, a.ID) },
-			func() error { return st.RemoveMember(ctx, wsID, b.ID, b.ID) },
-		))
-		wsAssertOneWinner(t, round, codes, apperr.LastOwner)
-		if roles := wsRoles(t, st, wsID); wsOwnerCount(roles) != 1 || len(roles) != 1 {
-			t.Fatalf("round %d: roles = %v", round, roles)
-		}
-	}
+	wsRaceTwoOwners(t, st, apperr.LastOwner, 1, func(wsID, actor, _ uuid.UUID) error {
+		return st.RemoveMember(context.Background(), wsID, actor, actor)
+	})
 }
 
 // TestStoreRaceMixedOwnerRemovals: three owners; every path that can remove
@@ -357,13 +263,14 @@ func TestStoreRaceMixedOwnerRemovals(t *testing.T) {
 	a, b, c := wsNewUser(t, st, "a"), wsNewUser(t, st, "b"), wsNewUser(t, st, "c")
 	for round := range raceRounds {
 		wsID := wsTwoOwners(t, st, a, b)
-		wsAddMember(t, st, wsID, c.ID, store.RoleOwner)
-		codes := wsCodes(wsRace(
+		testenv.AddMember(t, st, wsID, c.ID, store.RoleOwner)
+		calls := []func() error{
 			func() error { return st.RemoveMember(ctx, wsID, a.ID, a.ID) },
 			func() error { return st.RemoveMember(ctx, wsID, b.ID, b.ID) },
 			func() error { _, err := st.ChangeMemberRole(ctx, wsID, c.ID, c.ID, store.RoleMember); return err },
 			func() error { return st.RemoveMember(ctx, wsID, c.ID, a.ID) },
-		))
+		}
+		codes := wsCodes(testenv.Race(len(calls), func(i int) error { return calls[i]() }))
 		for i, code := range codes {
 			switch code {
 			case "", apperr.LastOwner, apperr.Forbidden, apperr.NotFound:
@@ -371,7 +278,7 @@ func TestStoreRaceMixedOwnerRemovals(t *testing.T) {
 				t.Fatalf("round %d: call %d answered %s", round, i, code)
 			}
 		}
-		if roles := wsRoles(t, st, wsID); wsOwnerCount(roles) < 1 {
+		if roles := testenv.MemberRoles(t, st, wsID); roles.Owners() < 1 {
 			t.Fatalf("round %d: no owner left: %v (codes %v)", round, roles, codes)
 		}
 	}
@@ -411,7 +318,7 @@ func TestStoreListsCountPastTheEnd(t *testing.T) {
 	if err != nil || len(list) != 0 || total != 3 {
 		t.Errorf("workspaces past the end: %d items, total %d, %v", len(list), total, err)
 	}
-	wsAddMember(t, st, wsID, wsNewUser(t, st, "m").ID, store.RoleMember)
+	testenv.AddMember(t, st, wsID, wsNewUser(t, st, "m").ID, store.RoleMember)
 	members, total, err := st.ListMembers(ctx, wsID, 1, 5)
 	if err != nil || len(members) != 0 || total != 2 {
 		t.Errorf("members past the end: %d items, total %d, %v", len(members), total, err)

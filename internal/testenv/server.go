@@ -63,21 +63,23 @@ type Env struct {
 	Key           *devtoken.Key
 	Handler       http.Handler
 	WebhookSecret string
-	logs          *syncBuffer
+	logs          *SyncBuffer
 }
 
-type syncBuffer struct {
+// SyncBuffer is a goroutine-safe log sink.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+// String returns everything written so far.
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
@@ -124,7 +126,7 @@ func Key(tb testing.TB) *devtoken.Key {
 func New(tb testing.TB, o Options) *Env {
 	tb.Helper()
 	st, url := NewStore(tb, o.Store)
-	e := &Env{TB: tb, Store: st, DatabaseURL: url, Key: Key(tb), logs: &syncBuffer{}}
+	e := &Env{TB: tb, Store: st, DatabaseURL: url, Key: Key(tb), logs: &SyncBuffer{}}
 	verifier := o.Verifier
 	if verifier == nil {
 		v, err := auth.NewVerifier(auth.Config{JWTKeyPEM: e.Key.PublicPEM(), Leeway: 5 * time.Second})
