@@ -4,7 +4,7 @@ export GOTOOLCHAIN := go1.27.3
 
 GO ?= go
 
-.PHONY: all test check lint vulncheck fuzz dev dev-smoke build bench clean clean-data
+.PHONY: all test check lint vulncheck fuzz dev dev-smoke docker-check build bench clean clean-data
 
 all: check test
 
@@ -47,6 +47,10 @@ fuzz:
 dev:
 	$(GO) build -o bin/praxiom ./cmd/praxiom
 	exec ./bin/praxiom dev
+
+# What can be checked of the Dockerfile without a Docker engine.
+docker-check:
+	GO='$(GO)' bash scripts/check-dockerfile.sh
 
 # Runs `make dev` as a new user would and checks the printed curl works.
 dev-smoke:
