@@ -148,10 +148,6 @@ func signUp(t *testing.T, e *testenv.Env, who string) person {
 	return person{ID: id, Email: email, Token: tok}
 }
 
-// wsSignUp is signUp under its former name, which roundtrips_test.go still
-// uses.
-var wsSignUp = signUp
-
 // execSQL runs one statement.
 func execSQL(t *testing.T, e *testenv.Env, sql string, args ...any) {
 	t.Helper()
