@@ -36,8 +36,8 @@ type User struct {
 	DeletedAt        *time.Time
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
-	// Plan is the best plan among the user's workspaces ("trial" when none);
-	// read only by the authentication look-ups, for rate limiting.
+	// Plan is the best plan among the user's workspaces ("trial" when none),
+	// kept on the row by triggers (migration 00003), for rate limiting.
 	Plan string
 }
 
@@ -63,31 +63,21 @@ type NewUserPolicy struct {
 
 const userColumns = `u.id, u.clerk_id, u.email, u.name, u.avatar_url, u.access_status,
 	u.has_product_access, u.is_founder, u.is_admin, u.referral_code, u.activated_at,
-	u.clerk_updated_at, u.deleted_at, u.created_at, u.updated_at`
+	u.clerk_updated_at, u.deleted_at, u.created_at, u.updated_at, u.plan`
 
 func scanUser(row pgx.Row, extra ...any) (User, error) {
 	var u User
 	dest := append([]any{&u.ID, &u.ClerkID, &u.Email, &u.Name, &u.AvatarURL, &u.AccessStatus,
 		&u.HasProductAccess, &u.IsFounder, &u.IsAdmin, &u.ReferralCode, &u.ActivatedAt,
-		&u.ClerkUpdatedAt, &u.DeletedAt, &u.CreatedAt, &u.UpdatedAt}, extra...)
+		&u.ClerkUpdatedAt, &u.DeletedAt, &u.CreatedAt, &u.UpdatedAt, &u.Plan}, extra...)
 	err := row.Scan(dest...)
 	return u, err
 }
 
-// planColumn is the best plan of the workspaces u belongs to (for the rate
-// limit, contract §9); canceled subscriptions do not count.
-const planColumn = `coalesce((SELECT s.plan FROM workspace_members pm
-	JOIN subscriptions s ON s.workspace_id = pm.workspace_id
-	WHERE pm.user_id = u.id AND s.status <> 'canceled'
-	ORDER BY CASE s.plan WHEN 'power' THEN 3 WHEN 'growth' THEN 2 WHEN 'pro' THEN 1 ELSE 0 END DESC
-	LIMIT 1), 'trial')`
-
 // UserByClerkID returns the user whose clerk_id is clerkID, tombstoned or
 // not, with its plan. Returns NOT_FOUND or SERVICE_UNAVAILABLE.
 func (s *Store) UserByClerkID(ctx context.Context, clerkID string) (User, error) {
-	var plan string
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+`, `+planColumn+` FROM users u WHERE u.clerk_id = $1`, clerkID), &plan)
-	u.Plan = plan
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.clerk_id = $1`, clerkID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, apperr.New(apperr.NotFound, "User not found.")
 	}
@@ -220,13 +210,12 @@ func (s *Store) AdministerUser(ctx context.Context, action AdminAction, email st
 // to answer. Returns NOT_FOUND or SERVICE_UNAVAILABLE.
 func (s *Store) UserWithWorkspace(ctx context.Context, clerkID string, wsID uuid.UUID) (User, *Workspace, error) {
 	var (
-		plan                        string
 		wID                         *uuid.UUID
 		wName, role, subPlan, subSt *string
 		w                           Workspace
 		wCreated, wUpdated          *time.Time
 	)
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+`, `+planColumn+`,
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+`,
 		w.id, w.name, w.product_name, w.product_description, w.target_users, w.current_stage,
 		m.role, sub.plan, sub.status, sub.trial_ends_at, w.created_at, w.updated_at
 		FROM users u
@@ -234,7 +223,7 @@ func (s *Store) UserWithWorkspace(ctx context.Context, clerkID string, wsID uuid
 		LEFT JOIN workspaces w ON w.id = m.workspace_id
 		LEFT JOIN subscriptions sub ON sub.workspace_id = w.id
 		WHERE u.clerk_id = $1`, clerkID, wsID),
-		&plan, &wID, &wName, &w.ProductName, &w.ProductDescription, &w.TargetUsers, &w.CurrentStage,
+		&wID, &wName, &w.ProductName, &w.ProductDescription, &w.TargetUsers, &w.CurrentStage,
 		&role, &subPlan, &subSt, &w.TrialEndsAt, &wCreated, &wUpdated)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, nil, apperr.New(apperr.NotFound, "User not found.")
@@ -242,7 +231,6 @@ func (s *Store) UserWithWorkspace(ctx context.Context, clerkID string, wsID uuid
 	if err != nil {
 		return User{}, nil, dbErr("user with workspace", err)
 	}
-	u.Plan = plan
 	if wID == nil || role == nil {
 		return u, nil, nil
 	}

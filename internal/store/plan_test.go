@@ -1,0 +1,75 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/praxiom/praxiom-api/internal/store"
+	"github.com/praxiom/praxiom-api/internal/testenv"
+)
+
+// The plan on the user row (migration 00003) follows memberships and
+// subscriptions through triggers: the best plan, canceled ones not counted.
+func TestUserPlanFollowsMembershipsAndSubscriptions(t *testing.T) {
+	st, _ := testenv.NewStore(t, store.Options{})
+	ctx := context.Background()
+	owner := testenv.NewUser(t, st, "owner-plan@example.com", store.NewUserPolicy{Active: true})
+	u := testenv.NewUser(t, st, "plan@example.com", store.NewUserPolicy{Active: true})
+	plan := func() string {
+		t.Helper()
+		got, err := st.UserByClerkID(ctx, u.ClerkID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.Plan
+	}
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := st.Pool().Exec(ctx, sql, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setPlan := func(ws uuid.UUID, p, status string) {
+		exec(`UPDATE subscriptions SET plan = $2, status = $3 WHERE workspace_id = $1`, ws, p, status)
+	}
+	if got := plan(); got != "trial" {
+		t.Fatalf("no workspace: plan %q, want trial", got)
+	}
+	w1 := testenv.InsertWorkspace(t, st, "W1", owner.ID)
+	w2 := testenv.InsertWorkspace(t, st, "W2", owner.ID)
+	setPlan(w1, "pro", "active")
+	setPlan(w2, "power", "active")
+	testenv.AddMember(t, st, w1, u.ID, store.RoleMember)
+	if got := plan(); got != "pro" {
+		t.Fatalf("member of a pro workspace: plan %q", got)
+	}
+	testenv.AddMember(t, st, w2, u.ID, store.RoleMember)
+	if got := plan(); got != "power" {
+		t.Fatalf("best of pro and power: plan %q", got)
+	}
+	setPlan(w2, "power", "canceled")
+	if got := plan(); got != "pro" {
+		t.Fatalf("canceled power must not count: plan %q", got)
+	}
+	setPlan(w2, "growth", "past_due")
+	if got := plan(); got != "growth" {
+		t.Fatalf("past_due growth counts: plan %q", got)
+	}
+	exec(`DELETE FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`, w2, u.ID)
+	if got := plan(); got != "pro" {
+		t.Fatalf("after leaving the growth workspace: plan %q", got)
+	}
+	exec(`DELETE FROM workspaces WHERE id = $1`, w1)
+	if got := plan(); got != "trial" {
+		t.Fatalf("after the last workspace was deleted: plan %q", got)
+	}
+	o, err := st.UserByClerkID(ctx, owner.ClerkID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Plan != "growth" {
+		t.Fatalf("owner of the remaining growth workspace: plan %q", o.Plan)
+	}
+}
