@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -20,23 +21,29 @@ type ctxKey int
 
 const (
 	requestIDKey ctxKey = iota
-	loggerKey
 	claimsKey
 	userKey
 	membershipKey
 	prefetchKey
 )
 
-// requestID returns the request's id ("" outside the middleware).
-func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
+// requestInfo is what withRequestID puts in the context.
+type requestInfo struct {
+	id  string
+	log *slog.Logger
 }
 
-// logger returns the request's logger, which carries its id.
+// requestID returns the request's id ("" outside the middleware).
+func requestID(ctx context.Context) string {
+	info, _ := ctx.Value(requestIDKey).(requestInfo)
+	return info.id
+}
+
+// logger returns a logger that carries the request's id. It is built on
+// demand: most requests log one line and need none.
 func logger(r *http.Request) *slog.Logger {
-	if l, ok := r.Context().Value(loggerKey).(*slog.Logger); ok {
-		return l
+	if info, ok := r.Context().Value(requestIDKey).(requestInfo); ok {
+		return info.log.With(slog.String("request_id", info.id))
 	}
 	return slog.Default()
 }
@@ -65,8 +72,7 @@ func (s *Server) withRequestID(next http.Handler) http.Handler {
 			id = uuid.NewString()
 		}
 		w.Header().Set("X-Request-ID", id)
-		ctx := context.WithValue(r.Context(), requestIDKey, id)
-		ctx = context.WithValue(ctx, loggerKey, s.log.With(slog.String("request_id", id)))
+		ctx := context.WithValue(r.Context(), requestIDKey, requestInfo{id: id, log: s.log})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -87,7 +93,8 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if status >= 500 {
 			level = slog.LevelError
 		}
-		logger(r).LogAttrs(r.Context(), level, "request",
+		s.log.LogAttrs(r.Context(), level, "request",
+			slog.String("request_id", requestID(r.Context())),
 			slog.String("method", r.Method),
 			slog.String("route", route),
 			slog.String("path", r.URL.Path),
@@ -105,6 +112,13 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 // when a middleware answered before routing got there (401, 403, 429 are
 // then labelled with their route, not "/api/*"); "unmatched" when none.
 func (s *Server) routeOf(r *http.Request) string {
+	// Routing reached the handler: its pattern is complete. Only a request
+	// answered by middleware (or a mount's catch-all) is matched again.
+	if rc := chi.RouteContext(r.Context()); rc != nil {
+		if p := rc.RoutePattern(); p != "" && !strings.HasSuffix(p, "*") {
+			return p
+		}
+	}
 	if mux, ok := s.handler.(chi.Routes); ok {
 		rc := chi.NewRouteContext()
 		if mux.Match(rc, r.Method, r.URL.Path) {
