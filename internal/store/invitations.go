@@ -252,6 +252,10 @@ func (s *Store) AcceptInvitation(ctx context.Context, token string, userID uuid.
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ($1, $2, $3)
 			ON CONFLICT (workspace_id, user_id) DO NOTHING`, inv.WorkspaceID, userID, inv.Role)
+		if code, _ := pgCode(err); code == foreignKeyViolation {
+			// The workspace was deleted meanwhile; its invitations went with it.
+			return errInvitationNotFound
+		}
 		if err != nil {
 			return dbErr("accept invitation: add member", err)
 		}
