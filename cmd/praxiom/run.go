@@ -179,6 +179,7 @@ func serve(ctx context.Context, getenv func(string) string, logw io.Writer, read
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	go pruneWebhookEvents(ctx, st, cfg.WebhookRetention, log)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -253,4 +254,26 @@ func openAdminStore(ctx context.Context, getenv func(string) string) (*store.Sto
 		return nil, errors.New("config: DATABASE_URL is required")
 	}
 	return store.Open(ctx, url, store.Options{MaxConns: 2})
+}
+
+// pruneWebhookEvents deletes old de-duplication records at start-up and
+// then hourly until ctx ends. Several instances may do it at once: the
+// delete is idempotent.
+func pruneWebhookEvents(ctx context.Context, st *store.Store, retention time.Duration, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := st.PruneWebhookEvents(ctx, retention)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("prune webhook events", "error", err.Error())
+		case n > 0:
+			log.Info("pruned webhook events", "count", n, "retention", retention.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -33,6 +33,9 @@ type Config struct {
 	ClerkAuthorizedParties []string
 	ClerkClockSkew         time.Duration
 	ClerkWebhookSecret     string
+	// WebhookRetention is how long processed svix-ids are kept for
+	// de-duplication before they are pruned.
+	WebhookRetention time.Duration
 
 	TokenCacheSize int
 	PLGGating      bool
@@ -85,6 +88,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ClerkWebhookSecret:     strings.TrimSpace(getenv("CLERK_WEBHOOK_SIGNING_SECRET")),
 		TokenCacheSize:         p.int("TOKEN_CACHE_SIZE", 10000, 0, 1000000),
 		PLGGating:              p.bool("PLG_GATING", true),
+		WebhookRetention:       p.duration("WEBHOOK_EVENTS_RETENTION", 7*24*time.Hour),
 		TrialDays:              p.int("TRIAL_DAYS", 14, 1, 3650),
 		ShutdownTimeout:        p.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 		LogLevel:               p.enum("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
@@ -128,6 +132,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.ClerkWebhookSecret != "" && !strings.HasPrefix(c.ClerkWebhookSecret, "whsec_") {
 		return Config{}, errors.New("config: CLERK_WEBHOOK_SIGNING_SECRET must start with whsec_")
+	}
+	if c.WebhookRetention < 24*time.Hour {
+		return Config{}, errors.New("config: WEBHOOK_EVENTS_RETENTION must be at least 24h (Svix retries for about a day)")
 	}
 	if c.RedisURL != "" {
 		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {

@@ -29,7 +29,8 @@ func TestLoadDefaults(t *testing.T) {
 	if c.Port != 8000 || c.AppEnv != "development" || !c.PLGGating || c.TrialDays != 14 ||
 		c.ClerkClockSkew != 5*time.Second || c.ShutdownTimeout != 20*time.Second ||
 		c.ClerkAPIURL != config.DefaultClerkAPIURL || !c.MigrateOnStart || c.DBMaxConns != 10 ||
-		c.TokenCacheSize != 10000 {
+		c.TokenCacheSize != 10000 || c.WebhookRetention != 7*24*time.Hour || !c.RateLimitEnabled ||
+		c.RateLimits["trial"] != 30 || c.RateLimits["power"] != 600 || c.RateLimitIP != 60 || !c.MetricsEnabled {
 		t.Fatalf("unexpected defaults: %+v", c)
 	}
 }
@@ -52,6 +53,11 @@ func TestLoadRejectsWithOneLineReason(t *testing.T) {
 		"bad webhook secret":   {set: map[string]string{"CLERK_WEBHOOK_SIGNING_SECRET": "abc"}, want: "whsec_"},
 		"bad api url":          {set: map[string]string{"CLERK_API_URL": "ftp://x"}, want: "CLERK_API_URL"},
 		"bad token cache size": {set: map[string]string{"TOKEN_CACHE_SIZE": "-1"}, want: "TOKEN_CACHE_SIZE"},
+		"retention too short":  {set: map[string]string{"WEBHOOK_EVENTS_RETENTION": "1h"}, want: "WEBHOOK_EVENTS_RETENTION"},
+		"bad redis url":        {set: map[string]string{"REDIS_URL": "http://x"}, want: "REDIS_URL"},
+		"bad cors origin":      {set: map[string]string{"CORS_ALLOWED_ORIGINS": "app.praxiom.ai"}, want: "CORS_ALLOWED_ORIGINS"},
+		"bad trusted proxy":    {set: map[string]string{"TRUSTED_PROXIES": "10.0.0.0/33"}, want: "TRUSTED_PROXIES"},
+		"bad host":             {set: map[string]string{"HOST": "example.com"}, want: "HOST"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

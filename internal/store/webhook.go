@@ -129,3 +129,23 @@ func handOffWorkspaces(ctx context.Context, tx pgx.Tx, userID uuid.UUID) error {
 	}
 	return nil
 }
+
+// PruneWebhookEvents deletes the records of deliveries processed before
+// olderThan ago, in batches, and returns how many it deleted. Svix stops
+// retrying a message after about a day, so a retention of days keeps every
+// duplicate detectable. Returns SERVICE_UNAVAILABLE or INTERNAL.
+func (s *Store) PruneWebhookEvents(ctx context.Context, olderThan time.Duration) (int64, error) {
+	var total int64
+	for {
+		tag, err := s.pool.Exec(ctx, `DELETE FROM webhook_events WHERE svix_id IN (
+			SELECT svix_id FROM webhook_events WHERE processed_at < now() - $1::interval LIMIT 5000)`,
+			olderThan.String())
+		if err != nil {
+			return total, dbErr("prune webhook events", err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < 5000 {
+			return total, nil
+		}
+	}
+}

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -71,5 +72,31 @@ func TestUserPlanFollowsMembershipsAndSubscriptions(t *testing.T) {
 	}
 	if o.Plan != "growth" {
 		t.Fatalf("owner of the remaining growth workspace: plan %q", o.Plan)
+	}
+}
+
+func TestPruneWebhookEvents(t *testing.T) {
+	st, _ := testenv.NewStore(t, store.Options{})
+	ctx := context.Background()
+	if _, err := st.Pool().Exec(ctx, `INSERT INTO webhook_events (svix_id, event_type, processed_at)
+		SELECT 'old_' || i, 'user.updated', now() - interval '8 days' FROM generate_series(1, 5003) i`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Pool().Exec(ctx, `INSERT INTO webhook_events (svix_id, event_type) VALUES ('fresh', 'user.updated')`); err != nil {
+		t.Fatal(err)
+	}
+	n, err := st.PruneWebhookEvents(ctx, 7*24*time.Hour)
+	if err != nil || n != 5003 {
+		t.Fatalf("pruned %d, %v; want 5003 (two batches)", n, err)
+	}
+	var left []string
+	rows, _ := st.Pool().Query(ctx, `SELECT svix_id FROM webhook_events`)
+	for rows.Next() {
+		var id string
+		_ = rows.Scan(&id)
+		left = append(left, id)
+	}
+	if len(left) != 1 || left[0] != "fresh" {
+		t.Fatalf("left %v, want only the fresh record", left)
 	}
 }
