@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/praxiom/praxiom-api/internal/localpg"
 )
 
 // pprofOverlay is added to package main of cmd/praxiom for the bench build
@@ -87,23 +88,14 @@ type server struct {
 	logPath   string
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // startServer starts bin serve with env (PORT and the pprof address are
 // added) and waits until /healthz answers 200.
 func startServer(ctx context.Context, bin, dir, name string, cacheSize int, env map[string]string) (*server, error) {
-	port, err := freePort()
+	port, err := localpg.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	pport, err := freePort()
+	pport, err := localpg.FreePort()
 	if err != nil {
 		return nil, err
 	}

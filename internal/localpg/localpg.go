@@ -213,7 +213,7 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	port := o.Port
 	for attempt := 1; ; attempt++ {
 		if o.Port == 0 {
-			if port, err = freePort(); err != nil {
+			if port, err = FreePort(); err != nil {
 				return nil, fmt.Errorf("localpg: pick a free port: %w", err)
 			}
 		}
@@ -477,7 +477,8 @@ func readPid(dir string) int {
 	return pid
 }
 
-func freePort() (int, error) {
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
