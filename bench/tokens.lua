@@ -8,16 +8,9 @@
 -- workspace id. Every BAD_EVERY-th request of a thread carries the next
 -- token of BAD_TOKENS instead. Every request is formatted once in init, so
 -- the script costs wrk little per request. done() prints one line
--- "WRKJSON {...}" that cmd/bench parses.
+-- "WRKJSON {...}" that cmd/bench parses (bench/wrkjson.lua).
 
-local threads = {}
-local nthreads = 0
-
-function setup(thread)
-   thread:set("id", nthreads)
-   nthreads = nthreads + 1
-   table.insert(threads, thread)
-end
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "") .. "wrkjson.lua")
 
 local function load(file, path)
    local reqs = {}
@@ -62,17 +55,5 @@ function request()
 end
 
 function done(summary, latency, requests)
-   local s, bs = 0, 0
-   for _, t in ipairs(threads) do
-      s = s + (t:get("sent") or 0)
-      bs = bs + (t:get("bad_sent") or 0)
-   end
-   local e = summary.errors
-   io.write(string.format(
-      'WRKJSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect_errors":%d,"read_errors":%d,' ..
-      '"write_errors":%d,"status_errors":%d,"timeouts":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,' ..
-      '"max_us":%d,"mean_us":%.1f,"sent":%d,"bad_sent":%d}\n',
-      summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
-      latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean,
-      s, bs))
+   report(summary, latency, {"sent", "bad_sent"})
 end

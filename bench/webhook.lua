@@ -7,16 +7,9 @@
 -- per line; thread k of THREADS sends the lines whose index is k modulo
 -- THREADS, each once, and stops when it runs out (exhausted > 0 then, and
 -- the rate is a lower bound: cmd/bench generates more next time). done()
--- prints one line "WRKJSON {...}" that cmd/bench parses.
+-- prints one line "WRKJSON {...}" that cmd/bench parses (bench/wrkjson.lua).
 
-local threads = {}
-local nthreads = 0
-
-function setup(thread)
-   thread:set("id", nthreads)
-   nthreads = nthreads + 1
-   table.insert(threads, thread)
-end
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "") .. "wrkjson.lua")
 
 function init(args)
    local n = tonumber(args[2])
@@ -48,17 +41,5 @@ function request()
 end
 
 function done(summary, latency, requests)
-   local s, ex = 0, 0
-   for _, t in ipairs(threads) do
-      s = s + (t:get("sent") or 0)
-      ex = ex + (t:get("exhausted") or 0)
-   end
-   local e = summary.errors
-   io.write(string.format(
-      'WRKJSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect_errors":%d,"read_errors":%d,' ..
-      '"write_errors":%d,"status_errors":%d,"timeouts":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,' ..
-      '"max_us":%d,"mean_us":%.1f,"sent":%d,"exhausted":%d}\n',
-      summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
-      latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean,
-      s, ex))
+   report(summary, latency, {"sent", "exhausted"})
 end

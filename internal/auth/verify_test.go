@@ -202,6 +202,16 @@ func matrix() []matrixCase {
 			},
 		},
 		{
+			// A kid over 256 bytes is refused before the key lookup, so it
+			// neither costs a JWKS fetch nor is remembered as an unknown kid.
+			name: "kid too long", jwksOnly: true, preKey: true,
+			token: func(t *testing.T) string {
+				o := validOpts()
+				o.KID = ptr(strings.Repeat("k", 257))
+				return mint(t, A, o)
+			},
+		},
+		{
 			name: "kid is ignored with a PEM key", pemOnly: true, wantOK: true,
 			token: func(t *testing.T) string {
 				o := validOpts()

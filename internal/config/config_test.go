@@ -127,3 +127,70 @@ func TestAuthorizedPartiesList(t *testing.T) {
 		t.Fatalf("parties: %q", c.ClerkAuthorizedParties)
 	}
 }
+
+// TestLoadRejectsBoundsAndTimeouts covers the refusals of Load that
+// TestLoadRejectsWithOneLineReason does not reach: each lower bound of the
+// clock skew, the shutdown and statement timeouts, the HTTP timeouts, the
+// host of the Clerk API URL and the parser's integer and enum bounds.
+func TestLoadRejectsBoundsAndTimeouts(t *testing.T) {
+	cases := map[string]struct {
+		set  map[string]string
+		want string
+	}{
+		"negative skew":             {set: map[string]string{"CLERK_CLOCK_SKEW": "-1s"}, want: "CLERK_CLOCK_SKEW must be between"},
+		"api url without host":      {set: map[string]string{"CLERK_API_URL": "https://"}, want: "CLERK_API_URL must be an http(s) URL"},
+		"negative statement":        {set: map[string]string{"DB_STATEMENT_TIMEOUT": "-1s"}, want: "DB_STATEMENT_TIMEOUT and SHUTDOWN_DRAIN_DELAY"},
+		"zero shutdown timeout":     {set: map[string]string{"SHUTDOWN_TIMEOUT": "0s"}, want: "SHUTDOWN_TIMEOUT positive"},
+		"negative drain delay":      {set: map[string]string{"SHUTDOWN_DRAIN_DELAY": "-1s"}, want: "SHUTDOWN_DRAIN_DELAY must be 0 or more"},
+		"zero read header timeout":  {set: map[string]string{"HTTP_READ_HEADER_TIMEOUT": "0s"}, want: "HTTP_*_TIMEOUT"},
+		"zero read timeout":         {set: map[string]string{"HTTP_READ_TIMEOUT": "0s"}, want: "HTTP_*_TIMEOUT"},
+		"negative write timeout":    {set: map[string]string{"HTTP_WRITE_TIMEOUT": "-5s"}, want: "HTTP_*_TIMEOUT"},
+		"zero idle timeout":         {set: map[string]string{"HTTP_IDLE_TIMEOUT": "0s"}, want: "HTTP_*_TIMEOUT"},
+		"bad http timeout":          {set: map[string]string{"HTTP_READ_TIMEOUT": "fast"}, want: "HTTP_READ_TIMEOUT must be a duration"},
+		"trial days zero":           {set: map[string]string{"TRIAL_DAYS": "0"}, want: "TRIAL_DAYS must be an integer from 1"},
+		"db max conns zero":         {set: map[string]string{"DB_MAX_CONNS": "0"}, want: "DB_MAX_CONNS must be an integer from 1"},
+		"rate limit not a number":   {set: map[string]string{"RATE_LIMIT_PRO": "lots"}, want: "RATE_LIMIT_PRO"},
+		"bad log level":             {set: map[string]string{"LOG_LEVEL": "verbose"}, want: "LOG_LEVEL must be one of"},
+		"bad metrics flag":          {set: map[string]string{"METRICS_ENABLED": "on"}, want: "METRICS_ENABLED must be true or false"},
+		"jwt key not pem with sk":   {set: map[string]string{"CLERK_JWT_KEY": "MIIB"}, want: "CLERK_JWT_KEY must be a PEM public key"},
+		"bad host after good proxy": {set: map[string]string{"TRUSTED_PROXIES": "10.0.0.1", "HOST": "not-an-ip"}, want: "HOST must be an IP address"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			kv := base()
+			for k, v := range tc.set {
+				kv[k] = v
+			}
+			_, err := config.Load(env(kv))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if msg := err.Error(); !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
+				t.Fatalf("reason %q should be one line containing %q", msg, tc.want)
+			}
+		})
+	}
+}
+
+// TestLoadAcceptsBoundaryValues pins the accepting side of the same checks,
+// so that a refusal made too eager fails here.
+func TestLoadAcceptsBoundaryValues(t *testing.T) {
+	kv := base()
+	kv["DATABASE_URL"] = "postgresql://app@db.internal/praxiom"
+	kv["CLERK_CLOCK_SKEW"] = "5m"
+	kv["DB_STATEMENT_TIMEOUT"] = "0s"
+	kv["SHUTDOWN_DRAIN_DELAY"] = "0s"
+	kv["WEBHOOK_EVENTS_RETENTION"] = "24h"
+	kv["HOST"] = "localhost"
+	kv["REDIS_URL"] = "rediss://cache.internal:6380"
+	kv["CORS_ALLOWED_ORIGINS"] = "http://localhost:3000"
+	kv["CLERK_API_URL"] = "http://clerk.test/v1/"
+	if _, err := config.Load(env(kv)); err != nil {
+		t.Fatalf("rejected boundary values: %v", err)
+	}
+	delete(kv, "CLERK_SECRET_KEY")
+	kv["CLERK_JWT_KEY"] = pem
+	if _, err := config.Load(env(kv)); err != nil {
+		t.Fatalf("rejected a JWT key without a secret key: %v", err)
+	}
+}

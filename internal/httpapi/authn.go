@@ -74,8 +74,8 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		ctx := context.WithValue(r.Context(), userKey, user)
 		if onWorkspace {
-			// loadMembership uses this instead of a second query.
-			ctx = context.WithValue(ctx, prefetchKey, prefetched{WorkspaceID: wsID, Workspace: ws})
+			// loadMembership admits or refuses with this; it runs no query.
+			ctx = context.WithValue(ctx, prefetchKey, membership{WorkspaceID: wsID, Workspace: ws})
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
@@ -177,7 +177,7 @@ func (s *Server) provision(ctx context.Context, c auth.Claims) (store.User, erro
 		}
 		p = store.Profile{ClerkID: c.Subject, Email: email, Name: clerkuser.DisplayName(c.Name, "", "", email)}
 	}
-	u, outcome, err := s.store.UpsertUser(ctx, p, s.policy)
+	u, outcome, err := s.store.UpsertUser(ctx, p, s.applier.Policy)
 	if err != nil {
 		return store.User{}, err
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/praxiom/praxiom-api/internal/apperr"
+	"github.com/praxiom/praxiom-api/internal/auth"
 )
 
 // statusOf is the one code→status table of the service (contract §2).
@@ -70,6 +71,15 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if msg == "" {
 		msg = http.StatusText(status)
+	}
+	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
+		// A 401 decided after authenticate (the user was deleted meanwhile)
+		// carries the challenge too (contract §2).
+		challenge := "Bearer"
+		if token, _, ok := auth.ParseBearer(r.Header.Get("Authorization")); ok && token != "" {
+			challenge = `Bearer error="invalid_token"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
 	}
 	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "1")

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/praxiom/praxiom-api/internal/apperr"
@@ -98,6 +99,48 @@ func decodeJSONBytes(body []byte, dst any) error {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return apperr.New(apperr.BadRequest, "The body must hold a single JSON object.")
+	}
+	return exactKeys(body, dst)
+}
+
+// exactKeys returns VALIDATION_ERROR naming a top-level key of the (already
+// decoded) body that is not spelled exactly like one of dst's JSON field
+// names: encoding/json matches keys case-insensitively, so {"Name": …}
+// would otherwise be taken for "name" (contract §1: unknown fields → 422).
+func exactKeys(body []byte, dst any) error {
+	t := reflect.TypeOf(dst)
+	if t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	t = t.Elem()
+	known := make(map[string]bool, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" {
+			name = f.Name
+		}
+		if name != "-" && f.IsExported() {
+			known[name] = true
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil { // {
+		return nil
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		if key, _ := tok.(string); !known[key] {
+			return &apperr.Error{Code: apperr.ValidationError, Message: "The request has an unknown field.",
+				Fields: map[string]string{key: "is not allowed"}}
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
 	}
 	return nil
 }

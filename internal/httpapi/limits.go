@@ -105,12 +105,13 @@ func (s *Server) applyLimit(w http.ResponseWriter, r *http.Request, key string, 
 	if res.Allowed {
 		return true
 	}
-	h.Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(res.RetryAfter.Seconds())))))
+	retry := max(1, int(math.Ceil(res.RetryAfter.Seconds())))
+	h.Set("Retry-After", strconv.Itoa(retry))
 	if s.metrics != nil {
 		s.metrics.RateLimited(scope)
 	}
 	writeError(w, r, apperr.New(apperr.RateLimited, "Too many requests; retry after "+
-		(time.Duration(max(1, int(math.Ceil(res.RetryAfter.Seconds()))))*time.Second).String()+"."))
+		(time.Duration(retry)*time.Second).String()+"."))
 	return false
 }
 

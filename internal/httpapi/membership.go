@@ -12,25 +12,20 @@ import (
 	"github.com/praxiom/praxiom-api/internal/store"
 )
 
-// membership is the caller's place in the workspace of the path.
+// membership is the caller's place in the workspace of the path, as
+// authenticate read it with the user (contract: one query authorizes a
+// workspace request). Workspace is nil for outsiders and for workspaces that
+// do not exist until loadMembership has refused them; its Role is the
+// caller's role.
 type membership struct {
-	WorkspaceID uuid.UUID
-	Role        string
-	// Workspace is the workspace as the caller sees it, when authenticate
-	// read it with the user (nil otherwise).
-	Workspace *store.Workspace
-}
-
-// prefetched is what authenticate read about the path's workspace in the
-// same query as the user: the workspace, or nil for outsiders.
-type prefetched struct {
-	WorkspaceID uuid.UUID
+	WorkspaceID uuid.UUID // the path's {workspace_id}
 	Workspace   *store.Workspace
 }
 
 // loadMembership parses {workspace_id} (400 BAD_REQUEST when it is not a
-// UUID) and loads the caller's role in it (403 FORBIDDEN for outsiders and
-// for workspaces that do not exist, with identical bodies).
+// UUID) and admits members only (403 FORBIDDEN for outsiders and for
+// workspaces that do not exist, with identical bodies). The membership was
+// read by authenticate; a workspace route without it is a wiring bug.
 func (s *Server) loadMembership(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		wsID, err := pathUUID(r, "workspace_id")
@@ -44,16 +39,12 @@ func (s *Server) loadMembership(next http.Handler) http.Handler {
 			writeError(w, r, err)
 			return
 		}
-		m := membership{WorkspaceID: wsID}
-		if pre, ok := r.Context().Value(prefetchKey).(prefetched); ok && pre.WorkspaceID == wsID {
-			// Read by authenticate in the same query as the user.
-			if pre.Workspace == nil {
-				writeError(w, r, store.ErrNotMember)
-				return
-			}
-			m.Role, m.Workspace = pre.Workspace.Role, pre.Workspace
-		} else if m.Role, err = s.store.MembershipRole(r.Context(), wsID, currentUser(r).ID); err != nil {
-			writeError(w, r, err)
+		m, ok := r.Context().Value(prefetchKey).(membership)
+		if !ok || m.WorkspaceID != wsID {
+			panic("httpapi: loadMembership without authenticate's read of workspace " + wsID.String())
+		}
+		if m.Workspace == nil {
+			writeError(w, r, store.ErrNotMember)
 			return
 		}
 		ctx := context.WithValue(r.Context(), membershipKey, m)
@@ -76,7 +67,7 @@ func currentMembership(r *http.Request) membership {
 func requireRole(min string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if store.RoleRank(currentMembership(r).Role) < store.RoleRank(min) {
+			if store.RoleRank(currentMembership(r).Workspace.Role) < store.RoleRank(min) {
 				writeError(w, r, apperr.New(apperr.Forbidden, "Your role in this workspace does not allow this."))
 				return
 			}

@@ -21,7 +21,6 @@ type ctxKey int
 
 const (
 	requestIDKey ctxKey = iota
-	claimsKey
 	userKey
 	membershipKey
 	prefetchKey
@@ -78,7 +77,8 @@ func (s *Server) withRequestID(next http.Handler) http.Handler {
 }
 
 // logRequests writes one JSON line per request: method, route pattern,
-// status, bytes and latency. It never logs headers, bodies or the query.
+// status, bytes and latency. It never logs headers, bodies, the query or the
+// path itself (GET /api/invitations/{token} carries a secret in it).
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -88,6 +88,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if status == 0 {
 			status = http.StatusOK
 		}
+		latency := time.Since(start)
 		route := s.routeOf(r)
 		level := slog.LevelInfo
 		if status >= 500 {
@@ -97,13 +98,12 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			slog.String("request_id", requestID(r.Context())),
 			slog.String("method", r.Method),
 			slog.String("route", route),
-			slog.String("path", r.URL.Path),
 			slog.Int("status", status),
 			slog.Int("bytes", ww.BytesWritten()),
-			slog.Duration("latency", time.Since(start)),
+			slog.Duration("latency", latency),
 		)
 		if s.metrics != nil {
-			s.metrics.ObserveRequest(r.Method, route, status, time.Since(start))
+			s.metrics.ObserveRequest(r.Method, route, status, latency)
 		}
 	})
 }

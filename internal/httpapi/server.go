@@ -46,9 +46,8 @@ type Server struct {
 	verifier     TokenVerifier
 	fetcher      ProfileFetcher
 	webhook      *webhook.Verifier
-	applier      *webhook.Applier
+	applier      *webhook.Applier // its Policy also starts users provisioned on first sight
 	readiness    ReadinessChecker
-	policy       store.NewUserPolicy
 	trialDays    int
 	log          *slog.Logger
 	metrics      *metrics.Metrics
@@ -67,7 +66,7 @@ func New(d Deps) *Server {
 	s := &Server{
 		store: d.Store, verifier: d.Verifier, fetcher: d.Fetcher, webhook: d.Webhook,
 		applier:   &webhook.Applier{Store: d.Store, Policy: d.Policy},
-		readiness: d.Readiness, policy: d.Policy, trialDays: d.TrialDays, log: d.Logger, metrics: d.Metrics,
+		readiness: d.Readiness, trialDays: d.TrialDays, log: d.Logger, metrics: d.Metrics,
 		limits: d.RateLimits, corsOrigins: d.CORSOrigins,
 	}
 	s.handler = s.routes()

@@ -358,6 +358,11 @@ func webhookMatrix(t *testing.T, e *testenv.Env, path string) {
 				strconv.FormatInt(time.Now().UnixMilli(), 10) + `}`)
 			assertStatusBody(t, deliver(t, body), "ignored")
 		}
+		// A redelivery of an ignored message is recognised as such too.
+		body := []byte(`{"type":"session.created","object":"event","data":{"id":"sess_1"}}`)
+		id := uniq("msg_")
+		assertStatusBody(t, deliverTo(t, e, path, secret, id, time.Now(), body, nil), "ignored")
+		assertStatusBody(t, deliverTo(t, e, path, secret, id, time.Now(), body, nil), "already_processed")
 	})
 
 	t.Run("user event without an email is ignored", func(t *testing.T) {

@@ -180,6 +180,20 @@ func TestWorkspaceCreateAccessRequired(t *testing.T) {
 		http.StatusForbidden, "ACCOUNT_SUSPENDED")
 }
 
+// Field names match exactly: encoding/json alone would take "Name" or
+// "NAME" for "name".
+func TestWorkspaceFieldNamesAreExact(t *testing.T) {
+	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	ada := signUp(t, e, "ada")
+	for _, body := range []string{`{"Name":"Acme"}`, `{"name":"Acme","NAME":"Evil"}`} {
+		r := e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/workspaces", Token: ada.Token, Body: body})
+		wantError(t, r, http.StatusUnprocessableEntity, "VALIDATION_ERROR")
+	}
+	if n := scalar[int](t, e, `SELECT count(*) FROM workspaces`); n != 0 {
+		t.Fatalf("refused bodies created %d workspaces", n)
+	}
+}
+
 func TestWorkspaceMassAssignment(t *testing.T) {
 	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
 	ada := signUp(t, e, "ada")

@@ -18,10 +18,11 @@ type Metrics struct {
 	reg         *prometheus.Registry
 	requests    *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
-	jwksFetches *prometheus.CounterVec
-	tokenCache  *prometheus.CounterVec
 	webhooks    *prometheus.CounterVec
 	rateLimited *prometheus.CounterVec
+	// The series of fixed labels, looked up once: the token cache is
+	// consulted on every authenticated request.
+	jwksOK, jwksError, cacheHit, cacheMiss prometheus.Counter
 }
 
 // New registers every metric, the Go runtime and process collectors, and,
@@ -35,10 +36,10 @@ func New(pool *pgxpool.Pool) *Metrics {
 		Name: "praxiom_http_request_duration_seconds", Help: "HTTP request latency by method and route pattern.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	}, []string{"method", "route"})
-	m.jwksFetches = prometheus.NewCounterVec(prometheus.CounterOpts{
+	jwksFetches := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "praxiom_jwks_fetches_total", Help: "Clerk JWKS fetch attempts by outcome.",
 	}, []string{"outcome"})
-	m.tokenCache = prometheus.NewCounterVec(prometheus.CounterOpts{
+	tokenCache := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "praxiom_token_cache_total", Help: "Verified-token cache look-ups by result (hit, miss).",
 	}, []string{"result"})
 	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -47,19 +48,15 @@ func New(pool *pgxpool.Pool) *Metrics {
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "praxiom_rate_limited_total", Help: "Requests refused by the rate limiter, by scope (user, ip).",
 	}, []string{"scope"})
-	m.reg.MustRegister(m.requests, m.latency, m.jwksFetches, m.tokenCache, m.webhooks, m.rateLimited,
+	m.reg.MustRegister(m.requests, m.latency, jwksFetches, tokenCache, m.webhooks, m.rateLimited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if pool != nil {
 		m.reg.MustRegister(poolCollector{pool: pool})
 	}
 	// Series that exist from the start, so dashboards and rate() see zeros
 	// rather than nothing before the first event.
-	for _, o := range []string{"ok", "error"} {
-		m.jwksFetches.WithLabelValues(o)
-	}
-	for _, r := range []string{"hit", "miss"} {
-		m.tokenCache.WithLabelValues(r)
-	}
+	m.jwksOK, m.jwksError = jwksFetches.WithLabelValues("ok"), jwksFetches.WithLabelValues("error")
+	m.cacheHit, m.cacheMiss = tokenCache.WithLabelValues("hit"), tokenCache.WithLabelValues("miss")
 	for _, sc := range []string{"user", "ip"} {
 		m.rateLimited.WithLabelValues(sc)
 	}
@@ -81,18 +78,18 @@ func (m *Metrics) ObserveRequest(method, route string, status int, d time.Durati
 // JWKSFetch records a JWKS fetch attempt.
 func (m *Metrics) JWKSFetch(ok bool) {
 	if ok {
-		m.jwksFetches.WithLabelValues("ok").Inc()
+		m.jwksOK.Inc()
 	} else {
-		m.jwksFetches.WithLabelValues("error").Inc()
+		m.jwksError.Inc()
 	}
 }
 
 // TokenCache records a verified-token cache look-up.
 func (m *Metrics) TokenCache(hit bool) {
 	if hit {
-		m.tokenCache.WithLabelValues("hit").Inc()
+		m.cacheHit.Inc()
 	} else {
-		m.tokenCache.WithLabelValues("miss").Inc()
+		m.cacheMiss.Inc()
 	}
 }
 

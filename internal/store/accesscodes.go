@@ -40,11 +40,12 @@ type AccessCode struct {
 const accessCodeColumns = `c.id, c.code, c.max_redemptions, c.redemption_count, c.expires_at,
 	c.revoked_at, c.metadata, c.created_at`
 
-func scanAccessCode(row pgx.Row) (AccessCode, error) {
+func scanAccessCode(row pgx.Row, extra ...any) (AccessCode, error) {
 	var c AccessCode
 	var meta []byte
-	err := row.Scan(&c.ID, &c.Code, &c.MaxRedemptions, &c.RedemptionCount, &c.ExpiresAt,
-		&c.RevokedAt, &meta, &c.CreatedAt)
+	dest := append([]any{&c.ID, &c.Code, &c.MaxRedemptions, &c.RedemptionCount, &c.ExpiresAt,
+		&c.RevokedAt, &meta, &c.CreatedAt}, extra...)
+	err := row.Scan(dest...)
 	c.Metadata = json.RawMessage(meta)
 	return c, err
 }
@@ -162,20 +163,10 @@ func (s *Store) CreateAccessCodes(ctx context.Context, n NewAccessCodes) ([]Acce
 // ones included), newest first, and how many there are in all. Returns
 // SERVICE_UNAVAILABLE.
 func (s *Store) ListAccessCodes(ctx context.Context, limit, offset int) ([]AccessCode, int, error) {
-	var total int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM access_codes`).Scan(&total); err != nil {
-		return nil, 0, dbErr("list access codes: count", err)
-	}
-	rows, err := s.pool.Query(ctx, `SELECT `+accessCodeColumns+` FROM access_codes c
-		ORDER BY c.created_at DESC, c.id LIMIT $1 OFFSET $2`, limit, offset)
-	if err != nil {
-		return nil, 0, dbErr("list access codes", err)
-	}
-	codes, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (AccessCode, error) { return scanAccessCode(row) })
-	if err != nil {
-		return nil, 0, dbErr("list access codes: scan", err)
-	}
-	return codes, total, nil
+	return listPage(ctx, s.pool, "list access codes", scanAccessCode, offset,
+		`SELECT `+accessCodeColumns+`, count(*) OVER () FROM access_codes c
+		ORDER BY c.created_at DESC, c.id LIMIT $1 OFFSET $2`, []any{limit, offset},
+		`SELECT count(*) FROM access_codes`)
 }
 
 // RevokeAccessCode sets the revoked_at of code id; revoking a revoked code

@@ -136,22 +136,11 @@ func (s *Store) ListInvitations(ctx context.Context, wsID uuid.UUID, status stri
 	if !ok {
 		return nil, 0, apperr.Validation(map[string]string{"status": "is unknown"})
 	}
-	var total int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM invitations i WHERE i.workspace_id = $1 AND `+filter,
-		wsID).Scan(&total); err != nil {
-		return nil, 0, dbErr("list invitations: count", err)
-	}
-	rows, err := s.pool.Query(ctx, `SELECT `+invitationColumns+` FROM invitations i
+	return listPage(ctx, s.pool, "list invitations", scanInvitation, offset,
+		`SELECT `+invitationColumns+`, count(*) OVER () FROM invitations i
 		WHERE i.workspace_id = $1 AND `+filter+`
-		ORDER BY i.created_at DESC, i.id DESC LIMIT $2 OFFSET $3`, wsID, limit, offset)
-	if err != nil {
-		return nil, 0, dbErr("list invitations", err)
-	}
-	invs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Invitation, error) { return scanInvitation(row) })
-	if err != nil {
-		return nil, 0, dbErr("list invitations: scan", err)
-	}
-	return invs, total, nil
+		ORDER BY i.created_at DESC, i.id DESC LIMIT $2 OFFSET $3`, []any{wsID, limit, offset},
+		`SELECT count(*) FROM invitations i WHERE i.workspace_id = $1 AND `+filter, wsID)
 }
 
 // RevokeInvitation revokes invitation invID of workspace wsID. Revoking an

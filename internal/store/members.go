@@ -43,44 +43,20 @@ var (
 // they joined (joined_at, then user_id), and how many there are in all.
 // Returns SERVICE_UNAVAILABLE or INTERNAL.
 func (s *Store) ListMembers(ctx context.Context, wsID uuid.UUID, limit, offset int) ([]Member, int, error) {
-	// The window count is taken before LIMIT and OFFSET apply.
-	rows, err := s.pool.Query(ctx, `SELECT mm.*, count(*) OVER () FROM (`+memberSelect+`) mm
-		ORDER BY mm.joined_at, mm.user_id
-		LIMIT $2 OFFSET $3`, wsID, limit, offset)
-	if err != nil {
-		return nil, 0, dbErr("list members", err)
-	}
-	defer rows.Close()
-	list := []Member{}
-	total := 0
-	for rows.Next() {
-		m, err := scanMember(rows, &total)
-		if err != nil {
-			return nil, 0, dbErr("list members: scan", err)
-		}
-		list = append(list, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, dbErr("list members", err)
-	}
-	if len(list) == 0 && offset > 0 {
-		// Past the end: the window count saw no row.
-		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM workspace_members WHERE workspace_id = $1`,
-			wsID).Scan(&total); err != nil {
-			return nil, 0, dbErr("list members: count", err)
-		}
-	}
-	return list, total, nil
+	return listPage(ctx, s.pool, "list members", scanMember, offset,
+		`SELECT mm.*, count(*) OVER () FROM (`+memberSelect+`) mm
+		ORDER BY mm.joined_at, mm.user_id LIMIT $2 OFFSET $3`, []any{wsID, limit, offset},
+		`SELECT count(*) FROM workspace_members WHERE workspace_id = $1`, wsID)
 }
 
-// memberRole reads targetID's role in workspace wsID inside tx. Returns
-// NOT_FOUND when targetID is not a member.
-func memberRole(ctx context.Context, tx pgx.Tx, wsID, targetID uuid.UUID) (string, error) {
+// memberRole reads userID's role in workspace wsID inside tx. Returns absent
+// when userID is not a member.
+func memberRole(ctx context.Context, tx pgx.Tx, wsID, userID uuid.UUID, absent error) (string, error) {
 	var role string
 	err := tx.QueryRow(ctx, `SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`,
-		wsID, targetID).Scan(&role)
+		wsID, userID).Scan(&role)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", errMemberNotFound
+		return "", absent
 	}
 	return role, dbErr("member role", err)
 }
@@ -116,7 +92,7 @@ func (s *Store) ChangeMemberRole(ctx context.Context, wsID, actorID, targetID uu
 		if RoleRank(actorRole) < RoleRank(RoleAdmin) {
 			return errRoleTooLow
 		}
-		targetRole, err := memberRole(ctx, tx, wsID, targetID)
+		targetRole, err := memberRole(ctx, tx, wsID, targetID, errMemberNotFound)
 		if err != nil {
 			return err
 		}
@@ -161,7 +137,7 @@ func (s *Store) RemoveMember(ctx context.Context, wsID, actorID, targetID uuid.U
 		if !self && RoleRank(actorRole) < RoleRank(RoleAdmin) {
 			return errRoleTooLow
 		}
-		targetRole, err := memberRole(ctx, tx, wsID, targetID)
+		targetRole, err := memberRole(ctx, tx, wsID, targetID, errMemberNotFound)
 		if err != nil {
 			return err
 		}

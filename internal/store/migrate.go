@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -18,6 +19,10 @@ import (
 type Migrator struct {
 	db       *sql.DB
 	provider *goose.Provider
+	// upToDate is set once no embedded migration is pending: applied
+	// migrations are not rolled back under a running server, so readiness
+	// probes stop asking goose from then on.
+	upToDate atomic.Bool
 }
 
 // NewMigrator prepares goose over its own small connection pool (no
@@ -58,13 +63,18 @@ func (m *Migrator) Up(ctx context.Context) (int, error) {
 	return len(res), nil
 }
 
-// Pending reports whether a migration is not yet applied.
-// Returns SERVICE_UNAVAILABLE when the database does not answer.
+// Pending reports whether a migration is not yet applied. Once it has
+// answered false it answers false without a query. Returns
+// SERVICE_UNAVAILABLE when the database does not answer.
 func (m *Migrator) Pending(ctx context.Context) (bool, error) {
+	if m.upToDate.Load() {
+		return false, nil
+	}
 	p, err := m.provider.HasPending(ctx)
 	if err != nil {
 		return false, dbErr("migrate pending", err)
 	}
+	m.upToDate.Store(!p)
 	return p, nil
 }
 

@@ -84,6 +84,38 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+// listPage runs query, a page of a list (LIMIT and OFFSET applied) whose
+// rows end with count(*) OVER (), and returns its rows read by scan with
+// that count, in one round trip. A page past the end has no row to carry the
+// count; countQuery, run with countArgs, supplies it then. op names the list
+// in errors.
+func listPage[T any](ctx context.Context, q querier, op string, scan func(pgx.Row, ...any) (T, error),
+	offset int, query string, args []any, countQuery string, countArgs ...any) ([]T, int, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, 0, dbErr(op, err)
+	}
+	defer rows.Close()
+	list := []T{}
+	total := 0
+	for rows.Next() {
+		v, err := scan(rows, &total)
+		if err != nil {
+			return nil, 0, dbErr(op+": scan", err)
+		}
+		list = append(list, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, dbErr(op, err)
+	}
+	if len(list) == 0 && offset > 0 {
+		if err := q.QueryRow(ctx, countQuery, countArgs...).Scan(&total); err != nil {
+			return nil, 0, dbErr(op+": count", err)
+		}
+	}
+	return list, total, nil
+}
+
 // inTx runs fn in one transaction: begin, defer rollback, commit last.
 func (s *Store) inTx(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
 	tx, err := s.pool.Begin(ctx)

@@ -84,15 +84,6 @@ func (s *Store) UserByClerkID(ctx context.Context, clerkID string) (User, error)
 	return u, dbErr("user by clerk id", err)
 }
 
-// UserByID returns a user by id. Returns NOT_FOUND or SERVICE_UNAVAILABLE.
-func (s *Store) UserByID(ctx context.Context, id uuid.UUID) (User, error) {
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return User{}, apperr.New(apperr.NotFound, "User not found.")
-	}
-	return u, dbErr("user by id", err)
-}
-
 // UpsertOutcome says what an upsert did.
 type UpsertOutcome int
 

@@ -43,6 +43,14 @@ func (s *Store) applyOnce(ctx context.Context, svixID, eventType string, fn func
 	return result, err
 }
 
+// RecordIgnored records a delivery that changes nothing (an event type not
+// handled, a user without an email) and answers ignored, so that the same
+// svix-id delivered again answers already_processed like any other
+// (contract §8). Returns SERVICE_UNAVAILABLE or INTERNAL.
+func (s *Store) RecordIgnored(ctx context.Context, svixID, eventType string) (WebhookResult, error) {
+	return s.applyOnce(ctx, svixID, eventType, func(pgx.Tx) (WebhookResult, error) { return WebhookIgnored, nil })
+}
+
 // ApplyUserUpsert applies a user.created or user.updated delivery: the user
 // is created, or updated when p is newer than what is stored. A stale or
 // post-deletion delivery changes nothing and answers ignored. Returns

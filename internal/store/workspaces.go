@@ -105,42 +105,11 @@ func (s *Store) CreateWorkspace(ctx context.Context, ownerID uuid.UUID, in NewWo
 // with userID's role, newest first (created_at, then id, descending), and
 // how many there are in all. Returns SERVICE_UNAVAILABLE or INTERNAL.
 func (s *Store) ListWorkspaces(ctx context.Context, userID uuid.UUID, limit, offset int) ([]Workspace, int, error) {
-	// workspaceSelect joins the membership of $2; $1 names the same user
-	// here. The window count is taken before LIMIT and OFFSET apply.
-	rows, err := s.pool.Query(ctx, `SELECT ws.*, count(*) OVER () FROM (`+workspaceSelect+`
-		WHERE m.user_id = $1) ws
-		ORDER BY ws.created_at DESC, ws.id DESC
-		LIMIT $3 OFFSET $4`, userID, userID, limit, offset)
-	if err != nil {
-		return nil, 0, dbErr("list workspaces", err)
-	}
-	defer rows.Close()
-	list := []Workspace{}
-	total := 0
-	for rows.Next() {
-		w, err := scanWorkspace(rows, &total)
-		if err != nil {
-			return nil, 0, dbErr("list workspaces: scan", err)
-		}
-		list = append(list, w)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, dbErr("list workspaces", err)
-	}
-	if len(list) == 0 && offset > 0 {
-		// Past the end: the window count saw no row.
-		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM workspace_members WHERE user_id = $1`,
-			userID).Scan(&total); err != nil {
-			return nil, 0, dbErr("list workspaces: count", err)
-		}
-	}
-	return list, total, nil
-}
-
-// GetWorkspace returns workspace wsID as userID sees it. Returns FORBIDDEN
-// (not a member, or no such workspace), SERVICE_UNAVAILABLE or INTERNAL.
-func (s *Store) GetWorkspace(ctx context.Context, wsID, userID uuid.UUID) (Workspace, error) {
-	return getWorkspace(ctx, s.pool, wsID, userID)
+	// workspaceSelect joins the membership of $2; $1 names the same user here.
+	return listPage(ctx, s.pool, "list workspaces", scanWorkspace, offset,
+		`SELECT ws.*, count(*) OVER () FROM (`+workspaceSelect+` WHERE m.user_id = $1) ws
+		ORDER BY ws.created_at DESC, ws.id DESC LIMIT $3 OFFSET $4`, []any{userID, userID, limit, offset},
+		`SELECT count(*) FROM workspace_members WHERE user_id = $1`, userID)
 }
 
 // UpdateWorkspace applies p to workspace wsID on behalf of actorID, whose

@@ -80,18 +80,6 @@ func getWorkspace(ctx context.Context, q querier, wsID, userID uuid.UUID) (Works
 // exist alike, so existence is never revealed.
 var ErrNotMember = apperr.New(apperr.Forbidden, "You are not a member of this workspace.")
 
-// MembershipRole returns userID's role in workspace wsID. Returns FORBIDDEN
-// for outsiders and unknown workspaces, SERVICE_UNAVAILABLE.
-func (s *Store) MembershipRole(ctx context.Context, wsID, userID uuid.UUID) (string, error) {
-	var role string
-	err := s.pool.QueryRow(ctx, `SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`,
-		wsID, userID).Scan(&role)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", ErrNotMember
-	}
-	return role, dbErr("membership role", err)
-}
-
 // lockWorkspace takes the per-workspace lock (the workspace row, FOR UPDATE)
 // that every path able to remove an owner holds before counting owners, and
 // then returns the caller's role read in a statement of its own. The role
@@ -108,11 +96,5 @@ func lockWorkspace(ctx context.Context, tx pgx.Tx, wsID, userID uuid.UUID) (stri
 	if err != nil {
 		return "", dbErr("lock workspace", err)
 	}
-	var role string
-	err = tx.QueryRow(ctx, `SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`,
-		wsID, userID).Scan(&role)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", ErrNotMember
-	}
-	return role, dbErr("actor role", err)
+	return memberRole(ctx, tx, wsID, userID, ErrNotMember)
 }

@@ -101,14 +101,14 @@ func (a *Applier) Apply(ctx context.Context, svixID string, ev Event) (store.Web
 	switch ev.Type {
 	case "user.created", "user.updated":
 		var u clerk.User
-		if err := json.Unmarshal(ev.Data, &u); err != nil || u.ID == "" {
+		if err := json.Unmarshal(ev.Data, &u); err != nil {
 			return "", apperr.New(apperr.BadRequest, "The event's data is not a Clerk user.")
 		}
-		p, err := clerkuser.ProfileFromUser(&u)
+		p, err := clerkuser.ProfileFromUser(&u) // refuses a user without an id
 		if errors.Is(err, clerkuser.ErrNoEmail) {
 			// A user without an email cannot be one of ours yet; a later
 			// user.updated with an address will create it.
-			return store.WebhookIgnored, nil
+			return a.Store.RecordIgnored(ctx, svixID, ev.Type)
 		}
 		if err != nil {
 			return "", apperr.Wrap(apperr.BadRequest, "The event's data is not a Clerk user.", err)
@@ -125,6 +125,6 @@ func (a *Applier) Apply(ctx context.Context, svixID string, ev Event) (store.Web
 		}
 		return a.Store.ApplyUserDeleted(ctx, svixID, ev.Type, d.ID, at)
 	default:
-		return store.WebhookIgnored, nil
+		return a.Store.RecordIgnored(ctx, svixID, ev.Type)
 	}
 }
