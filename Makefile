@@ -35,7 +35,7 @@ FUZZ_TARGETS := \
 	./internal/auth:FuzzVerify \
 	./internal/webhook:FuzzWebhookVerify \
 	./internal/webhook:FuzzDecode \
-	./internal/httpapi:FuzzDecodeJSONBytes
+	./internal/httpapi:FuzzDecodeBytes
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -49,7 +49,7 @@ func accessCodes(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	defer st.Close()
-	codes, err := st.CreateAccessCodes(ctx, n)
+	codes, err := st.CreateAccessCodes(ctx, store.CLIActor, n)
 	if e, ok := apperr.As(err); ok && len(e.Fields) > 0 {
 		return errors.New(describeFields(e.Fields))
 	}

@@ -160,8 +160,17 @@ func serve(ctx context.Context, getenv func(string) string, logw io.Writer, read
 	}
 
 	api := httpapi.New(deps)
+	go api.Run(ctx)
+	var handler http.Handler = api
+	if m != nil {
+		// Until /metrics has a listener of its own (METRICS_ADDR).
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Handler())
+		mux.Handle("/", api)
+		handler = mux
+	}
 	srv := &http.Server{
-		Handler:           api,
+		Handler:           handler,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,

@@ -27,6 +27,7 @@ const (
 	InvitationPending         Code = "INVITATION_PENDING"
 	LastOwner                 Code = "LAST_OWNER"
 	AccessCodeExhausted       Code = "ACCESS_CODE_EXHAUSTED"
+	APIKeyLimit               Code = "API_KEY_LIMIT"
 	InvitationExpired         Code = "INVITATION_EXPIRED"
 	InvitationRevoked         Code = "INVITATION_REVOKED"
 	InvitationAlreadyAccepted Code = "INVITATION_ALREADY_ACCEPTED"

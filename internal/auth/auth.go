@@ -47,6 +47,8 @@ type Claims struct {
 	// used to provision users when no Clerk secret key is configured.
 	Email, Name string
 	Expiry      time.Time
+	// Impersonator is act.sub: the Clerk user acting as Subject.
+	Impersonator string
 }
 
 // Config configures a Verifier. Either JWTKeyPEM, or APIURL and SecretKey,

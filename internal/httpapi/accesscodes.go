@@ -3,16 +3,14 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/praxiom/praxiom-api/internal/apperr"
 	"github.com/praxiom/praxiom-api/internal/store"
 )
 
-// accessCodeJSON is the access code object of contract §4.
+// accessCodeJSON is the access code object (api/openapi.yaml, AccessCode).
 type accessCodeJSON struct {
 	ID              uuid.UUID       `json:"id"`
 	Code            string          `json:"code"`
@@ -44,120 +42,83 @@ func toAccessCodesJSON(codes []store.AccessCode) []accessCodeJSON {
 // and the code is not consumed); 422 when code is missing or blank; 404
 // ACCESS_CODE_INVALID for an unknown, revoked or expired code; 409
 // ACCESS_CODE_EXHAUSTED.
-func (s *Server) redeemAccessCode(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		Code *string `json:"code"`
+func (s *Server) redeemAccessCode(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Code string `json:"code"`
 	}
-	if err := decodeJSON(w, r, &in); err != nil {
-		writeError(w, r, err)
-		return
+	if err := decode(w, r, &req); err != nil {
+		return err
 	}
-	if in.Code == nil || strings.TrimSpace(*in.Code) == "" {
-		writeError(w, r, apperr.Validation(map[string]string{"code": "is required"}))
-		return
-	}
-	code := strings.ToUpper(strings.TrimSpace(*in.Code))
-	u, err := s.store.RedeemAccessCode(r.Context(), currentUser(r).ID, code)
+	u, err := s.store.RedeemAccessCode(r.Context(), s.actor(r), req.Code)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, toUserJSON(u))
+	return nil
+}
+
+// createAccessCodesRequest is the body of POST /api/admin/access-codes.
+type createAccessCodesRequest struct {
+	Count          int                             `json:"count"`
+	MaxRedemptions store.Optional[int]             `json:"max_redemptions"`
+	ExpiresAt      *time.Time                      `json:"expires_at"`
+	Metadata       store.Optional[json.RawMessage] `json:"metadata"`
 }
 
 // createAccessCodes answers POST /api/admin/access-codes (admins): 201
 // {"codes": [...], "count": N}; 422 naming every bad field: count missing or
-// outside 1..1000, max_redemptions outside 1..10000, expires_at not a future
-// RFC 3339 time, metadata not an object or over 4 KiB, unknown fields.
-func (s *Server) createAccessCodes(w http.ResponseWriter, r *http.Request) {
-	// Every field is read raw so that a value of the wrong type is named
-	// together with the other bad fields.
-	var in struct {
-		Count          optional[json.RawMessage] `json:"count"`
-		MaxRedemptions optional[json.RawMessage] `json:"max_redemptions"`
-		ExpiresAt      optional[json.RawMessage] `json:"expires_at"`
-		Metadata       optional[json.RawMessage] `json:"metadata"`
+// outside 1..1000, max_redemptions outside 1..10000 (default 1), expires_at
+// not a future RFC 3339 time, metadata not an object or over 4 KiB, unknown
+// fields.
+func (s *Server) createAccessCodes(w http.ResponseWriter, r *http.Request) error {
+	var req createAccessCodesRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
 	}
-	if err := decodeJSON(w, r, &in); err != nil {
-		writeError(w, r, err)
-		return
+	n := store.NewAccessCodes{Count: req.Count, MaxRedemptions: 1, ExpiresAt: req.ExpiresAt}
+	if req.MaxRedemptions.Set {
+		n.MaxRedemptions = req.MaxRedemptions.Value // 0 for null: refused
 	}
-	fields := map[string]string{}
-	n := store.NewAccessCodes{Count: 1, MaxRedemptions: 1, CreatedBy: new(currentUser(r).ID)}
-	switch {
-	case !in.Count.Set || in.Count.Null:
-		fields["count"] = "is required"
-	case json.Unmarshal(in.Count.Value, &n.Count) != nil:
-		fields["count"] = "must be a whole number from 1 to 1000"
-	}
-	if in.MaxRedemptions.Set && (in.MaxRedemptions.Null || json.Unmarshal(in.MaxRedemptions.Value, &n.MaxRedemptions) != nil) {
-		fields["max_redemptions"] = "must be a whole number from 1 to 10000"
-	}
-	if in.ExpiresAt.Set && !in.ExpiresAt.Null {
-		var raw string
-		var t time.Time
-		err := json.Unmarshal(in.ExpiresAt.Value, &raw)
-		if err == nil {
-			t, err = time.Parse(time.RFC3339Nano, raw)
-		}
-		if err != nil {
-			fields["expires_at"] = "must be an RFC 3339 time or null"
-		} else {
-			n.ExpiresAt = &t
+	if req.Metadata.Set {
+		n.Metadata = json.RawMessage("null")
+		if !req.Metadata.Null {
+			n.Metadata = req.Metadata.Value
 		}
 	}
-	if in.Metadata.Set {
-		if in.Metadata.Null {
-			fields["metadata"] = "must be an object"
-		} else {
-			n.Metadata = in.Metadata.Value
-		}
-	}
-	for k, v := range n.Problems(time.Now()) {
-		if _, named := fields[k]; !named {
-			fields[k] = v
-		}
-	}
-	if len(fields) > 0 {
-		writeError(w, r, apperr.Validation(fields))
-		return
-	}
-	codes, err := s.store.CreateAccessCodes(r.Context(), n)
+	codes, err := s.store.CreateAccessCodes(r.Context(), s.actor(r), n)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"codes": toAccessCodesJSON(codes), "count": len(codes)})
+	return nil
 }
 
 // listAccessCodes answers GET /api/admin/access-codes (admins): every code,
 // newest first, with the total; 400 for a bad limit/offset.
-func (s *Server) listAccessCodes(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listAccessCodes(w http.ResponseWriter, r *http.Request) error {
 	p, err := listParams(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	codes, total, err := s.store.ListAccessCodes(r.Context(), p.Limit, p.Offset)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"codes": toAccessCodesJSON(codes), "total": total})
+	return nil
 }
 
 // revokeAccessCode answers DELETE /api/admin/access-codes/{access_code_id}
 // (admins): 204 (a revoked code keeps its first revoked_at); 400 for an id
 // that is not a UUID; 404 NOT_FOUND for an unknown one.
-func (s *Server) revokeAccessCode(w http.ResponseWriter, r *http.Request) {
+func (s *Server) revokeAccessCode(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathUUID(r, "access_code_id")
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	if err := s.store.RevokeAccessCode(r.Context(), id); err != nil {
-		writeError(w, r, err)
-		return
+	if err := s.store.RevokeAccessCode(r.Context(), s.actor(r), id); err != nil {
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

@@ -40,7 +40,7 @@ func BenchmarkAuthChain(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ws, err := st.CreateWorkspace(ctx, u.ID, store.NewWorkspace{Name: "Bench"}, 14)
+	ws, err := st.CreateWorkspace(ctx, store.UserActor(u), store.NewWorkspace{Name: "Bench"}, 14)
 	if err != nil {
 		b.Fatal(err)
 	}

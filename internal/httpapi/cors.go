@@ -7,14 +7,15 @@ import (
 	"github.com/go-chi/cors"
 )
 
-// The methods and request headers browsers may use (contract §9).
+// The methods and request headers browsers may use (api/openapi.yaml,
+// "CORS").
 var (
 	corsMethods = []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete}
-	corsHeaders = []string{"Authorization", "Content-Type", "X-Request-ID"}
+	corsHeaders = []string{"Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key"}
 )
 
 // corsHandler answers preflights from the allowed origins and decorates
-// their actual requests (contract §9); other origins get no CORS headers.
+// their actual requests; other origins get no CORS headers.
 func corsHandler(origins []string) func(http.Handler) http.Handler {
 	if len(origins) == 0 {
 		return func(next http.Handler) http.Handler { return next }
@@ -23,8 +24,9 @@ func corsHandler(origins []string) func(http.Handler) http.Handler {
 		AllowedOrigins: origins,
 		AllowedMethods: corsMethods,
 		AllowedHeaders: corsHeaders,
-		ExposedHeaders: []string{"X-Request-ID", "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"},
-		MaxAge:         600,
+		ExposedHeaders: []string{"X-Request-ID", "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining",
+			"X-RateLimit-Reset", "Idempotent-Replayed"},
+		MaxAge: 600,
 	})
 	return func(next http.Handler) http.Handler {
 		h := c(next)
@@ -38,8 +40,8 @@ func corsHandler(origins []string) func(http.Handler) http.Handler {
 }
 
 // preflightWriter lists every allowed method and header on an accepted
-// preflight: go-chi/cors echoes only the requested ones, and the contract
-// promises the full lists.
+// preflight: go-chi/cors echoes only the requested ones, and
+// api/openapi.yaml promises the full lists.
 type preflightWriter struct{ http.ResponseWriter }
 
 func (p *preflightWriter) WriteHeader(code int) {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -9,7 +10,8 @@ import (
 	"github.com/praxiom/praxiom-api/internal/auth"
 )
 
-// statusOf is the one code→status table of the service (contract §2).
+// statusOf is the one code→status table of the service (api/openapi.yaml,
+// "Errors").
 var statusOf = map[apperr.Code]int{
 	apperr.BadRequest:                http.StatusBadRequest,
 	apperr.InvalidSignature:          http.StatusBadRequest,
@@ -25,6 +27,7 @@ var statusOf = map[apperr.Code]int{
 	apperr.InvitationPending:         http.StatusConflict,
 	apperr.LastOwner:                 http.StatusConflict,
 	apperr.AccessCodeExhausted:       http.StatusConflict,
+	apperr.APIKeyLimit:               http.StatusConflict,
 	apperr.InvitationExpired:         http.StatusGone,
 	apperr.InvitationRevoked:         http.StatusGone,
 	apperr.InvitationAlreadyAccepted: http.StatusGone,
@@ -35,6 +38,10 @@ var statusOf = map[apperr.Code]int{
 	apperr.Internal:                  http.StatusInternalServerError,
 	apperr.Unavailable:               http.StatusServiceUnavailable,
 }
+
+// statusClientClosed is what the request log and metrics record for a
+// request its client cancelled.
+const statusClientClosed = 499
 
 type errorBody struct {
 	Error errorDetail `json:"error"`
@@ -47,9 +54,20 @@ type errorDetail struct {
 	Fields    map[string]string `json:"fields,omitempty"`
 }
 
-// writeError answers err in the contract's envelope. Clients see the code
-// and the safe message only; a 5xx logs its cause with the request id.
+// writeError answers err in the error envelope; it alone decides the status
+// and headers of an error answer: the RFC 6750 challenge of a 401
+// (error="invalid_token" whenever a bearer credential was sent) and the
+// Retry-After of a 503. Clients see the code and the safe message only; a
+// 5xx logs its cause with the request id.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(r.Context().Err(), context.Canceled) {
+		// The client went away: nobody reads this answer, and it is no
+		// failure of ours. The request log records 499 (nginx's "client
+		// closed request").
+		logger(r).LogAttrs(r.Context(), slog.LevelDebug, "client went away", slog.String("error", err.Error()))
+		w.WriteHeader(statusClientClosed)
+		return
+	}
 	e, ok := apperr.As(err)
 	if !ok {
 		e = apperr.Wrap(apperr.Internal, "Internal server error.", err)
@@ -66,15 +84,13 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		logger(r).LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("error", err.Error()))
 	case status >= 500:
 		logger(r).LogAttrs(r.Context(), slog.LevelWarn, "request failed", slog.String("error", err.Error()))
-	case e.Err != nil && !errors.Is(e.Err, errQuiet):
+	case e.Err != nil:
 		logger(r).LogAttrs(r.Context(), slog.LevelDebug, "request refused", slog.String("error", err.Error()))
 	}
 	if msg == "" {
 		msg = http.StatusText(status)
 	}
-	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
-		// A 401 decided after authenticate (the user was deleted meanwhile)
-		// carries the challenge too (contract §2).
+	if status == http.StatusUnauthorized {
 		challenge := "Bearer"
 		if token, _, ok := auth.ParseBearer(r.Header.Get("Authorization")); ok && token != "" {
 			challenge = `Bearer error="invalid_token"`
@@ -88,6 +104,3 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		Code: e.Code, Message: msg, RequestID: requestID(r.Context()), Fields: e.Fields,
 	}})
 }
-
-// errQuiet marks causes not worth a debug line.
-var errQuiet = errors.New("quiet")

@@ -1,7 +1,7 @@
 package httpapi
 
 // Fuzz target for the JSON request-body decoder. Its committed seed corpus
-// lives in testdata/fuzz/FuzzDecodeJSONBytes/ and runs as an ordinary test
+// lives in testdata/fuzz/FuzzDecodeBytes/ and runs as an ordinary test
 // under `make test`; `make fuzz` mutates it for a bounded time.
 
 import (
@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/praxiom/praxiom-api/internal/apperr"
+	"github.com/praxiom/praxiom-api/internal/jsontext"
+	"github.com/praxiom/praxiom-api/internal/store"
 )
 
 // fuzzBody has the shapes of the API's request bodies: plain and nullable
@@ -16,24 +18,24 @@ import (
 // (optional, as in the PATCH bodies), raw JSON (access codes), a list and
 // nested optional objects.
 type fuzzBody struct {
-	Name         string                    `json:"name"`
-	ProductName  *string                   `json:"product_name"`
-	CurrentStage optional[string]          `json:"current_stage"`
-	Enabled      bool                      `json:"overnight_research_enabled"`
-	Digest       optional[bool]            `json:"morning_digest_enabled"`
-	Limit        int                       `json:"limit"`
-	Count        optional[json.RawMessage] `json:"count"`
-	Metadata     json.RawMessage           `json:"metadata"`
-	Tags         []string                  `json:"tags"`
-	Nested       *fuzzNested               `json:"nested"`
+	Name         string                          `json:"name"`
+	ProductName  *string                         `json:"product_name"`
+	CurrentStage store.Optional[string]          `json:"current_stage"`
+	Enabled      bool                            `json:"overnight_research_enabled"`
+	Digest       store.Optional[bool]            `json:"morning_digest_enabled"`
+	Limit        int                             `json:"limit"`
+	Count        store.Optional[json.RawMessage] `json:"count"`
+	Metadata     json.RawMessage                 `json:"metadata"`
+	Tags         []string                        `json:"tags"`
+	Nested       *fuzzNested                     `json:"nested"`
 }
 
 type fuzzNested struct {
-	Description *string         `json:"description"`
-	Max         optional[int]   `json:"max"`
-	Deep        *fuzzDeep       `json:"deep"`
-	Items       []fuzzDeep      `json:"items"`
-	Extra       optional[uint8] `json:"extra"`
+	Description *string               `json:"description"`
+	Max         store.Optional[int]   `json:"max"`
+	Deep        *fuzzDeep             `json:"deep"`
+	Items       []fuzzDeep            `json:"items"`
+	Extra       store.Optional[uint8] `json:"extra"`
 }
 
 type fuzzDeep struct {
@@ -41,7 +43,7 @@ type fuzzDeep struct {
 	Ratio float64 `json:"ratio"`
 }
 
-func FuzzDecodeJSONBytes(f *testing.F) {
+func FuzzDecodeBytes(f *testing.F) {
 	for _, s := range []string{
 		`{"name":"Acme","product_name":"Rocket","current_stage":null}`,
 		`{"name":"Acme","product_name":null,"overnight_research_enabled":true,"morning_digest_enabled":false}`,
@@ -60,25 +62,28 @@ func FuzzDecodeJSONBytes(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var dst fuzzBody
-		err := decodeJSONBytes(body, &dst)
+		err := decodeBytes(body, &dst)
 		if err == nil {
 			if !json.Valid(body) {
-				t.Fatalf("decodeJSONBytes(%q) accepted a body that is not valid JSON", body)
+				t.Fatalf("decodeBytes(%q) accepted a body that is not valid JSON", body)
+			}
+			if p := jsontext.Check(body); p != "" {
+				t.Fatalf("decodeBytes(%q) accepted a body PostgreSQL cannot store: %s", body, p)
 			}
 			return
 		}
 		e, ok := err.(*apperr.Error)
 		if !ok {
-			t.Fatalf("decodeJSONBytes(%q): error %v (%T) is not an *apperr.Error", body, err, err)
+			t.Fatalf("decodeBytes(%q): error %v (%T) is not an *apperr.Error", body, err, err)
 		}
 		switch e.Code {
 		case apperr.BadRequest:
 		case apperr.ValidationError:
 			if len(e.Fields) == 0 {
-				t.Fatalf("decodeJSONBytes(%q): VALIDATION_ERROR names no field: %v", body, err)
+				t.Fatalf("decodeBytes(%q): VALIDATION_ERROR names no field: %v", body, err)
 			}
 		default:
-			t.Fatalf("decodeJSONBytes(%q): code %s, want BAD_REQUEST or VALIDATION_ERROR: %v", body, e.Code, err)
+			t.Fatalf("decodeBytes(%q): code %s, want BAD_REQUEST or VALIDATION_ERROR: %v", body, e.Code, err)
 		}
 	})
 }

@@ -1,10 +1,7 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"net/http"
-	"net/mail"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -14,8 +11,8 @@ import (
 	"github.com/praxiom/praxiom-api/internal/store"
 )
 
-// invitationJSON is the invitation object of contract §7, token included:
-// only admins and owners of the workspace ever see it.
+// invitationJSON is the invitation object (api/openapi.yaml, Invitation),
+// token included: only admins and owners of the workspace ever see it.
 type invitationJSON struct {
 	ID            uuid.UUID `json:"id"`
 	WorkspaceID   uuid.UUID `json:"workspace_id"`
@@ -47,117 +44,69 @@ type publicInvitationJSON struct {
 	InvitedByName string    `json:"invited_by_name"`
 }
 
-// maxEmail is the longest email address accepted (RFC 5321 path limits).
-const maxEmail = 320
-
-// validEmail reports whether s (trimmed, lower-cased) is a bare address:
-// net/mail parses it to itself, with one @ and no display name or spaces.
-func validEmail(s string) bool {
-	if len(s) > maxEmail || strings.Count(s, "@") != 1 || strings.ContainsAny(s, " \t\r\n<>\"") {
-		return false
-	}
-	a, err := mail.ParseAddress(s)
-	return err == nil && a.Name == "" && a.Address == s
+// createInvitationRequest is the body of POST …/invitations.
+type createInvitationRequest struct {
+	Email string `json:"email"`
+	Role  string `json:"role"`
 }
 
 // createInvitation answers POST /api/workspaces/{workspace_id}/invitations
 // (admins and owners): 201 invitation with its token; 422 for a missing or
 // malformed email, a missing role or one other than member/admin, unknown
 // fields; 409 ALREADY_MEMBER, 409 INVITATION_PENDING.
-func (s *Server) createInvitation(w http.ResponseWriter, r *http.Request) {
-	m := currentMembership(r)
-	// Read raw so that a value of the wrong type is named together with the
-	// other bad fields.
-	var in struct {
-		Email optional[json.RawMessage] `json:"email"`
-		Role  optional[json.RawMessage] `json:"role"`
+func (s *Server) createInvitation(w http.ResponseWriter, r *http.Request) error {
+	var req createInvitationRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
 	}
-	if err := decodeJSON(w, r, &in); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	fields := map[string]string{}
-	var email, role string
-	switch {
-	case !in.Email.Set || in.Email.Null:
-		fields["email"] = "is required"
-	case json.Unmarshal(in.Email.Value, &email) != nil:
-		fields["email"] = "must be a string"
-	default:
-		email = strings.ToLower(strings.TrimSpace(email))
-		if email == "" {
-			fields["email"] = "is required"
-		} else if !validEmail(email) {
-			fields["email"] = "must be an email address"
-		}
-	}
-	switch {
-	case !in.Role.Set || in.Role.Null:
-		fields["role"] = "is required"
-	case json.Unmarshal(in.Role.Value, &role) != nil || (role != store.RoleMember && role != store.RoleAdmin):
-		fields["role"] = "must be member or admin"
-	}
-	if len(fields) > 0 {
-		writeError(w, r, apperr.Validation(fields))
-		return
-	}
-	inv, err := s.store.CreateInvitation(r.Context(), m.WorkspaceID, currentUser(r).ID, email, role)
+	inv, err := s.store.CreateInvitation(r.Context(), s.actor(r), currentWorkspace(r).ID, store.NewInvitation(req))
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusCreated, toInvitationJSON(inv))
+	return nil
 }
 
 // listInvitations answers GET /api/workspaces/{workspace_id}/invitations
 // (admins and owners): the invitations whose status (as read now) is
 // ?status= (default pending), newest first; 400 for another status or a bad
 // limit/offset.
-func (s *Server) listInvitations(w http.ResponseWriter, r *http.Request) {
-	m := currentMembership(r)
+func (s *Server) listInvitations(w http.ResponseWriter, r *http.Request) error {
 	p, err := listParams(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	status := store.InvitationPending
 	if v, ok := r.URL.Query()["status"]; ok {
 		if len(v) != 1 || !store.ValidInvitationStatus(v[0]) {
-			writeError(w, r, apperr.New(apperr.BadRequest, "status must be one of pending, accepted, revoked, expired."))
-			return
+			return apperr.New(apperr.BadRequest, "status must be one of pending, accepted, revoked, expired.")
 		}
 		status = v[0]
 	}
-	invs, total, err := s.store.ListInvitations(r.Context(), m.WorkspaceID, status, p.Limit, p.Offset)
+	invs, total, err := s.store.ListInvitations(r.Context(), currentWorkspace(r).ID, status, p.Limit, p.Offset)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	out := make([]invitationJSON, len(invs))
 	for i, inv := range invs {
 		out[i] = toInvitationJSON(inv)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"invitations": out, "total": total})
+	return nil
 }
 
 // revokeInvitation answers DELETE
 // /api/workspaces/{workspace_id}/invitations/{invitation_id} (admins and
-// owners): 204, also when it was already revoked; 400 for an id that is not
-// a UUID; 404 NOT_FOUND when this workspace has no such invitation; 410
-// INVITATION_ALREADY_ACCEPTED or INVITATION_EXPIRED when it can no longer
-// be revoked.
-func (s *Server) revokeInvitation(w http.ResponseWriter, r *http.Request) {
-	m := currentMembership(r)
-	id, err := pathUUID(r, "invitation_id")
+// owners): 204, also when it was already revoked; 404 NOT_FOUND when this
+// workspace has no such invitation; 410 INVITATION_ALREADY_ACCEPTED or
+// INVITATION_EXPIRED when it can no longer be revoked.
+func (s *Server) revokeInvitation(w http.ResponseWriter, r *http.Request) error {
+	err := s.store.RevokeInvitation(r.Context(), s.actor(r), currentWorkspace(r).ID, nestedID(r, "invitation_id"))
 	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	if err := s.store.RevokeInvitation(r.Context(), m.WorkspaceID, id); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // maxInvitationToken bounds the tokens worth looking up; ours are 43
@@ -186,37 +135,35 @@ var errNoInvitation = apperr.New(apperr.NotFound, "No such invitation.")
 // lookupInvitation answers GET /api/invitations/{token} (no authentication):
 // 200 with what an invitation page shows (never the token), status
 // "expired" for an expired one; 404 NOT_FOUND for an unknown token.
-func (s *Server) lookupInvitation(w http.ResponseWriter, r *http.Request) {
+func (s *Server) lookupInvitation(w http.ResponseWriter, r *http.Request) error {
 	token, err := invitationToken(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	inv, err := s.store.InvitationByToken(r.Context(), token)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, publicInvitationJSON{
 		WorkspaceID: inv.WorkspaceID, WorkspaceName: inv.WorkspaceName, InvitedEmail: inv.InvitedEmail,
 		Role: inv.Role, Status: inv.Status, ExpiresAt: inv.ExpiresAt.UTC(), InvitedByName: inv.InvitedByName,
 	})
+	return nil
 }
 
 // acceptInvitation answers POST /api/invitations/{token}/accept (the invited
 // user; no body): 200 workspace object with the new role; 404 NOT_FOUND; 403
 // INVITATION_EMAIL_MISMATCH; 410 INVITATION_ALREADY_ACCEPTED,
 // INVITATION_REVOKED or INVITATION_EXPIRED; 409 ALREADY_MEMBER.
-func (s *Server) acceptInvitation(w http.ResponseWriter, r *http.Request) {
+func (s *Server) acceptInvitation(w http.ResponseWriter, r *http.Request) error {
 	token, err := invitationToken(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	ws, err := s.store.AcceptInvitation(r.Context(), token, currentUser(r).ID)
+	ws, err := s.store.AcceptInvitation(r.Context(), s.actor(r), token)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, toWorkspaceJSON(ws))
+	return nil
 }

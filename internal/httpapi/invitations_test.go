@@ -400,7 +400,7 @@ func TestInvitationPermissions(t *testing.T) {
 			create := e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: tc.tok,
 				Body: map[string]any{"email": email, "role": "member"}})
 			list := e.Get(invPath(ws), tc.tok)
-			target, err := e.Store.CreateInvitation(ctx, ws, owner.ID, "target-"+tc.who+"@example.com", store.RoleMember)
+			target, err := e.Store.CreateInvitation(ctx, store.Actor{Type: store.ActorUser, ID: owner.ID}, ws, store.NewInvitation{Email: "target-" + tc.who + "@example.com", Role: store.RoleMember})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,18 +10,36 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/praxiom/praxiom-api/internal/apperr"
+	"github.com/praxiom/praxiom-api/internal/jsontext"
 )
 
-// maxBody is the largest request body any route accepts (contract §1).
+// maxBody is the largest request body any route accepts (api/openapi.yaml,
+// "Conventions").
 const maxBody = 1 << 20
 
+// bufPool recycles response buffers; buffers that grew past maxPooled are
+// left to the garbage collector.
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooled = 64 << 10
+
 // writeJSON writes v with status. Encoding errors can only come from a
-// broken connection, which the logger sees as a short write.
+// value no handler produces; they answer a bare 500.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooled {
+			buf.Reset()
+			bufPool.Put(buf)
+		}
+	}()
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		http.Error(w, `{"error":{"code":"INTERNAL","message":"Internal server error.","request_id":""}}`, http.StatusInternalServerError)
@@ -45,11 +63,16 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	return body, nil
 }
 
-// decodeJSON decodes the request's JSON body into dst, which must be a
-// pointer to a struct. Returns UNSUPPORTED_MEDIA_TYPE without
-// application/json, PAYLOAD_TOO_LARGE over 1 MiB, BAD_REQUEST for malformed
-// JSON, VALIDATION_ERROR naming an unknown field or a field of the wrong type.
-func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
+// decode reads the request's JSON body into dst, a pointer to a struct
+// whose exported fields carry json tags: the one way request bodies are
+// read. A field may be a store.Optional[T] to tell an absent key from a
+// null. Returns UNSUPPORTED_MEDIA_TYPE without application/json,
+// PAYLOAD_TOO_LARGE over 1 MiB, BAD_REQUEST for a body that is not one
+// well-formed JSON object, and VALIDATION_ERROR naming every field that is
+// unknown (names match exactly), of the wrong type, or holding what
+// PostgreSQL cannot store (U+0000, unpaired surrogates, invalid UTF-8).
+// Of a key given twice, the last value counts.
+func decode(w http.ResponseWriter, r *http.Request, dst any) error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
 		return apperr.New(apperr.UnsupportedMediaType, "Send the body as application/json.")
@@ -58,106 +81,150 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	if err != nil {
 		return err
 	}
-	return decodeJSONBytes(body, dst)
+	return decodeBytes(body, dst)
 }
 
-// decodeJSONBytes is decodeJSON after the body is read; it is what the body
-// fuzz target exercises.
-func decodeJSONBytes(body []byte, dst any) error {
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) == 0 {
-		return apperr.New(apperr.BadRequest, "The body must not be empty.")
-	}
-	if trimmed[0] != '{' {
-		return apperr.New(apperr.BadRequest, "The body must be a JSON object.")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		var syntaxErr *json.SyntaxError
-		var typeErr *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
-			return apperr.Wrap(apperr.BadRequest, "The body is not well-formed JSON.", err)
-		case errors.As(err, &typeErr):
-			if typeErr.Field == "" {
-				return apperr.Wrap(apperr.BadRequest, "The body must be a JSON object.", err)
-			}
-			return &apperr.Error{Code: apperr.ValidationError, Message: "The request is invalid.",
-				Fields: map[string]string{typeErr.Field: "must be a " + jsonType(typeErr.Type.Kind().String())}, Err: err}
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			// encoding/json offers no typed error for this one.
-			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return &apperr.Error{Code: apperr.ValidationError, Message: "The request has an unknown field.",
-				Fields: map[string]string{field: "is not allowed"}, Err: err}
-		default:
-			return apperr.Wrap(apperr.BadRequest, "The body is not well-formed JSON.", err)
-		}
-	}
-	if dec.More() {
-		return apperr.New(apperr.BadRequest, "The body must hold a single JSON object.")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return apperr.New(apperr.BadRequest, "The body must hold a single JSON object.")
-	}
-	return exactKeys(body, dst)
-}
+var (
+	errEmptyBody     = apperr.New(apperr.BadRequest, "The body must not be empty.")
+	errNotObject     = apperr.New(apperr.BadRequest, "The body must be a JSON object.")
+	errMalformedBody = apperr.New(apperr.BadRequest, "The body is not well-formed JSON.")
+	errTrailingBody  = apperr.New(apperr.BadRequest, "The body must hold a single JSON object.")
+)
 
-// exactKeys returns VALIDATION_ERROR naming a top-level key of the (already
-// decoded) body that is not spelled exactly like one of dst's JSON field
-// names: encoding/json matches keys case-insensitively, so {"Name": …}
-// would otherwise be taken for "name" (contract §1: unknown fields → 422).
-func exactKeys(body []byte, dst any) error {
-	t := reflect.TypeOf(dst)
-	if t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
-		return nil
+// decodeBytes is decode after the body is read; it is what the body fuzz
+// target exercises.
+func decodeBytes(body []byte, dst any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return errEmptyBody
 	}
-	t = t.Elem()
-	known := make(map[string]bool, t.NumField())
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "" {
-			name = f.Name
-		}
-		if name != "-" && f.IsExported() {
-			known[name] = true
-		}
-	}
+	v := reflect.ValueOf(dst).Elem()
+	fields := fieldsOf(v.Type())
 	dec := json.NewDecoder(bytes.NewReader(body))
-	if _, err := dec.Token(); err != nil { // {
-		return nil
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		if err != nil && !isSyntax(err) {
+			return errMalformedBody
+		}
+		return errNotObject
 	}
+	problems := map[string]string{}
+	unknown := false
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil
+			return apperr.Wrap(apperr.BadRequest, errMalformedBody.Message, err)
 		}
-		if key, _ := tok.(string); !known[key] {
-			return &apperr.Error{Code: apperr.ValidationError, Message: "The request has an unknown field.",
-				Fields: map[string]string{key: "is not allowed"}}
+		key, _ := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return apperr.Wrap(apperr.BadRequest, errMalformedBody.Message, err)
 		}
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return nil
+		f, ok := fields[key]
+		switch {
+		case !ok:
+			problems[key] = "is not allowed"
+			unknown = true
+		case jsontext.Check(raw) != "":
+			problems[key] = string(jsontext.Check(raw))
+		default:
+			field := v.Field(f.index)
+			field.SetZero() // a repeated key starts afresh
+			if err := json.Unmarshal(raw, field.Addr().Interface()); err != nil {
+				problems[key] = f.wrongType
+			} else {
+				delete(problems, key)
+			}
 		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return apperr.Wrap(apperr.BadRequest, errMalformedBody.Message, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errTrailingBody
+	}
+	if len(problems) > 0 {
+		msg := "The request is invalid."
+		if unknown {
+			msg = "The request has an unknown field."
+		}
+		return &apperr.Error{Code: apperr.ValidationError, Message: msg, Fields: problems}
 	}
 	return nil
 }
 
-func jsonType(kind string) string {
-	switch kind {
-	case "string":
-		return "string"
-	case "bool":
-		return "boolean"
-	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64", "float32", "float64":
-		return "number"
-	case "slice", "array":
-		return "list"
-	case "map", "struct":
-		return "object"
+func isSyntax(err error) bool {
+	var se *json.SyntaxError
+	return errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// bodyField is one field of a request body type.
+type bodyField struct {
+	index     int
+	wrongType string // the message for a value of the wrong type
+}
+
+var bodyFields sync.Map // reflect.Type → map[string]bodyField
+
+// fieldsOf returns the JSON fields of struct type t by their exact names.
+func fieldsOf(t reflect.Type) map[string]bodyField {
+	if f, ok := bodyFields.Load(t); ok {
+		return f.(map[string]bodyField)
+	}
+	fields := make(map[string]bodyField, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !f.IsExported() || name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		fields[name] = bodyField{index: i, wrongType: "must be " + typeName(f.Type)}
+	}
+	bodyFields.Store(t, fields)
+	return fields
+}
+
+var (
+	timeType = reflect.TypeFor[time.Time]()
+	uuidType = reflect.TypeFor[uuid.UUID]()
+	rawType  = reflect.TypeFor[json.RawMessage]()
+)
+
+// typeName says what JSON a Go type takes, for "must be …" messages.
+func typeName(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	// store.Optional[T] and the like: a struct of Set, Null and Value.
+	if t.Kind() == reflect.Struct {
+		if v, ok := t.FieldByName("Value"); ok {
+			if _, ok := t.FieldByName("Null"); ok {
+				return typeName(v.Type)
+			}
+		}
+	}
+	switch {
+	case t == timeType:
+		return "an RFC 3339 time"
+	case t == uuidType:
+		return "a UUID"
+	case t == rawType:
+		return "JSON"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list of " + strings.TrimPrefix(strings.TrimPrefix(typeName(t.Elem()), "a "), "an ") + "s"
 	default:
-		return "valid value"
+		return "an object"
 	}
 }

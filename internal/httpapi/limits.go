@@ -13,8 +13,8 @@ import (
 	"github.com/praxiom/praxiom-api/internal/ratelimit"
 )
 
-// RateLimits configures the limits of contract §9. A nil Limiter turns
-// them off (RATE_LIMIT_ENABLED=false).
+// RateLimits configures the rate limits (api/openapi.yaml, "Rate
+// limits"). A nil Limiter turns them off (RATE_LIMIT_ENABLED=false).
 type RateLimits struct {
 	Limiter ratelimit.Limiter
 	// PerPlan is requests per user per minute by plan name; a plan left
@@ -28,7 +28,7 @@ type RateLimits struct {
 	TrustedProxies []netip.Prefix
 }
 
-// DefaultPerPlan are the per-user limits of contract §9 by plan.
+// DefaultPerPlan are the per-user limits by plan.
 var DefaultPerPlan = map[string]int{"trial": 30, "pro": 120, "growth": 300, "power": 600}
 
 // DefaultPerIP is the per-IP limit on routes without a user.
@@ -56,63 +56,86 @@ func (l RateLimits) ipLimit() int {
 	return DefaultPerIP
 }
 
-// limitUser applies the caller's plan limit, keyed by user id. It sits
-// right behind authenticate, so every authenticated response carries the
-// X-RateLimit-* headers.
-func (s *Server) limitUser(next http.Handler) http.Handler {
+// limitPrincipal applies the principal's limit: a user's by the best plan
+// of their workspaces, an API key's (counted per key) by its workspace's
+// plan. It sits right behind the principal's loading, so every
+// authenticated response carries the X-RateLimit-* headers.
+func (s *Server) limitPrincipal(next http.Handler) http.Handler {
 	if s.limits.Limiter == nil {
 		return next
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u := currentUser(r)
-		if s.applyLimit(w, r, "user:"+u.ID.String(), s.limits.planLimit(u.Plan), "user") {
-			next.ServeHTTP(w, r)
+	return h(func(w http.ResponseWriter, r *http.Request) error {
+		st := state(r)
+		key, plan := "", ""
+		if st.key != nil {
+			key, plan = "key:"+st.key.ID.String(), st.keyWS.LimitPlan()
+		} else {
+			key, plan = "user:"+st.user.ID.String(), st.user.Plan
 		}
+		if err := s.applyLimit(w, r, key, s.limits.planLimit(plan), "user"); err != nil {
+			return err
+		}
+		next.ServeHTTP(w, r)
+		return nil
 	})
 }
 
-// limitIP applies the per-IP limit on routes without a user.
+// limitIP applies the per-IP limit on routes without a credential.
 func (s *Server) limitIP(next http.Handler) http.Handler {
 	if s.limits.Limiter == nil {
 		return next
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.applyLimit(w, r, "ip:"+clientIP(r, s.limits.TrustedProxies), s.limits.ipLimit(), "ip") {
-			next.ServeHTTP(w, r)
+	return h(func(w http.ResponseWriter, r *http.Request) error {
+		if err := s.applyLimit(w, r, "ip:"+clientKey(r, s.limits.TrustedProxies), s.limits.ipLimit(), "ip"); err != nil {
+			return err
 		}
+		next.ServeHTTP(w, r)
+		return nil
 	})
 }
 
-// applyLimit counts the request, sets the headers, and answers 429
-// RATE_LIMITED with Retry-After when over. It reports whether to go on. A
-// limiter failure lets the request through (the Redis limiter already falls
-// back to local limits; this is the last resort).
-func (s *Server) applyLimit(w http.ResponseWriter, r *http.Request, key string, limit int, scope string) bool {
+// applyLimit counts the request and sets the headers; over the limit it
+// sets Retry-After and returns RATE_LIMITED. A limiter failure lets the
+// request through (the Redis limiter already falls back to local limits;
+// this is the last resort).
+func (s *Server) applyLimit(w http.ResponseWriter, r *http.Request, key string, limit int, scope string) error {
 	res, err := s.limits.Limiter.Allow(r.Context(), key, limit)
 	if err != nil {
 		logger(r).Warn("rate limiter failed; request allowed", "error", err.Error())
-		return true
+		return nil
 	}
-	h := w.Header()
-	h.Set("X-RateLimit-Limit", strconv.Itoa(res.Limit))
-	h.Set("X-RateLimit-Remaining", strconv.Itoa(res.Remaining))
+	hdr := w.Header()
+	hdr.Set("X-RateLimit-Limit", strconv.Itoa(res.Limit))
+	hdr.Set("X-RateLimit-Remaining", strconv.Itoa(res.Remaining))
 	// Unix seconds, rounded up: never a second that has already begun.
 	reset := res.Reset.Unix()
 	if res.Reset.After(time.Unix(reset, 0)) {
 		reset++
 	}
-	h.Set("X-RateLimit-Reset", strconv.FormatInt(reset, 10))
+	hdr.Set("X-RateLimit-Reset", strconv.FormatInt(reset, 10))
 	if res.Allowed {
-		return true
+		return nil
 	}
 	retry := max(1, int(math.Ceil(res.RetryAfter.Seconds())))
-	h.Set("Retry-After", strconv.Itoa(retry))
+	hdr.Set("Retry-After", strconv.Itoa(retry))
 	if s.metrics != nil {
 		s.metrics.RateLimited(scope)
 	}
-	writeError(w, r, apperr.New(apperr.RateLimited, "Too many requests; retry after "+
-		(time.Duration(retry)*time.Second).String()+"."))
-	return false
+	return apperr.New(apperr.RateLimited, "Too many requests; retry after "+
+		(time.Duration(retry)*time.Second).String()+".")
+}
+
+// clientKey is the client's address as rate limits count it: an IPv4
+// address, or the /64 an IPv6 address belongs to (one subscriber usually
+// holds a whole /64).
+func clientKey(r *http.Request, trusted []netip.Prefix) string {
+	ip := clientIP(r, trusted)
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() {
+		return ip
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }
 
 // clientIP is the connection's peer address, unless that peer is a trusted

@@ -573,8 +573,10 @@ func TestRateLimitPerIP(t *testing.T) {
 		fresh(t, lookup("203.0.113.9:1111", "203.0.113.7"))     // naming a limited client does not burn its budget elsewhere
 		fresh(t, lookup("[2001:db8::1]:1111"))                  // IPv6
 		refused(t, lookup("203.0.113.7:5555", "10.0.0.1"))      // nor can an untrusted client pose as a proxy's client
-		spend(t, "[2001:db8::2]:1")                             // IPv6 budgets are per address too
-		fresh(t, lookup("[2001:db8::3]:1"))
+		spend(t, "[2001:db8:0:2::2]:1")                         // IPv6 budgets are per /64:
+		refused(t, lookup("[2001:db8:0:2::3]:1"))               // another address of the same /64
+		refused(t, lookup("[2001:db8:0:2:ffff::1]:1"))          //
+		fresh(t, lookup("[2001:db8:0:3::2]:1"))                 // the next /64
 	})
 	t.Run("behind a trusted proxy", func(t *testing.T) {
 		spend(t, "10.0.0.1:40000", "198.51.100.10")

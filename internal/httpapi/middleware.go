@@ -11,38 +11,18 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
+	chimw "github.com/go-chi/chi/v5/middleware"
 	"github.com/google/uuid"
 
 	"github.com/praxiom/praxiom-api/internal/apperr"
+	"github.com/praxiom/praxiom-api/internal/metrics"
 )
 
-type ctxKey int
-
-const (
-	requestIDKey ctxKey = iota
-	userKey
-	membershipKey
-	prefetchKey
-)
-
-// requestInfo is what withRequestID puts in the context.
-type requestInfo struct {
-	id  string
-	log *slog.Logger
-}
-
-// requestID returns the request's id ("" outside the middleware).
-func requestID(ctx context.Context) string {
-	info, _ := ctx.Value(requestIDKey).(requestInfo)
-	return info.id
-}
-
-// logger returns a logger that carries the request's id. It is built on
+// logger returns the server's logger with the request's id. It is built on
 // demand: most requests log one line and need none.
 func logger(r *http.Request) *slog.Logger {
-	if info, ok := r.Context().Value(requestIDKey).(requestInfo); ok {
-		return info.log.With(slog.String("request_id", info.id))
+	if st, ok := r.Context().Value(ctxKey{}).(*reqState); ok {
+		return st.log.With(slog.String("request_id", st.id))
 	}
 	return slog.Default()
 }
@@ -62,8 +42,8 @@ func validRequestID(s string) bool {
 	return true
 }
 
-// withRequestID gives every request an id, echoed in X-Request-ID, and a
-// logger that carries it.
+// withRequestID gives every request an id, echoed in X-Request-ID, and the
+// state the rest of the chain fills in.
 func (s *Server) withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-ID")
@@ -71,18 +51,19 @@ func (s *Server) withRequestID(next http.Handler) http.Handler {
 			id = uuid.NewString()
 		}
 		w.Header().Set("X-Request-ID", id)
-		ctx := context.WithValue(r.Context(), requestIDKey, requestInfo{id: id, log: s.log})
+		ctx := context.WithValue(r.Context(), ctxKey{}, &reqState{id: id, log: s.log})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
-// logRequests writes one JSON line per request: method, route pattern,
-// status, bytes and latency. It never logs headers, bodies, the query or the
-// path itself (GET /api/invitations/{token} carries a secret in it).
+// logRequests writes one JSON line per request: method (from a fixed set),
+// route pattern, status, bytes, latency and, for an impersonated session,
+// the impersonator. It never logs headers, bodies, the query or the path
+// itself (GET /api/invitations/{token} carries a secret in it).
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		ww := chimw.NewWrapResponseWriter(w, r.ProtoMajor)
 		next.ServeHTTP(ww, r)
 		status := ww.Status()
 		if status == 0 {
@@ -90,20 +71,25 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		}
 		latency := time.Since(start)
 		route := s.routeOf(r)
+		method := metrics.MethodLabel(r.Method)
 		level := slog.LevelInfo
-		if status >= 500 {
+		if status >= 500 && status != statusClientClosed {
 			level = slog.LevelError
 		}
-		s.log.LogAttrs(r.Context(), level, "request",
+		attrs := []slog.Attr{
 			slog.String("request_id", requestID(r.Context())),
-			slog.String("method", r.Method),
+			slog.String("method", method),
 			slog.String("route", route),
 			slog.Int("status", status),
 			slog.Int("bytes", ww.BytesWritten()),
 			slog.Duration("latency", latency),
-		)
+		}
+		if st, ok := r.Context().Value(ctxKey{}).(*reqState); ok && st.impersonator() != "" {
+			attrs = append(attrs, slog.String("impersonator", st.impersonator()))
+		}
+		s.log.LogAttrs(r.Context(), level, "request", attrs...)
 		if s.metrics != nil {
-			s.metrics.ObserveRequest(r.Method, route, status, latency)
+			s.metrics.ObserveRequest(method, route, status, latency)
 		}
 	})
 }
@@ -126,7 +112,7 @@ func (s *Server) routeOf(r *http.Request) string {
 		}
 	}
 	if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
-		return rc.RoutePattern()
+		return rc.RoutePattern() // a mount's catch-all, such as /api/*
 	}
 	return "unmatched"
 }

@@ -1,15 +1,16 @@
 package httpapi
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
 	"strconv"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
 
 	"github.com/praxiom/praxiom-api/internal/apperr"
 )
 
-// Pagination bounds of every list (contract §1).
+// Pagination bounds of every list (api/openapi.yaml, "Conventions").
 const (
 	defaultLimit = 50
 	maxLimit     = 200
@@ -40,29 +41,16 @@ func listParams(r *http.Request) (page, error) {
 	return p, nil
 }
 
-// optional is a PATCH field: Set when the key was present, Null when its
-// value was null.
-type optional[T any] struct {
-	Set   bool
-	Null  bool
-	Value T
+// pathUUID parses a path parameter as a UUID (36 characters, hyphenated).
+// Returns BAD_REQUEST.
+func pathUUID(r *http.Request, name string) (uuid.UUID, error) {
+	return parseUUID(chi.URLParam(r, name), name)
 }
 
-// UnmarshalJSON records presence; a null leaves Value zero.
-func (o *optional[T]) UnmarshalJSON(b []byte) error {
-	o.Set = true
-	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
-		o.Null = true
-		return nil
+func parseUUID(raw, name string) (uuid.UUID, error) {
+	id, err := uuid.Parse(raw)
+	if err != nil || len(raw) != 36 {
+		return uuid.Nil, apperr.New(apperr.BadRequest, "The path parameter "+name+" must be a UUID.")
 	}
-	return json.Unmarshal(b, &o.Value)
-}
-
-// ptr returns the value, nil for null.
-func (o optional[T]) ptr() *T {
-	if o.Null {
-		return nil
-	}
-	v := o.Value
-	return &v
+	return id, nil
 }

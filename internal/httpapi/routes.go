@@ -11,93 +11,122 @@ import (
 )
 
 // routes declares every route of the service, nested by the middleware each
-// needs, so the auth chain reads top to bottom.
+// needs, so the whole auth chain — sessions and API keys — reads top to
+// bottom here.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.withRequestID, s.logRequests, recoverPanics, corsHandler(s.corsOrigins))
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, apperr.New(apperr.NotFound, "No such route."))
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
-		var allowed []string
-		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
-			if r.Match(chi.NewRouteContext(), m, req.URL.Path) {
-				allowed = append(allowed, m)
-			}
-		}
-		methodNotAllowed(w, req, strings.Join(allowed, ", "))
-	})
+	r.NotFound(h(notFound))
+	r.MethodNotAllowed(h(s.wrongMethod))
 	// The public paths under /api answer other methods with 405 rather than
 	// falling through to the authenticated group's 401.
 	only := func(allow string) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) { methodNotAllowed(w, r, allow) }
+		return h(func(w http.ResponseWriter, r *http.Request) error { return methodNotAllowed(w, allow) })
 	}
 
-	// Operations: no authentication.
-	r.Get("/healthz", s.healthz)
-	r.Get("/readyz", s.readyz)
-	if s.metrics != nil {
-		r.Method(http.MethodGet, "/metrics", s.metrics.Handler())
-	}
+	// Operations: no credential.
+	r.Get("/healthz", h(s.healthz))
+	r.Get("/readyz", h(s.readyz))
 
-	// Clerk's webhook: Svix signatures instead of a bearer token.
-	r.Post("/webhooks/clerk", s.clerkWebhook)
+	// Clerk's webhook: Svix signatures instead of a bearer credential.
+	r.Post("/webhooks/clerk", h(s.clerkWebhook))
 	r.Handle("/api/webhooks/clerk", only(http.MethodPost))
-	r.Post("/api/webhooks/clerk", s.clerkWebhook)
+	r.Post("/api/webhooks/clerk", h(s.clerkWebhook))
 
-	// The invitation look-up needs no token (contract §7).
+	// The invitation look-up needs no credential; it is limited per IP.
 	r.Handle("/api/invitations/{token}", only(http.MethodGet))
-	r.With(s.limitIP).Get("/api/invitations/{token}", s.lookupInvitation)
+	r.With(s.limitIP).Get("/api/invitations/{token}", h(s.lookupInvitation))
 
-	// Everything else under /api: authentication comes before routing.
+	// Everything else under /api needs a credential, checked before routing
+	// (an unknown /api path without one answers 401).
 	r.Route("/api", func(r chi.Router) {
-		r.Use(s.authenticate, s.limitUser)
-		r.Get("/auth/me", s.getMe) // suspended users may still see themselves
+		r.Use(middleware(s.verifyCredential)) // 401: a session token or an API key, no database
+		// An unknown route or method still costs its caller a request of
+		// their budget, with the X-RateLimit-* headers.
+		r.NotFound(s.asPrincipal(notFound))
+		r.MethodNotAllowed(s.asPrincipal(s.wrongMethod))
 
+		// The caller's own routes: one query loads the principal.
 		r.Group(func(r chi.Router) {
-			r.Use(requireActive)
+			r.Use(middleware(s.loadPrincipal), s.limitPrincipal)
+			r.With(sessionOnly).Get("/auth/me", h(s.getMe)) // suspended users may still see themselves
 
-			r.Post("/access-codes/redeem", s.redeemAccessCode)
-			r.Post("/invitations/{token}/accept", s.acceptInvitation)
+			r.Group(func(r chi.Router) {
+				r.Use(requireActive)
+				r.With(sessionOnly, notImpersonating).Post("/access-codes/redeem", h(s.redeemAccessCode))
+				r.With(sessionOnly, notImpersonating).Post("/invitations/{token}/accept", h(s.acceptInvitation))
 
-			r.Route("/admin", func(r chi.Router) {
-				r.Use(requireAdmin)
-				r.Post("/access-codes", s.createAccessCodes)
-				r.Get("/access-codes", s.listAccessCodes)
-				r.Delete("/access-codes/{access_code_id}", s.revokeAccessCode)
+				r.Route("/admin", func(r chi.Router) {
+					r.Use(sessionOnly, notImpersonating, requireAdmin)
+					r.Post("/access-codes", h(s.createAccessCodes))
+					r.Get("/access-codes", h(s.listAccessCodes))
+					r.Delete("/access-codes/{access_code_id}", h(s.revokeAccessCode))
+				})
+
+				r.With(sessionOnly).Post("/workspaces", h(s.createWorkspace)) // 403 ACCESS_REQUIRED without product access
+				r.Get("/workspaces", h(s.listWorkspaces))                     // an API key: its own workspace
 			})
+		})
 
-			r.Post("/workspaces", s.createWorkspace) // 403 ACCESS_REQUIRED without product access
-			r.Get("/workspaces", s.listWorkspaces)
+		// One workspace: one query loads the principal with its role in the
+		// workspace and the workspace itself. requireRole then checks the
+		// path's ids (400), membership (403), read-only keys (403) and the
+		// route's role (403).
+		r.Route("/workspaces/{workspace_id}", func(r chi.Router) {
+			r.Use(middleware(s.loadWorkspace), s.limitPrincipal, requireActive)
+			member, admin, owner := requireRole(store.RoleMember), requireRole(store.RoleAdmin), requireRole(store.RoleOwner)
 
-			r.Route("/workspaces/{workspace_id}", func(r chi.Router) {
-				r.Use(s.loadMembership) // 400 bad id, 403 outsiders and unknown workspaces
+			r.With(member).Get("/", h(s.getWorkspace))
+			r.With(admin).Patch("/", h(s.updateWorkspace))
+			r.With(owner, notImpersonating).Delete("/", h(s.deleteWorkspace))
 
-				member, admin, owner := requireRole(store.RoleMember), requireRole(store.RoleAdmin), requireRole(store.RoleOwner)
-				r.With(member).Get("/", s.getWorkspace)
-				r.With(admin).Patch("/", s.updateWorkspace)
-				r.With(owner).Delete("/", s.deleteWorkspace)
+			r.With(member).Get("/settings", h(s.getSettings))
+			r.With(admin).Patch("/settings", h(s.updateSettings))
 
-				r.With(member).Get("/settings", s.getSettings)
-				r.With(admin).Patch("/settings", s.updateSettings)
+			r.With(member).Get("/members", h(s.listMembers))
+			r.With(admin).Patch("/members/{user_id}", h(s.changeMemberRole))
+			// Any member may remove themselves (leave); removing others is
+			// checked against the role rules under the workspace lock.
+			r.With(member).Delete("/members/{user_id}", h(s.removeMember))
 
-				r.With(member).Get("/members", s.listMembers)
-				r.With(admin).Patch("/members/{user_id}", s.changeMemberRole)
-				// Any member may remove themselves (leave); removing others is
-				// checked against the rules of contract §6 under the workspace lock.
-				r.With(member).Delete("/members/{user_id}", s.removeMember)
+			r.With(admin).Post("/invitations", h(s.createInvitation))
+			r.With(admin).Get("/invitations", h(s.listInvitations))
+			r.With(admin).Delete("/invitations/{invitation_id}", h(s.revokeInvitation))
 
-				r.With(admin).Post("/invitations", s.createInvitation)
-				r.With(admin).Get("/invitations", s.listInvitations)
-				r.With(admin).Delete("/invitations/{invitation_id}", s.revokeInvitation)
-			})
+			// Keys cannot mint or manage keys.
+			r.With(admin, sessionOnly, notImpersonating).Post("/api-keys", h(s.createAPIKey))
+			r.With(admin, sessionOnly).Get("/api-keys", h(s.listAPIKeys))
+			r.With(admin, sessionOnly).Delete("/api-keys/{api_key_id}", h(s.revokeAPIKey))
 		})
 	})
 	return r
 }
 
-// methodNotAllowed answers 405 METHOD_NOT_ALLOWED with Allow.
-func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
+// notFound answers an unknown route: 404 NOT_FOUND.
+func notFound(http.ResponseWriter, *http.Request) error {
+	return apperr.New(apperr.NotFound, "No such route.")
+}
+
+// wrongMethod answers a known path with a method it does not take: 405
+// METHOD_NOT_ALLOWED, with the methods it takes in Allow.
+func (s *Server) wrongMethod(w http.ResponseWriter, r *http.Request) error {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if s.handler.(chi.Routes).Match(chi.NewRouteContext(), m, r.URL.Path) {
+			allowed = append(allowed, m)
+		}
+	}
+	return methodNotAllowed(w, strings.Join(allowed, ", "))
+}
+
+// methodNotAllowed sets Allow and returns METHOD_NOT_ALLOWED.
+func methodNotAllowed(w http.ResponseWriter, allow string) error {
 	w.Header().Set("Allow", allow)
-	writeError(w, r, apperr.New(apperr.MethodNotAllowed, "This method is not allowed on this route."))
+	return apperr.New(apperr.MethodNotAllowed, "This method is not allowed on this route.")
+}
+
+// asPrincipal runs fn as an authenticated route of the caller's own: the
+// principal is loaded and the request counted against its rate limit.
+func (s *Server) asPrincipal(fn handlerFunc) http.HandlerFunc {
+	return middleware(s.loadPrincipal)(s.limitPrincipal(h(fn))).ServeHTTP
 }

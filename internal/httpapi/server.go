@@ -1,7 +1,8 @@
 // Package httpapi is the HTTP layer: every route in routes.go, the
-// middleware chain (request id, logging, panics, Clerk authentication, user
-// resolution, suspension, workspace membership), JSON helpers and one
-// handler file per resource.
+// middleware chain (request id, logging, panics, credential verification,
+// the principal — a user with a session or a workspace API key — rate
+// limits, suspension, workspace roles), JSON helpers and one handler file
+// per resource.
 package httpapi
 
 import (
@@ -10,6 +11,9 @@ import (
 	"net/http"
 	"sync/atomic"
 
+	"golang.org/x/sync/singleflight"
+
+	"github.com/praxiom/praxiom-api/internal/auth"
 	"github.com/praxiom/praxiom-api/internal/metrics"
 	"github.com/praxiom/praxiom-api/internal/store"
 	"github.com/praxiom/praxiom-api/internal/webhook"
@@ -20,21 +24,23 @@ type ReadinessChecker interface {
 	Pending(ctx context.Context) (bool, error)
 }
 
-// Deps are what the server is built from; cmd/praxiom wires them.
+// Deps are what the server is built from; internal/app wires them.
 type Deps struct {
 	Store    *store.Store
-	Verifier TokenVerifier
+	Verifier auth.TokenVerifier
 	// Fetcher provisions users from Clerk; nil provisions from token claims.
 	Fetcher ProfileFetcher
 	// Webhook verifies Clerk deliveries; nil answers 503 (secret not set).
 	Webhook   *webhook.Verifier
 	Readiness ReadinessChecker
+	// Policy says how users start (PLG gating), whether provisioned on
+	// first sight or created by the webhook.
 	Policy    store.NewUserPolicy
 	TrialDays int
 	Logger    *slog.Logger
-	// Metrics, when set, are updated and served at /metrics.
+	// Metrics, when set, are updated (and served elsewhere: METRICS_ADDR).
 	Metrics *metrics.Metrics
-	// RateLimits are the limits of contract §9; a nil Limiter turns them off.
+	// RateLimits are the rate limits; a nil Limiter turns them off.
 	RateLimits RateLimits
 	// CORSOrigins are the allowed browser origins (CORS_ALLOWED_ORIGINS).
 	CORSOrigins []string
@@ -43,17 +49,19 @@ type Deps struct {
 // Server holds the dependencies of the handlers.
 type Server struct {
 	store        *store.Store
-	verifier     TokenVerifier
+	verifier     auth.TokenVerifier
 	fetcher      ProfileFetcher
 	webhook      *webhook.Verifier
-	applier      *webhook.Applier // its Policy also starts users provisioned on first sight
+	applier      *webhook.Applier
 	readiness    ReadinessChecker
+	policy       store.NewUserPolicy
 	trialDays    int
 	log          *slog.Logger
 	metrics      *metrics.Metrics
 	limits       RateLimits
 	corsOrigins  []string
-	provisioning provisioner
+	provisioning singleflight.Group
+	keyUsage     keyUsage
 	draining     atomic.Bool
 	handler      http.Handler
 }
@@ -66,7 +74,7 @@ func New(d Deps) *Server {
 	s := &Server{
 		store: d.Store, verifier: d.Verifier, fetcher: d.Fetcher, webhook: d.Webhook,
 		applier:   &webhook.Applier{Store: d.Store, Policy: d.Policy},
-		readiness: d.Readiness, trialDays: d.TrialDays, log: d.Logger, metrics: d.Metrics,
+		readiness: d.Readiness, policy: d.Policy, trialDays: d.TrialDays, log: d.Logger, metrics: d.Metrics,
 		limits: d.RateLimits, corsOrigins: d.CORSOrigins,
 	}
 	s.handler = s.routes()

@@ -9,7 +9,7 @@ import (
 	"github.com/praxiom/praxiom-api/internal/store"
 )
 
-// userJSON is the user object of contract §3.
+// userJSON is the user object (api/openapi.yaml, User).
 type userJSON struct {
 	ID               uuid.UUID  `json:"id"`
 	ClerkID          string     `json:"clerk_id"`
@@ -24,6 +24,9 @@ type userJSON struct {
 	ActivatedAt      *time.Time `json:"activated_at"`
 	CreatedAt        time.Time  `json:"created_at"`
 	UpdatedAt        time.Time  `json:"updated_at"`
+	// Impersonator is the admin acting as this user (a session's act.sub);
+	// absent when the session is not impersonated.
+	Impersonator string `json:"impersonator,omitempty"`
 }
 
 func toUserJSON(u store.User) userJSON {
@@ -35,15 +38,11 @@ func toUserJSON(u store.User) userJSON {
 	}
 }
 
-func utc(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	v := t.UTC()
-	return &v
-}
-
-// getMe answers the caller's user object, also to suspended users.
-func (s *Server) getMe(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, toUserJSON(currentUser(r)))
+// getMe answers GET /api/auth/me: the caller's user object, also to
+// suspended users, with the impersonator of an impersonated session.
+func (s *Server) getMe(w http.ResponseWriter, r *http.Request) error {
+	me := toUserJSON(currentUser(r))
+	me.Impersonator = state(r).impersonator()
+	writeJSON(w, http.StatusOK, me)
+	return nil
 }

@@ -11,24 +11,20 @@ import (
 // once. 400 INVALID_SIGNATURE, 400 BAD_REQUEST for a signed body that is not
 // a Clerk event, 413 over 1 MiB, 503 when the secret is not configured or
 // the database is down (Svix retries). It does not insist on a Content-Type.
-func (s *Server) clerkWebhook(w http.ResponseWriter, r *http.Request) {
+func (s *Server) clerkWebhook(w http.ResponseWriter, r *http.Request) error {
 	if s.webhook == nil {
-		writeError(w, r, apperr.New(apperr.Unavailable, "The webhook is not configured."))
-		return
+		return apperr.New(apperr.Unavailable, "The webhook is not configured.")
 	}
 	body, err := readBody(w, r, webhook.MaxBody)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.webhook.Verify(body, r.Header); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	ev, err := webhook.Decode(body)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	result, err := s.applier.Apply(r.Context(), webhook.MessageID(r.Header), ev)
 	if s.metrics != nil {
@@ -39,9 +35,9 @@ func (s *Server) clerkWebhook(w http.ResponseWriter, r *http.Request) {
 		s.metrics.Webhook(ev.Type, outcome)
 	}
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	logger(r).Info("webhook applied", "event_type", ev.Type, "result", string(result))
 	writeJSON(w, http.StatusOK, statusBody{Status: string(result)})
+	return nil
 }

@@ -1,125 +1,73 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"net/http"
-	"reflect"
-	"strings"
 	"time"
-	"unicode/utf8"
 
-	// Embedded zone data, so which digest_timezone values are accepted does
-	// not depend on the host's /usr/share/zoneinfo.
-	_ "time/tzdata"
+	"github.com/google/uuid"
 
 	"github.com/praxiom/praxiom-api/internal/apperr"
 	"github.com/praxiom/praxiom-api/internal/store"
 )
 
-// Limits of the workspace fields (contract §5).
-const (
-	maxNameLen    = 100
-	maxProductLen = 2000
-)
+// workspaceJSON is the workspace object (api/openapi.yaml, Workspace).
+type workspaceJSON struct {
+	ID                 uuid.UUID        `json:"id"`
+	Name               string           `json:"name"`
+	ProductName        *string          `json:"product_name"`
+	ProductDescription *string          `json:"product_description"`
+	TargetUsers        *string          `json:"target_users"`
+	CurrentStage       *string          `json:"current_stage"`
+	Role               string           `json:"role"`
+	Subscription       subscriptionJSON `json:"subscription"`
+	CreatedAt          time.Time        `json:"created_at"`
+	UpdatedAt          time.Time        `json:"updated_at"`
+}
+
+type subscriptionJSON struct {
+	Plan        string     `json:"plan"`
+	Status      string     `json:"status"`
+	TrialEndsAt *time.Time `json:"trial_ends_at"`
+}
+
+func toWorkspaceJSON(w store.Workspace) workspaceJSON {
+	return workspaceJSON{
+		ID: w.ID, Name: w.Name, ProductName: w.ProductName, ProductDescription: w.ProductDescription,
+		TargetUsers: w.TargetUsers, CurrentStage: w.CurrentStage, Role: w.Role,
+		Subscription: subscriptionJSON{Plan: w.Plan, Status: w.SubscriptionStatus, TrialEndsAt: utc(w.TrialEndsAt)},
+		CreatedAt:    w.CreatedAt.UTC(), UpdatedAt: w.UpdatedAt.UTC(),
+	}
+}
 
 // createWorkspaceRequest is the body of POST /api/workspaces. Any other
-// field (role, id, owner_id, subscription, …) is refused by decodeJSON.
+// field (role, id, owner_id, subscription, …) is refused by decode.
 type createWorkspaceRequest struct {
-	Name               *string `json:"name"`
+	Name               string  `json:"name"`
 	ProductName        *string `json:"product_name"`
 	ProductDescription *string `json:"product_description"`
 	TargetUsers        *string `json:"target_users"`
 	CurrentStage       *string `json:"current_stage"`
 }
 
-// updateWorkspaceRequest is the body of PATCH /api/workspaces/{id}: absent
-// fields are left alone, null clears a product field. The fields are read
-// raw and decoded one by one (patchField) so that a value of the wrong type
-// is a 422 naming its field: decoding straight into optional[T] loses the
-// field name (encoding/json adds no context to an Unmarshaler's error).
-type updateWorkspaceRequest struct {
-	Name               json.RawMessage `json:"name"`
-	ProductName        json.RawMessage `json:"product_name"`
-	ProductDescription json.RawMessage `json:"product_description"`
-	TargetUsers        json.RawMessage `json:"target_users"`
-	CurrentStage       json.RawMessage `json:"current_stage"`
-}
-
-// patchField decodes one PATCH field from its raw JSON (nil when the key was
-// absent). A value of the wrong type is recorded in fields.
-func patchField[T any](name string, raw json.RawMessage, fields map[string]string) optional[T] {
-	var o optional[T]
-	if raw == nil {
-		return o
-	}
-	if err := o.UnmarshalJSON(raw); err != nil {
-		fields[name] = "must be a " + jsonType(reflect.TypeFor[T]().Kind().String())
-		o.Set = false
-	}
-	return o
-}
-
-// checkName validates a workspace name and returns it trimmed.
-func checkName(name string, fields map[string]string) string {
-	name = strings.TrimSpace(name)
-	switch n := utf8.RuneCountInString(name); {
-	case n == 0:
-		fields["name"] = "must not be empty"
-	case n > maxNameLen:
-		fields["name"] = "must be at most 100 characters"
-	case strings.ContainsRune(name, 0):
-		fields["name"] = "must not contain NUL characters"
-	}
-	return name
-}
-
-// checkProductField validates one of the four optional product fields.
-func checkProductField(field string, v *string, fields map[string]string) {
-	switch {
-	case v == nil:
-	case utf8.RuneCountInString(*v) > maxProductLen:
-		fields[field] = "must be at most 2000 characters"
-	case strings.ContainsRune(*v, 0):
-		fields[field] = "must not contain NUL characters"
-	}
-}
+var errAccessRequired = apperr.New(apperr.AccessRequired, "You need product access to create a workspace.")
 
 // createWorkspace answers POST /api/workspaces: 201 with the new workspace,
 // the caller as owner. 403 ACCESS_REQUIRED without product access (checked
 // before the body), then 415/413/400/422 for the body.
-func (s *Server) createWorkspace(w http.ResponseWriter, r *http.Request) {
-	u := currentUser(r)
-	if !u.HasProductAccess && !u.IsFounder {
-		writeError(w, r, apperr.New(apperr.AccessRequired, "You need product access to create a workspace."))
-		return
+func (s *Server) createWorkspace(w http.ResponseWriter, r *http.Request) error {
+	if u := currentUser(r); !u.HasProductAccess && !u.IsFounder {
+		return errAccessRequired
 	}
 	var req createWorkspaceRequest
-	if err := decodeJSON(w, r, &req); err != nil {
-		writeError(w, r, err)
-		return
+	if err := decode(w, r, &req); err != nil {
+		return err
 	}
-	fields := map[string]string{}
-	in := store.NewWorkspace{ProductName: req.ProductName, ProductDescription: req.ProductDescription,
-		TargetUsers: req.TargetUsers, CurrentStage: req.CurrentStage}
-	if req.Name == nil {
-		fields["name"] = "is required"
-	} else {
-		in.Name = checkName(*req.Name, fields)
-	}
-	checkProductField("product_name", in.ProductName, fields)
-	checkProductField("product_description", in.ProductDescription, fields)
-	checkProductField("target_users", in.TargetUsers, fields)
-	checkProductField("current_stage", in.CurrentStage, fields)
-	if len(fields) > 0 {
-		writeError(w, r, apperr.Validation(fields))
-		return
-	}
-	ws, err := s.store.CreateWorkspace(r.Context(), u.ID, in, s.trialDays)
+	ws, err := s.store.CreateWorkspace(r.Context(), s.actor(r), store.NewWorkspace(req), s.trialDays)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusCreated, toWorkspaceJSON(ws))
+	return nil
 }
 
 type workspaceListJSON struct {
@@ -128,169 +76,119 @@ type workspaceListJSON struct {
 }
 
 // listWorkspaces answers GET /api/workspaces: the caller's workspaces,
-// newest first. 400 for a bad limit or offset.
-func (s *Server) listWorkspaces(w http.ResponseWriter, r *http.Request) {
+// newest first; for an API key, just its own workspace (no query). 400 for
+// a bad limit or offset.
+func (s *Server) listWorkspaces(w http.ResponseWriter, r *http.Request) error {
 	p, err := listParams(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	list, total, err := s.store.ListWorkspaces(r.Context(), currentUser(r).ID, p.Limit, p.Offset)
-	if err != nil {
-		writeError(w, r, err)
-		return
+	var list []store.Workspace
+	total := 0
+	if ws := state(r).keyWS; ws != nil {
+		total = 1
+		if p.Offset == 0 {
+			list = []store.Workspace{*ws}
+		}
+	} else if list, total, err = s.store.ListWorkspaces(r.Context(), currentUser(r).ID, p.Limit, p.Offset); err != nil {
+		return err
 	}
 	out := workspaceListJSON{Workspaces: make([]workspaceJSON, 0, len(list)), Total: total}
 	for _, ws := range list {
 		out.Workspaces = append(out.Workspaces, toWorkspaceJSON(ws))
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
-// getWorkspace answers GET /api/workspaces/{workspace_id} (members).
-func (s *Server) getWorkspace(w http.ResponseWriter, r *http.Request) {
-	// Read with the user by authenticate: no second round trip.
-	writeJSON(w, http.StatusOK, toWorkspaceJSON(*currentMembership(r).Workspace))
+// getWorkspace answers GET /api/workspaces/{workspace_id} (members) from
+// what loadWorkspace read: no second round trip.
+func (s *Server) getWorkspace(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, toWorkspaceJSON(currentWorkspace(r)))
+	return nil
+}
+
+// updateWorkspaceRequest is the body of PATCH /api/workspaces/{id}: absent
+// fields are left alone, null clears a product field.
+type updateWorkspaceRequest struct {
+	Name               store.Optional[string] `json:"name"`
+	ProductName        store.Optional[string] `json:"product_name"`
+	ProductDescription store.Optional[string] `json:"product_description"`
+	TargetUsers        store.Optional[string] `json:"target_users"`
+	CurrentStage       store.Optional[string] `json:"current_stage"`
 }
 
 // updateWorkspace answers PATCH /api/workspaces/{workspace_id} (admins,
 // owners): a partial update; 415/413/400/422 for the body.
-func (s *Server) updateWorkspace(w http.ResponseWriter, r *http.Request) {
+func (s *Server) updateWorkspace(w http.ResponseWriter, r *http.Request) error {
 	var req updateWorkspaceRequest
-	if err := decodeJSON(w, r, &req); err != nil {
-		writeError(w, r, err)
-		return
+	if err := decode(w, r, &req); err != nil {
+		return err
 	}
-	fields := map[string]string{}
-	var p store.WorkspacePatch
-	if name := patchField[string]("name", req.Name, fields); name.Set {
-		if name.Null {
-			fields["name"] = "must not be null"
-		} else {
-			trimmed := checkName(name.Value, fields)
-			p.Name = &trimmed
-		}
-	}
-	for _, f := range []struct {
-		name string
-		raw  json.RawMessage
-		out  *store.TextPatch
-	}{
-		{"product_name", req.ProductName, &p.ProductName},
-		{"product_description", req.ProductDescription, &p.ProductDescription},
-		{"target_users", req.TargetUsers, &p.TargetUsers},
-		{"current_stage", req.CurrentStage, &p.CurrentStage},
-	} {
-		if v := patchField[string](f.name, f.raw, fields); v.Set {
-			*f.out = store.TextPatch{Set: true, Value: v.ptr()}
-			checkProductField(f.name, f.out.Value, fields)
-		}
-	}
-	if len(fields) > 0 {
-		writeError(w, r, apperr.Validation(fields))
-		return
-	}
-	ws, err := s.store.UpdateWorkspace(r.Context(), currentMembership(r).WorkspaceID, currentUser(r).ID, p)
+	ws, err := s.store.UpdateWorkspace(r.Context(), s.actor(r), currentWorkspace(r).ID, store.WorkspacePatch(req))
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, toWorkspaceJSON(ws))
+	return nil
 }
 
 // deleteWorkspace answers DELETE /api/workspaces/{workspace_id} (owners):
-// 204, and its members, invitations, subscription and settings are gone.
-func (s *Server) deleteWorkspace(w http.ResponseWriter, r *http.Request) {
-	if err := s.store.DeleteWorkspace(r.Context(), currentMembership(r).WorkspaceID, currentUser(r).ID); err != nil {
-		writeError(w, r, err)
-		return
+// 204, and its members, invitations, API keys, subscription and settings
+// are gone.
+func (s *Server) deleteWorkspace(w http.ResponseWriter, r *http.Request) error {
+	if err := s.store.DeleteWorkspace(r.Context(), s.actor(r), currentWorkspace(r).ID); err != nil {
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
-// settingsJSON is the settings object of contract §5.
+// settingsJSON is the settings object (api/openapi.yaml, Settings).
 type settingsJSON struct {
 	OvernightResearchEnabled bool   `json:"overnight_research_enabled"`
 	MorningDigestEnabled     bool   `json:"morning_digest_enabled"`
 	DigestTimezone           string `json:"digest_timezone"`
 }
 
-func toSettingsJSON(st store.Settings) settingsJSON {
-	return settingsJSON{OvernightResearchEnabled: st.OvernightResearchEnabled,
-		MorningDigestEnabled: st.MorningDigestEnabled, DigestTimezone: st.DigestTimezone}
+// getSettings answers GET /api/workspaces/{workspace_id}/settings (members).
+func (s *Server) getSettings(w http.ResponseWriter, r *http.Request) error {
+	st, err := s.store.GetSettings(r.Context(), currentWorkspace(r).ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, settingsJSON(st))
+	return nil
 }
 
 // updateSettingsRequest is the body of PATCH …/settings: absent fields are
-// left alone; none may be null. Read raw, like updateWorkspaceRequest.
+// left alone; none may be null.
 type updateSettingsRequest struct {
-	OvernightResearchEnabled json.RawMessage `json:"overnight_research_enabled"`
-	MorningDigestEnabled     json.RawMessage `json:"morning_digest_enabled"`
-	DigestTimezone           json.RawMessage `json:"digest_timezone"`
-}
-
-// validTimezone reports whether name is an IANA time zone name. "" and
-// "Local" load in Go but name no zone, so they are refused.
-func validTimezone(name string) bool {
-	if name == "" || name == "Local" || len(name) > 64 {
-		return false
-	}
-	_, err := time.LoadLocation(name)
-	return err == nil
-}
-
-// getSettings answers GET /api/workspaces/{workspace_id}/settings (members).
-func (s *Server) getSettings(w http.ResponseWriter, r *http.Request) {
-	st, err := s.store.GetSettings(r.Context(), currentMembership(r).WorkspaceID)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, toSettingsJSON(st))
+	OvernightResearchEnabled store.Optional[bool]   `json:"overnight_research_enabled"`
+	MorningDigestEnabled     store.Optional[bool]   `json:"morning_digest_enabled"`
+	DigestTimezone           store.Optional[string] `json:"digest_timezone"`
 }
 
 // updateSettings answers PATCH /api/workspaces/{workspace_id}/settings
 // (admins, owners): a partial update; 422 for a null field or a
 // digest_timezone that is not an IANA zone.
-func (s *Server) updateSettings(w http.ResponseWriter, r *http.Request) {
+func (s *Server) updateSettings(w http.ResponseWriter, r *http.Request) error {
 	var req updateSettingsRequest
-	if err := decodeJSON(w, r, &req); err != nil {
-		writeError(w, r, err)
-		return
+	if err := decode(w, r, &req); err != nil {
+		return err
 	}
-	fields := map[string]string{}
-	var p store.SettingsPatch
-	for _, f := range []struct {
-		name string
-		raw  json.RawMessage
-		out  **bool
-	}{
-		{"overnight_research_enabled", req.OvernightResearchEnabled, &p.OvernightResearchEnabled},
-		{"morning_digest_enabled", req.MorningDigestEnabled, &p.MorningDigestEnabled},
-	} {
-		if v := patchField[bool](f.name, f.raw, fields); v.Set {
-			if v.Null {
-				fields[f.name] = "must not be null"
-			}
-			*f.out = v.ptr()
-		}
-	}
-	if tz := patchField[string]("digest_timezone", req.DigestTimezone, fields); tz.Set {
-		switch {
-		case tz.Null:
-			fields["digest_timezone"] = "must not be null"
-		case !validTimezone(tz.Value):
-			fields["digest_timezone"] = "must be an IANA time zone name such as Europe/London"
-		}
-		p.DigestTimezone = tz.ptr()
-	}
-	if len(fields) > 0 {
-		writeError(w, r, apperr.Validation(fields))
-		return
-	}
-	st, err := s.store.UpdateSettings(r.Context(), currentMembership(r).WorkspaceID, currentUser(r).ID, p)
+	st, err := s.store.UpdateSettings(r.Context(), s.actor(r), currentWorkspace(r).ID, store.SettingsPatch(req))
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, toSettingsJSON(st))
+	writeJSON(w, http.StatusOK, settingsJSON(st))
+	return nil
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := t.UTC()
+	return &v
 }

@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/praxiom/praxiom-api/internal/apperr"
+	"github.com/praxiom/praxiom-api/internal/jsontext"
 	"github.com/praxiom/praxiom-api/internal/randcode"
 )
 
@@ -58,11 +60,10 @@ type NewAccessCodes struct {
 	MaxRedemptions int
 	// ExpiresAt, when set, must be in the future; nil never expires.
 	ExpiresAt *time.Time
-	// Metadata must be a JSON object of at most 4 KiB once compacted;
-	// empty means {}.
+	// Metadata must be a JSON object of at most 4 KiB once compacted,
+	// whose strings PostgreSQL can store and whose numbers are finite
+	// doubles; empty means {}.
 	Metadata json.RawMessage
-	// CreatedBy is the admin who asked, nil from the command line.
-	CreatedBy *uuid.UUID
 }
 
 // Problems returns what is wrong with n, by field name (the request's JSON
@@ -90,12 +91,20 @@ func (n NewAccessCodes) Problems(now time.Time) map[string]string {
 }
 
 // compactObject returns raw compacted, or an error (a client-safe phrase)
-// when it is not a JSON object or is too large.
+// when it is not a JSON object, holds what jsonb cannot store (U+0000,
+// unpaired surrogates, numbers beyond a double) or is too large.
 func compactObject(raw json.RawMessage) ([]byte, error) {
 	trimmed := bytes.TrimSpace(raw)
 	var buf bytes.Buffer
 	if len(trimmed) == 0 || trimmed[0] != '{' || json.Compact(&buf, trimmed) != nil {
 		return nil, errors.New("must be an object")
+	}
+	if p := jsontext.Check(trimmed); p != "" {
+		return nil, errors.New(string(p))
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(trimmed, &obj); err != nil {
+		return nil, errors.New("must hold only numbers that fit a double")
 	}
 	if buf.Len() > MaxAccessCodeMetadata {
 		return nil, errors.New("must be at most 4 KiB")
@@ -107,10 +116,15 @@ func compactObject(raw json.RawMessage) ([]byte, error) {
 // of the code alphabet, from crypto/rand.
 func NewAccessCode() string { return AccessCodePrefix + randcode.String(6) }
 
-// CreateAccessCodes creates n.Count codes in one transaction; a code that
-// collides with an existing one is replaced by a fresh one. Returns the new
-// codes, VALIDATION_ERROR naming every bad field of n, SERVICE_UNAVAILABLE.
-func (s *Store) CreateAccessCodes(ctx context.Context, n NewAccessCodes) ([]AccessCode, error) {
+// CreateAccessCodes creates n.Count codes for a (a platform admin, or the
+// command line) in one transaction; a code that collides with an existing
+// one is replaced by a fresh one. Returns the new codes, VALIDATION_ERROR
+// naming every bad field of n, SERVICE_UNAVAILABLE.
+func (s *Store) CreateAccessCodes(ctx context.Context, a Actor, n NewAccessCodes) ([]AccessCode, error) {
+	var createdBy *uuid.UUID
+	if a.Type == ActorUser {
+		createdBy = &a.ID
+	}
 	if p := n.Problems(time.Now()); p != nil {
 		return nil, apperr.Validation(p)
 	}
@@ -141,7 +155,7 @@ func (s *Store) CreateAccessCodes(ctx context.Context, n NewAccessCodes) ([]Acce
 			rows, err := tx.Query(ctx, `INSERT INTO access_codes AS c (code, max_redemptions, expires_at, metadata, created_by)
 				SELECT code, $2, $3, $4, $5 FROM unnest($1::text[]) AS code
 				ON CONFLICT (code) DO NOTHING
-				RETURNING `+accessCodeColumns, codes, n.MaxRedemptions, n.ExpiresAt, string(meta), n.CreatedBy)
+				RETURNING `+accessCodeColumns, codes, n.MaxRedemptions, n.ExpiresAt, string(meta), createdBy)
 			if err != nil {
 				return dbErr("create access codes", err)
 			}
@@ -169,9 +183,10 @@ func (s *Store) ListAccessCodes(ctx context.Context, limit, offset int) ([]Acces
 		`SELECT count(*) FROM access_codes`)
 }
 
-// RevokeAccessCode sets the revoked_at of code id; revoking a revoked code
-// keeps the first revoked_at. Returns NOT_FOUND, SERVICE_UNAVAILABLE.
-func (s *Store) RevokeAccessCode(ctx context.Context, id uuid.UUID) error {
+// RevokeAccessCode sets the revoked_at of code id on behalf of a (a
+// platform admin); revoking a revoked code keeps the first revoked_at.
+// Returns NOT_FOUND, SERVICE_UNAVAILABLE.
+func (s *Store) RevokeAccessCode(ctx context.Context, a Actor, id uuid.UUID) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE access_codes SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1`, id)
 	if err != nil {
 		return dbErr("revoke access code", err)
@@ -182,15 +197,32 @@ func (s *Store) RevokeAccessCode(ctx context.Context, id uuid.UUID) error {
 	return nil
 }
 
-// RedeemAccessCode grants userID product access with code (compared
-// exactly: callers trim and upper-case it). A user who already has access
-// (or is a founder) is returned unchanged and the code is not consumed.
+// NormalizeAccessCode trims and upper-cases a code as typed: codes match
+// case-insensitively after trimming.
+func NormalizeAccessCode(code string) string { return strings.ToUpper(strings.TrimSpace(code)) }
+
+// RedeemAccessCode grants the actor (a user, not impersonated: FORBIDDEN
+// otherwise) product access with code, matched case-insensitively after
+// trimming; a blank code is a VALIDATION_ERROR. A user who already has
+// access (or is a founder) is returned unchanged and the code is not
+// consumed.
 // Otherwise one redemption is taken atomically, so when several users race
 // for the last one exactly one wins; the user becomes active (unless
 // suspended) with activated_at set. Returns the user as it stands after the
 // call, ACCESS_CODE_INVALID for an unknown, revoked or expired code,
 // ACCESS_CODE_EXHAUSTED when no redemption is left, SERVICE_UNAVAILABLE.
-func (s *Store) RedeemAccessCode(ctx context.Context, userID uuid.UUID, code string) (User, error) {
+func (s *Store) RedeemAccessCode(ctx context.Context, a Actor, code string) (User, error) {
+	if a.Type != ActorUser {
+		return User{}, ErrRoleTooLow
+	}
+	if a.Impersonator != "" {
+		return User{}, ErrImpersonating
+	}
+	code = NormalizeAccessCode(code)
+	if code == "" {
+		return User{}, apperr.Validation(map[string]string{"code": "is required"})
+	}
+	userID := a.ID
 	var u User
 	err := s.inTx(ctx, "redeem access code", func(tx pgx.Tx) error {
 		// The user's row lock serializes one user's concurrent redemptions,

@@ -55,10 +55,10 @@ func TestAccessCodeStoreCreate(t *testing.T) {
 	st, _ := testenv.NewStore(t, store.Options{})
 	ctx := context.Background()
 
-	_, err := st.CreateAccessCodes(ctx, store.NewAccessCodes{Count: 0, MaxRedemptions: 1})
+	_, err := st.CreateAccessCodes(ctx, store.CLIActor, store.NewAccessCodes{Count: 0, MaxRedemptions: 1})
 	wantCode(t, err, apperr.ValidationError)
 
-	codes, err := st.CreateAccessCodes(ctx, store.NewAccessCodes{Count: 1000, MaxRedemptions: 3,
+	codes, err := st.CreateAccessCodes(ctx, store.CLIActor, store.NewAccessCodes{Count: 1000, MaxRedemptions: 3,
 		Metadata: json.RawMessage(`{ "campaign" : "launch" }`)})
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +92,7 @@ func TestAccessCodeStoreCreate(t *testing.T) {
 func TestAccessCodeStoreRedeem(t *testing.T) {
 	st, _ := testenv.NewStore(t, store.Options{})
 	ctx := context.Background()
-	codes, err := st.CreateAccessCodes(ctx, store.NewAccessCodes{Count: 2, MaxRedemptions: 1})
+	codes, err := st.CreateAccessCodes(ctx, store.CLIActor, store.NewAccessCodes{Count: 2, MaxRedemptions: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,11 +100,10 @@ func TestAccessCodeStoreRedeem(t *testing.T) {
 	ada := testenv.NewUser(t, st, "ada@example.com", store.NewUserPolicy{})
 	bob := testenv.NewUser(t, st, "bob@example.com", store.NewUserPolicy{})
 
-	// The store compares exactly; the HTTP layer trims and upper-cases.
-	_, err = st.RedeemAccessCode(ctx, ada.ID, strings.ToLower(first.Code))
-	wantCode(t, err, apperr.AccessCodeInvalid)
-
-	u, err := st.RedeemAccessCode(ctx, ada.ID, first.Code)
+	// Codes match case-insensitively after trimming; a blank one is refused.
+	_, err = st.RedeemAccessCode(ctx, as(ada.ID), "  ")
+	wantCode(t, err, apperr.ValidationError)
+	u, err := st.RedeemAccessCode(ctx, as(ada.ID), " "+strings.ToLower(first.Code)+"\t")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,10 +111,10 @@ func TestAccessCodeStoreRedeem(t *testing.T) {
 		t.Errorf("after redeeming: %+v", u)
 	}
 	// Already has access: answered as is, the second code is not consumed.
-	if _, err := st.RedeemAccessCode(ctx, ada.ID, second.Code); err != nil {
+	if _, err := st.RedeemAccessCode(ctx, as(ada.ID), second.Code); err != nil {
 		t.Fatal(err)
 	}
-	_, err = st.RedeemAccessCode(ctx, bob.ID, first.Code)
+	_, err = st.RedeemAccessCode(ctx, as(bob.ID), first.Code)
 	wantCode(t, err, apperr.AccessCodeExhausted)
 	var count int
 	if err := st.Pool().QueryRow(ctx, `SELECT redemption_count FROM access_codes WHERE id = $1`, second.ID).Scan(&count); err != nil || count != 0 {
@@ -123,30 +122,30 @@ func TestAccessCodeStoreRedeem(t *testing.T) {
 	}
 
 	// Revoked beats exhausted; revoking twice keeps the first revoked_at.
-	if err := st.RevokeAccessCode(ctx, first.ID); err != nil {
+	if err := st.RevokeAccessCode(ctx, store.CLIActor, first.ID); err != nil {
 		t.Fatal(err)
 	}
 	var at1, at2 time.Time
 	_ = st.Pool().QueryRow(ctx, `SELECT revoked_at FROM access_codes WHERE id = $1`, first.ID).Scan(&at1)
-	if err := st.RevokeAccessCode(ctx, first.ID); err != nil {
+	if err := st.RevokeAccessCode(ctx, store.CLIActor, first.ID); err != nil {
 		t.Fatal(err)
 	}
 	_ = st.Pool().QueryRow(ctx, `SELECT revoked_at FROM access_codes WHERE id = $1`, first.ID).Scan(&at2)
 	if !at1.Equal(at2) || at1.IsZero() {
 		t.Errorf("revoked_at %v then %v", at1, at2)
 	}
-	_, err = st.RedeemAccessCode(ctx, bob.ID, first.Code)
+	_, err = st.RedeemAccessCode(ctx, as(bob.ID), first.Code)
 	wantCode(t, err, apperr.AccessCodeInvalid)
 
 	// Expired.
 	if _, err := st.Pool().Exec(ctx, `UPDATE access_codes SET expires_at = now() - interval '1 second' WHERE id = $1`, second.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err = st.RedeemAccessCode(ctx, bob.ID, second.Code)
+	_, err = st.RedeemAccessCode(ctx, as(bob.ID), second.Code)
 	wantCode(t, err, apperr.AccessCodeInvalid)
-	_, err = st.RedeemAccessCode(ctx, bob.ID, "PRAXIOM-ZZZZZZ")
+	_, err = st.RedeemAccessCode(ctx, as(bob.ID), "PRAXIOM-ZZZZZZ")
 	wantCode(t, err, apperr.AccessCodeInvalid)
-	wantCode(t, st.RevokeAccessCode(ctx, ada.ID), apperr.NotFound)
+	wantCode(t, st.RevokeAccessCode(ctx, store.CLIActor, ada.ID), apperr.NotFound)
 }
 
 // TestAccessCodeStoreLastRedemptionRace: ten users race for the last
@@ -155,7 +154,7 @@ func TestAccessCodeStoreLastRedemptionRace(t *testing.T) {
 	st, _ := testenv.NewStore(t, store.Options{MaxConns: 12})
 	ctx := context.Background()
 	for round := range 3 {
-		codes, err := st.CreateAccessCodes(ctx, store.NewAccessCodes{Count: 1, MaxRedemptions: 5})
+		codes, err := st.CreateAccessCodes(ctx, store.CLIActor, store.NewAccessCodes{Count: 1, MaxRedemptions: 5})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,7 +167,7 @@ func TestAccessCodeStoreLastRedemptionRace(t *testing.T) {
 			users[i] = testenv.NewUser(t, st, fmt.Sprintf("racer%d-%d@example.com", round, i), store.NewUserPolicy{})
 		}
 		errs := testenv.Race(len(users), func(i int) error {
-			_, err := st.RedeemAccessCode(ctx, users[i].ID, code.Code)
+			_, err := st.RedeemAccessCode(ctx, as(users[i].ID), code.Code)
 			return err
 		})
 		var won int
@@ -195,13 +194,13 @@ func TestAccessCodeStoreOneUserTwoCodesAtOnce(t *testing.T) {
 	st, _ := testenv.NewStore(t, store.Options{MaxConns: 8})
 	ctx := context.Background()
 	for round := range 5 {
-		codes, err := st.CreateAccessCodes(ctx, store.NewAccessCodes{Count: 2, MaxRedemptions: 10})
+		codes, err := st.CreateAccessCodes(ctx, store.CLIActor, store.NewAccessCodes{Count: 2, MaxRedemptions: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
 		u := testenv.NewUser(t, st, fmt.Sprintf("twice%d@example.com", round), store.NewUserPolicy{})
 		errs := testenv.Race(len(codes), func(i int) error {
-			_, err := st.RedeemAccessCode(ctx, u.ID, codes[i].Code)
+			_, err := st.RedeemAccessCode(ctx, as(u.ID), codes[i].Code)
 			return err
 		})
 		for _, err := range errs {

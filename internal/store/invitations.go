@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"net/mail"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -73,21 +75,64 @@ func ValidInvitationStatus(status string) bool {
 	return ok
 }
 
-// CreateInvitation invites email (lower-case, already validated) to
-// workspace wsID with role (member or admin) on behalf of inviterID, whose
-// current name is recorded. An expired pending invitation for the same
-// email is marked expired first so that the new one may take its place.
-// Returns ALREADY_MEMBER when a live user with that email is a member,
+// MaxEmail is the longest email address accepted (RFC 5321 path limits).
+const MaxEmail = 320
+
+// NormalizeEmail trims and lower-cases an email address: emails are
+// compared case-insensitively everywhere and stored lower-case.
+func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// ValidEmail reports whether s (normalized) is a bare address: net/mail
+// parses it to itself, with one @ and no display name or spaces.
+func ValidEmail(s string) bool {
+	if len(s) > MaxEmail || strings.Count(s, "@") != 1 || strings.ContainsAny(s, " \t\r\n<>\"") {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Name == "" && a.Address == s
+}
+
+// NewInvitation is what an invitation is made from; CreateInvitation
+// normalizes and validates it.
+type NewInvitation struct {
+	Email string
+	Role  string
+}
+
+// CreateInvitation invites in.Email to workspace wsID with in.Role (member
+// or admin) on behalf of a, whose role is re-read under the workspace lock
+// and must be admin or owner; the actor's name now (a user's, or "API key
+// <name>") is recorded as the inviter's. An expired pending invitation for the same email is marked
+// expired first so that the new one may take its place. Returns
+// VALIDATION_ERROR (email missing or not an address, role not member or
+// admin), FORBIDDEN (not a member any more, role too low, the workspace is
+// gone), ALREADY_MEMBER when a live user with that email is a member,
 // INVITATION_PENDING when the email has a pending, unexpired invitation
-// (also when a concurrent call created it first), VALIDATION_ERROR for a
-// role an invitation cannot grant, FORBIDDEN when the workspace is gone,
-// SERVICE_UNAVAILABLE.
-func (s *Store) CreateInvitation(ctx context.Context, wsID, inviterID uuid.UUID, email, role string) (Invitation, error) {
-	if role != RoleMember && role != RoleAdmin {
-		return Invitation{}, apperr.Validation(map[string]string{"role": "must be member or admin"})
+// (also when a concurrent call created it first), SERVICE_UNAVAILABLE.
+func (s *Store) CreateInvitation(ctx context.Context, a Actor, wsID uuid.UUID, in NewInvitation) (Invitation, error) {
+	problems := map[string]string{}
+	email := NormalizeEmail(in.Email)
+	switch {
+	case email == "":
+		problems["email"] = "is required"
+	case !ValidEmail(email):
+		problems["email"] = "must be an email address"
+	}
+	if in.Role != RoleMember && in.Role != RoleAdmin {
+		problems["role"] = "must be member or admin"
+	}
+	if err := problemsErr(problems); err != nil {
+		return Invitation{}, err
+	}
+	var inviter *uuid.UUID
+	if a.Type == ActorUser {
+		inviter = &a.ID
 	}
 	var inv Invitation
 	err := s.inTx(ctx, "create invitation", func(tx pgx.Tx) error {
+		if _, err := lockRole(ctx, tx, wsID, a, RoleAdmin); err != nil {
+			return err
+		}
 		var member bool
 		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM workspace_members m
 			JOIN users u ON u.id = m.user_id
@@ -107,16 +152,13 @@ func (s *Store) CreateInvitation(ctx context.Context, wsID, inviterID uuid.UUID,
 		// insert of the same pending invitation and then does nothing.
 		inv, err = scanInvitation(tx.QueryRow(ctx, `
 			INSERT INTO invitations AS i (workspace_id, invited_email, role, token, invited_by, invited_by_name, expires_at)
-			VALUES ($1, $2, $3, $4, $5, coalesce((SELECT name FROM users WHERE id = $5), ''), now() + interval '168 hours')
+			VALUES ($1, $2, $3, $4, $5, coalesce((SELECT name FROM users WHERE id = $5), $6), now() + interval '168 hours')
 			ON CONFLICT (workspace_id, invited_email) WHERE status = 'pending' DO NOTHING
 			RETURNING `+invitationColumns,
-			wsID, email, role, randcode.Token(invitationTokenBytes), inviterID))
-		switch code, constraint := pgCode(err); {
-		case errors.Is(err, pgx.ErrNoRows),
-			code == uniqueViolation && constraint == "invitations_pending_email_idx":
+			wsID, email, in.Role, randcode.Token(invitationTokenBytes), inviter, a.Name))
+		if code, constraint := pgCode(err); errors.Is(err, pgx.ErrNoRows) ||
+			code == uniqueViolation && constraint == "invitations_pending_email_idx" {
 			return errInvitationPending
-		case code == foreignKeyViolation && constraint == "invitations_workspace_id_fkey":
-			return ErrNotMember
 		}
 		return dbErr("create invitation: insert", err)
 	})
@@ -143,15 +185,20 @@ func (s *Store) ListInvitations(ctx context.Context, wsID uuid.UUID, status stri
 		`SELECT count(*) FROM invitations i WHERE i.workspace_id = $1 AND `+filter, wsID)
 }
 
-// RevokeInvitation revokes invitation invID of workspace wsID. Revoking an
-// invitation that is already revoked changes nothing and succeeds; an
-// accepted one answers INVITATION_ALREADY_ACCEPTED and an expired one
-// INVITATION_EXPIRED (neither can be revoked: the first already made a
-// member, the second can no longer be used). Returns NOT_FOUND when wsID has
-// no such invitation (also when the id belongs to another workspace),
+// RevokeInvitation revokes invitation invID of workspace wsID on behalf of
+// a, whose role is re-read under the workspace lock and must be admin or
+// owner. Revoking an invitation that is already revoked changes nothing and
+// succeeds; an accepted one answers INVITATION_ALREADY_ACCEPTED and an
+// expired one INVITATION_EXPIRED (neither can be revoked: the first already
+// made a member, the second can no longer be used). Returns FORBIDDEN (not
+// a member any more, role too low), NOT_FOUND when wsID has no such
+// invitation (also when the id belongs to another workspace),
 // SERVICE_UNAVAILABLE.
-func (s *Store) RevokeInvitation(ctx context.Context, wsID, invID uuid.UUID) error {
+func (s *Store) RevokeInvitation(ctx context.Context, a Actor, wsID, invID uuid.UUID) error {
 	return s.inTx(ctx, "revoke invitation", func(tx pgx.Tx) error {
+		if _, err := lockRole(ctx, tx, wsID, a, RoleAdmin); err != nil {
+			return err
+		}
 		inv, err := scanInvitation(tx.QueryRow(ctx, `SELECT `+invitationColumns+` FROM invitations i
 			WHERE i.id = $1 AND i.workspace_id = $2 FOR UPDATE`, invID, wsID))
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -200,16 +247,24 @@ func (s *Store) InvitationByToken(ctx context.Context, token string) (Invitation
 	return inv, nil
 }
 
-// AcceptInvitation makes userID a member of the invitation's workspace with
-// the invitation's role, in one transaction that holds the invitation row
-// (FOR UPDATE), so concurrent accepts of one invitation make one member. A
-// pending user becomes active (invitations bypass the waitlist) without
-// gaining product access. Returns the workspace as userID now sees it.
-// Errors, in the order they are checked: NOT_FOUND (unknown token),
-// INVITATION_EMAIL_MISMATCH (userID's email is not the invited one),
+// AcceptInvitation makes the actor (a user, not impersonated: FORBIDDEN
+// otherwise) a member of the invitation's workspace with the invitation's
+// role, in one transaction that holds the invitation row (FOR UPDATE), so
+// concurrent accepts of one invitation make one member. A pending user
+// becomes active (invitations bypass the waitlist) without gaining product
+// access. Returns the workspace as the user now sees it. Errors, in the
+// order they are checked: NOT_FOUND (unknown token),
+// INVITATION_EMAIL_MISMATCH (the user's email is not the invited one),
 // INVITATION_ALREADY_ACCEPTED, INVITATION_REVOKED, INVITATION_EXPIRED,
 // ALREADY_MEMBER, SERVICE_UNAVAILABLE.
-func (s *Store) AcceptInvitation(ctx context.Context, token string, userID uuid.UUID) (Workspace, error) {
+func (s *Store) AcceptInvitation(ctx context.Context, a Actor, token string) (Workspace, error) {
+	if a.Type != ActorUser {
+		return Workspace{}, ErrRoleTooLow
+	}
+	if a.Impersonator != "" {
+		return Workspace{}, ErrImpersonating
+	}
+	userID := a.ID
 	var ws Workspace
 	err := s.inTx(ctx, "accept invitation", func(tx pgx.Tx) error {
 		inv, err := scanInvitation(tx.QueryRow(ctx, `SELECT `+invitationColumns+` FROM invitations i
@@ -260,7 +315,7 @@ func (s *Store) AcceptInvitation(ctx context.Context, token string, userID uuid.
 			WHERE id = $1 AND access_status = 'pending'`, userID); err != nil {
 			return dbErr("accept invitation: activate user", err)
 		}
-		ws, err = getWorkspace(ctx, tx, inv.WorkspaceID, userID)
+		ws, err = readWorkspace(ctx, tx, inv.WorkspaceID, inv.Role)
 		return err
 	})
 	if err != nil {

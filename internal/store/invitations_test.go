@@ -31,7 +31,7 @@ func TestInvitationStoreCreate(t *testing.T) {
 	owner := testenv.NewUser(t, st, "owner@example.com", store.NewUserPolicy{})
 	ws := testenv.InsertWorkspace(t, st, "Acme", owner.ID)
 
-	inv, err := st.CreateInvitation(ctx, ws, owner.ID, "bob@example.com", store.RoleAdmin)
+	inv, err := st.CreateInvitation(ctx, as(owner.ID), ws, store.NewInvitation{Email: "bob@example.com", Role: store.RoleAdmin})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,18 +46,18 @@ func TestInvitationStoreCreate(t *testing.T) {
 		t.Errorf("expires_at - created_at = %v, want %v", d, store.InvitationTTL)
 	}
 
-	_, err = st.CreateInvitation(ctx, ws, owner.ID, "bob@example.com", store.RoleMember)
+	_, err = st.CreateInvitation(ctx, as(owner.ID), ws, store.NewInvitation{Email: "bob@example.com", Role: store.RoleMember})
 	wantCode(t, err, apperr.InvitationPending)
-	_, err = st.CreateInvitation(ctx, ws, owner.ID, "owner@example.com", store.RoleMember)
+	_, err = st.CreateInvitation(ctx, as(owner.ID), ws, store.NewInvitation{Email: "owner@example.com", Role: store.RoleMember})
 	wantCode(t, err, apperr.AlreadyMember)
-	_, err = st.CreateInvitation(ctx, ws, owner.ID, "carol@example.com", store.RoleOwner)
+	_, err = st.CreateInvitation(ctx, as(owner.ID), ws, store.NewInvitation{Email: "carol@example.com", Role: store.RoleOwner})
 	wantCode(t, err, apperr.ValidationError)
 
 	// An expired pending invitation is marked expired and replaced.
 	if _, err := st.Pool().Exec(ctx, `UPDATE invitations SET expires_at = now() - interval '1 second' WHERE id = $1`, inv.ID); err != nil {
 		t.Fatal(err)
 	}
-	again, err := st.CreateInvitation(ctx, ws, owner.ID, "bob@example.com", store.RoleMember)
+	again, err := st.CreateInvitation(ctx, as(owner.ID), ws, store.NewInvitation{Email: "bob@example.com", Role: store.RoleMember})
 	if err != nil {
 		t.Fatalf("re-invite after expiry: %v", err)
 	}
@@ -83,7 +83,7 @@ func TestInvitationStoreCreate(t *testing.T) {
 	}
 
 	// A workspace that does not exist (or was just deleted).
-	_, err = st.CreateInvitation(ctx, uuid.New(), owner.ID, "dan@example.com", store.RoleMember)
+	_, err = st.CreateInvitation(ctx, as(owner.ID), uuid.New(), store.NewInvitation{Email: "dan@example.com", Role: store.RoleMember})
 	wantCode(t, err, apperr.Forbidden)
 }
 
@@ -99,7 +99,7 @@ func TestInvitationStoreConcurrentCreate(t *testing.T) {
 	for round := range 6 {
 		email := "racer" + string(rune('a'+round)) + "@example.com"
 		if round%2 == 1 {
-			old, err := st.CreateInvitation(ctx, ws, owner.ID, email, store.RoleMember)
+			old, err := st.CreateInvitation(ctx, as(owner.ID), ws, store.NewInvitation{Email: email, Role: store.RoleMember})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -108,7 +108,7 @@ func TestInvitationStoreConcurrentCreate(t *testing.T) {
 			}
 		}
 		errs := testenv.Race(10, func(int) error {
-			_, err := st.CreateInvitation(ctx, ws, owner.ID, email, store.RoleMember)
+			_, err := st.CreateInvitation(ctx, as(owner.ID), ws, store.NewInvitation{Email: email, Role: store.RoleMember})
 			return err
 		})
 		var ok int
@@ -142,12 +142,12 @@ func TestInvitationStoreAcceptRace(t *testing.T) {
 	for round := range 20 {
 		email := "guest" + strings.Repeat("x", round) + "@example.com"
 		guest := testenv.NewUser(t, st, email, store.NewUserPolicy{})
-		inv, err := st.CreateInvitation(ctx, ws, owner.ID, email, store.RoleAdmin)
+		inv, err := st.CreateInvitation(ctx, as(owner.ID), ws, store.NewInvitation{Email: email, Role: store.RoleAdmin})
 		if err != nil {
 			t.Fatal(err)
 		}
 		errs := testenv.Race(2, func(int) error {
-			_, err := st.AcceptInvitation(ctx, inv.Token, guest.ID)
+			_, err := st.AcceptInvitation(ctx, as(guest.ID), inv.Token)
 			return err
 		})
 		if (errs[0] == nil) == (errs[1] == nil) {
@@ -173,25 +173,25 @@ func TestInvitationStoreRevokeAndList(t *testing.T) {
 	ws := testenv.InsertWorkspace(t, st, "Acme", owner.ID)
 	other := testenv.InsertWorkspace(t, st, "Other", owner.ID)
 
-	a, _ := st.CreateInvitation(ctx, ws, owner.ID, "a@example.com", store.RoleMember)
-	b, _ := st.CreateInvitation(ctx, ws, owner.ID, "b@example.com", store.RoleMember)
-	c, _ := st.CreateInvitation(ctx, ws, owner.ID, "c@example.com", store.RoleMember)
-	x, _ := st.CreateInvitation(ctx, other, owner.ID, "x@example.com", store.RoleMember)
+	a, _ := st.CreateInvitation(ctx, as(owner.ID), ws, store.NewInvitation{Email: "a@example.com", Role: store.RoleMember})
+	b, _ := st.CreateInvitation(ctx, as(owner.ID), ws, store.NewInvitation{Email: "b@example.com", Role: store.RoleMember})
+	c, _ := st.CreateInvitation(ctx, as(owner.ID), ws, store.NewInvitation{Email: "c@example.com", Role: store.RoleMember})
+	x, _ := st.CreateInvitation(ctx, as(owner.ID), other, store.NewInvitation{Email: "x@example.com", Role: store.RoleMember})
 
 	// Scoped by workspace: another workspace's id is not found.
-	wantCode(t, st.RevokeInvitation(ctx, ws, x.ID), apperr.NotFound)
-	wantCode(t, st.RevokeInvitation(ctx, ws, uuid.New()), apperr.NotFound)
+	wantCode(t, st.RevokeInvitation(ctx, as(owner.ID), ws, x.ID), apperr.NotFound)
+	wantCode(t, st.RevokeInvitation(ctx, as(owner.ID), ws, uuid.New()), apperr.NotFound)
 
-	if err := st.RevokeInvitation(ctx, ws, a.ID); err != nil {
+	if err := st.RevokeInvitation(ctx, as(owner.ID), ws, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.RevokeInvitation(ctx, ws, a.ID); err != nil {
+	if err := st.RevokeInvitation(ctx, as(owner.ID), ws, a.ID); err != nil {
 		t.Fatalf("revoking twice: %v", err)
 	}
 	if _, err := st.Pool().Exec(ctx, `UPDATE invitations SET expires_at = now() - interval '1 second' WHERE id = $1`, b.ID); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, st.RevokeInvitation(ctx, ws, b.ID), apperr.InvitationExpired)
+	wantCode(t, st.RevokeInvitation(ctx, as(owner.ID), ws, b.ID), apperr.InvitationExpired)
 
 	for status, want := range map[string][]uuid.UUID{
 		store.InvitationPending: {c.ID}, store.InvitationRevoked: {a.ID},
@@ -213,3 +213,6 @@ func TestInvitationStoreRevokeAndList(t *testing.T) {
 	_, _, err := st.ListInvitations(ctx, ws, "bogus", 50, 0)
 	wantCode(t, err, apperr.ValidationError)
 }
+
+// as is the user of id acting through a session.
+func as(id uuid.UUID) store.Actor { return store.Actor{Type: store.ActorUser, ID: id} }

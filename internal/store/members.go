@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -49,64 +48,47 @@ func (s *Store) ListMembers(ctx context.Context, wsID uuid.UUID, limit, offset i
 		`SELECT count(*) FROM workspace_members WHERE workspace_id = $1`, wsID)
 }
 
-// memberRole reads userID's role in workspace wsID inside tx. Returns absent
-// when userID is not a member.
-func memberRole(ctx context.Context, tx pgx.Tx, wsID, userID uuid.UUID, absent error) (string, error) {
-	var role string
-	err := tx.QueryRow(ctx, `SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`,
-		wsID, userID).Scan(&role)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", absent
-	}
-	return role, dbErr("member role", err)
-}
-
-// otherOwners counts the owners of workspace wsID other than userID. The
-// caller holds the workspace lock, so the count stays true until commit.
-func otherOwners(ctx context.Context, tx pgx.Tx, wsID, userID uuid.UUID) (int, error) {
-	var n int
-	err := tx.QueryRow(ctx, `SELECT count(*) FROM workspace_members
-		WHERE workspace_id = $1 AND role = 'owner' AND user_id <> $2`, wsID, userID).Scan(&n)
-	return n, dbErr("count owners", err)
-}
+// ValidRole reports whether role is owner, admin or member.
+func ValidRole(role string) bool { return RoleRank(role) > 0 }
 
 // ChangeMemberRole sets targetID's role in workspace wsID to newRole on
-// behalf of actorID (contract §6). Under the workspace lock it re-reads the
-// actor's role (FORBIDDEN when the actor is no longer a member or is below
-// admin), finds the target (NOT_FOUND), applies the role rules — admins
-// switch non-owners between member and admin; only owners grant owner or
-// change an owner (FORBIDDEN) — and refuses to demote the last owner
+// behalf of a (api/openapi.yaml, "Members and roles"). Under the workspace
+// lock it re-reads the actor's role (FORBIDDEN when the actor is no longer a
+// member, or is below admin), finds the target (NOT_FOUND), applies the role
+// rules — admins switch non-owners between member and admin; only owners
+// grant owner or change an owner (FORBIDDEN); an impersonated session may
+// do neither (FORBIDDEN) — and refuses to demote the last owner
 // (LAST_OWNER). Setting the role the target already has changes nothing.
 // Returns the member after the change, and VALIDATION_ERROR for an unknown
 // role, SERVICE_UNAVAILABLE or INTERNAL.
-func (s *Store) ChangeMemberRole(ctx context.Context, wsID, actorID, targetID uuid.UUID, newRole string) (Member, error) {
-	if RoleRank(newRole) == 0 {
+func (s *Store) ChangeMemberRole(ctx context.Context, a Actor, wsID, targetID uuid.UUID, newRole string) (Member, error) {
+	switch {
+	case newRole == "":
+		return Member{}, apperr.Validation(map[string]string{"role": "is required"})
+	case !ValidRole(newRole):
 		return Member{}, apperr.Validation(map[string]string{"role": "must be one of owner, admin, member"})
 	}
 	var m Member
 	err := s.inTx(ctx, "change member role", func(tx pgx.Tx) error {
-		actorRole, err := lockWorkspace(ctx, tx, wsID, actorID)
+		actorRole, err := lockRole(ctx, tx, wsID, a, RoleAdmin)
 		if err != nil {
 			return err
-		}
-		if RoleRank(actorRole) < RoleRank(RoleAdmin) {
-			return errRoleTooLow
 		}
 		targetRole, err := memberRole(ctx, tx, wsID, targetID, errMemberNotFound)
 		if err != nil {
 			return err
 		}
-		if (newRole == RoleOwner || targetRole == RoleOwner) && actorRole != RoleOwner {
+		owners := newRole == RoleOwner || targetRole == RoleOwner
+		if owners && actorRole != RoleOwner {
 			return errOwnersOnly
 		}
 		if targetRole != newRole {
+			if owners && a.Impersonator != "" {
+				return ErrImpersonating
+			}
 			if targetRole == RoleOwner {
-				n, err := otherOwners(ctx, tx, wsID, targetID)
-				if err != nil {
+				if err := requireOtherOwner(ctx, tx, wsID, targetID); err != nil {
 					return err
-				}
-				if n == 0 {
-					return errLastOwner
 				}
 			}
 			if _, err := tx.Exec(ctx, `UPDATE workspace_members SET role = $3
@@ -120,37 +102,38 @@ func (s *Store) ChangeMemberRole(ctx context.Context, wsID, actorID, targetID uu
 	return m, err
 }
 
-// RemoveMember removes targetID from workspace wsID on behalf of actorID;
-// actorID == targetID is leaving, which any member may do (contract §6).
-// Under the workspace lock it re-reads the actor's role (FORBIDDEN when the
-// actor is no longer a member, or is below admin and removing someone
-// else), finds the target (NOT_FOUND), lets only owners remove owners
-// (FORBIDDEN) and refuses to remove or let leave the last owner
-// (LAST_OWNER). Returns SERVICE_UNAVAILABLE or INTERNAL otherwise.
-func (s *Store) RemoveMember(ctx context.Context, wsID, actorID, targetID uuid.UUID) error {
+// RemoveMember removes targetID from workspace wsID on behalf of a; a user
+// removing themselves is leaving, which any member may do. Under the
+// workspace lock it re-reads the actor's role (FORBIDDEN when the actor is
+// no longer a member, or is below admin and removing someone else), finds
+// the target (NOT_FOUND), lets only owners remove owners and no
+// impersonated session remove one (FORBIDDEN) and refuses to remove or let
+// leave the last owner (LAST_OWNER). Returns SERVICE_UNAVAILABLE or
+// INTERNAL otherwise.
+func (s *Store) RemoveMember(ctx context.Context, a Actor, wsID, targetID uuid.UUID) error {
 	return s.inTx(ctx, "remove member", func(tx pgx.Tx) error {
-		actorRole, err := lockWorkspace(ctx, tx, wsID, actorID)
+		self := a.Type == ActorUser && a.ID == targetID
+		min := RoleAdmin
+		if self {
+			min = RoleMember
+		}
+		actorRole, err := lockRole(ctx, tx, wsID, a, min)
 		if err != nil {
 			return err
-		}
-		self := actorID == targetID
-		if !self && RoleRank(actorRole) < RoleRank(RoleAdmin) {
-			return errRoleTooLow
 		}
 		targetRole, err := memberRole(ctx, tx, wsID, targetID, errMemberNotFound)
 		if err != nil {
 			return err
 		}
-		if !self && targetRole == RoleOwner && actorRole != RoleOwner {
-			return errOwnersOnly
-		}
 		if targetRole == RoleOwner {
-			n, err := otherOwners(ctx, tx, wsID, targetID)
-			if err != nil {
-				return err
+			if !self && actorRole != RoleOwner {
+				return errOwnersOnly
 			}
-			if n == 0 {
-				return errLastOwner
+			if a.Impersonator != "" {
+				return ErrImpersonating
+			}
+			if err := requireOtherOwner(ctx, tx, wsID, targetID); err != nil {
+				return err
 			}
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`,

@@ -194,42 +194,28 @@ func (s *Store) AdministerUser(ctx context.Context, action AdminAction, email st
 	return s.setUserFlag(ctx, "administer user "+string(action), email, set)
 }
 
+// userWithWorkspace reads a user ($1, a clerk_id) with workspace $2 as
+// that user sees it: nothing of the workspace for outsiders.
+var userWithWorkspace = `SELECT ` + userColumns + `, ` + workspaceColumns("m.role") + `
+	FROM users u
+	LEFT JOIN workspace_members m ON m.workspace_id = $2 AND m.user_id = u.id
+	LEFT JOIN workspaces w ON w.id = m.workspace_id
+	LEFT JOIN subscriptions s ON s.workspace_id = w.id
+	WHERE u.clerk_id = $1`
+
 // UserWithWorkspace returns the user of clerkID together with workspace
 // wsID as that user sees it (nil when the user is not a member, or the
 // workspace does not exist), in one round trip: an authenticated workspace
 // request needs no other query to authorize, and GET of the workspace none
 // to answer. Returns NOT_FOUND or SERVICE_UNAVAILABLE.
 func (s *Store) UserWithWorkspace(ctx context.Context, clerkID string, wsID uuid.UUID) (User, *Workspace, error) {
-	var (
-		wID                         *uuid.UUID
-		wName, role, subPlan, subSt *string
-		w                           Workspace
-		wCreated, wUpdated          *time.Time
-	)
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+`,
-		w.id, w.name, w.product_name, w.product_description, w.target_users, w.current_stage,
-		m.role, sub.plan, sub.status, sub.trial_ends_at, w.created_at, w.updated_at
-		FROM users u
-		LEFT JOIN workspace_members m ON m.workspace_id = $2 AND m.user_id = u.id
-		LEFT JOIN workspaces w ON w.id = m.workspace_id
-		LEFT JOIN subscriptions sub ON sub.workspace_id = w.id
-		WHERE u.clerk_id = $1`, clerkID, wsID),
-		&wID, &wName, &w.ProductName, &w.ProductDescription, &w.TargetUsers, &w.CurrentStage,
-		&role, &subPlan, &subSt, &w.TrialEndsAt, &wCreated, &wUpdated)
+	var ws workspaceScan
+	u, err := scanUser(s.pool.QueryRow(ctx, userWithWorkspace, clerkID, wsID), ws.dest(true)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, nil, apperr.New(apperr.NotFound, "User not found.")
 	}
 	if err != nil {
 		return User{}, nil, dbErr("user with workspace", err)
 	}
-	if wID == nil || role == nil {
-		return u, nil, nil
-	}
-	w.ID, w.Name, w.Role = *wID, *wName, *role
-	w.Plan, w.SubscriptionStatus = "trial", "trialing"
-	if subPlan != nil {
-		w.Plan, w.SubscriptionStatus = *subPlan, *subSt
-	}
-	w.CreatedAt, w.UpdatedAt = *wCreated, *wUpdated
-	return u, &w, nil
+	return u, ws.optional(), nil
 }

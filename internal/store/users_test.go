@@ -46,7 +46,7 @@ func TestUserStoreRefusals(t *testing.T) {
 		}
 	})
 	t.Run("redeem: unknown user", func(t *testing.T) {
-		_, err := st.RedeemAccessCode(ctx, uuid.New(), "PRAXIOM-AAAAAA")
+		_, err := st.RedeemAccessCode(ctx, as(uuid.New()), "PRAXIOM-AAAAAA")
 		wantCode(t, err, apperr.Unauthorized)
 	})
 	t.Run("deleted user", func(t *testing.T) {
@@ -56,7 +56,7 @@ func TestUserStoreRefusals(t *testing.T) {
 		}
 		_, err := st.AdministerUser(ctx, store.GrantAccess, bob.Email)
 		wantCode(t, err, apperr.NotFound)
-		_, err = st.RedeemAccessCode(ctx, bob.ID, "PRAXIOM-AAAAAA")
+		_, err = st.RedeemAccessCode(ctx, as(bob.ID), "PRAXIOM-AAAAAA")
 		wantCode(t, err, apperr.Unauthorized)
 	})
 }

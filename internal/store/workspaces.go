@@ -3,6 +3,13 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	// Embedded zone data, so which digest_timezone values are accepted does
+	// not depend on the host's /usr/share/zoneinfo.
+	_ "time/tzdata"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -10,9 +17,15 @@ import (
 	"github.com/praxiom/praxiom-api/internal/apperr"
 )
 
-// NewWorkspace is what a workspace is created from. The HTTP layer has
-// validated it (name trimmed, 1..100 characters; product fields at most
-// 2,000 characters).
+// Limits of the workspace fields (api/openapi.yaml, Workspace).
+const (
+	MaxWorkspaceName   = 100
+	MaxWorkspaceText   = 2000
+	maxTimezoneNameLen = 64
+)
+
+// NewWorkspace is what a workspace is created from; CreateWorkspace
+// validates it.
 type NewWorkspace struct {
 	Name               string
 	ProductName        *string
@@ -21,31 +34,48 @@ type NewWorkspace struct {
 	CurrentStage       *string
 }
 
-// TextPatch is a PATCH of a nullable text column: nothing changes unless
-// Set; a nil Value clears the column.
-type TextPatch struct {
-	Set   bool
-	Value *string
-}
-
-// WorkspacePatch is a partial update of a workspace; a nil Name leaves the
-// name alone.
+// WorkspacePatch is a partial update of a workspace: unset fields are left
+// alone, a null product field clears it; the name may not be null.
 type WorkspacePatch struct {
-	Name               *string
-	ProductName        TextPatch
-	ProductDescription TextPatch
-	TargetUsers        TextPatch
-	CurrentStage       TextPatch
+	Name               Optional[string]
+	ProductName        Optional[string]
+	ProductDescription Optional[string]
+	TargetUsers        Optional[string]
+	CurrentStage       Optional[string]
 }
 
 func (p WorkspacePatch) empty() bool {
-	return p.Name == nil && !p.ProductName.Set && !p.ProductDescription.Set &&
+	return !p.Name.Set && !p.ProductName.Set && !p.ProductDescription.Set &&
 		!p.TargetUsers.Set && !p.CurrentStage.Set
 }
 
-// errRoleTooLow is the answer when the actor's role, read under the
-// workspace lock, does not allow the change.
-var errRoleTooLow = apperr.New(apperr.Forbidden, "Your role in this workspace does not allow this.")
+// checkWorkspaceName validates a name (1..100 characters after trimming)
+// into problems and returns it trimmed.
+func checkWorkspaceName(name string, problems map[string]string) string {
+	name = strings.TrimSpace(name)
+	switch n := utf8.RuneCountInString(name); {
+	case n == 0:
+		problems["name"] = "is required"
+	case n > MaxWorkspaceName:
+		problems["name"] = "must be at most 100 characters"
+	}
+	return name
+}
+
+// checkText validates an optional product field (at most 2,000 characters).
+func checkText(field string, v *string, problems map[string]string) {
+	if v != nil && utf8.RuneCountInString(*v) > MaxWorkspaceText {
+		problems[field] = "must be at most 2000 characters"
+	}
+}
+
+// problems returns a VALIDATION_ERROR naming every field in p, or nil.
+func problemsErr(p map[string]string) error {
+	if len(p) == 0 {
+		return nil
+	}
+	return apperr.Validation(p)
+}
 
 // workspaceCheckFields maps the CHECK constraints of workspaces to the
 // request fields they guard, so a value the HTTP layer let through still
@@ -69,12 +99,26 @@ func workspaceWriteErr(op string, err error) error {
 	return dbErr(op, err)
 }
 
-// CreateWorkspace creates a workspace owned by ownerID, in one transaction
-// with the owner's membership, a trial subscription (status trialing, ending
-// trialDays from now) and the default settings, and returns it as the owner
-// sees it. Returns VALIDATION_ERROR (a value the schema refuses),
+// CreateWorkspace creates a workspace owned by the actor (a user), in one
+// transaction with the owner's membership, a trial subscription (status
+// trialing, ending trialDays from now) and the default settings, and
+// returns it as the owner sees it. Returns VALIDATION_ERROR naming every
+// bad field (name missing, blank or over 100 characters; a product field
+// over 2,000), FORBIDDEN for an actor that is not a user,
 // SERVICE_UNAVAILABLE or INTERNAL.
-func (s *Store) CreateWorkspace(ctx context.Context, ownerID uuid.UUID, in NewWorkspace, trialDays int) (Workspace, error) {
+func (s *Store) CreateWorkspace(ctx context.Context, a Actor, in NewWorkspace, trialDays int) (Workspace, error) {
+	if a.Type != ActorUser {
+		return Workspace{}, ErrRoleTooLow
+	}
+	problems := map[string]string{}
+	in.Name = checkWorkspaceName(in.Name, problems)
+	checkText("product_name", in.ProductName, problems)
+	checkText("product_description", in.ProductDescription, problems)
+	checkText("target_users", in.TargetUsers, problems)
+	checkText("current_stage", in.CurrentStage, problems)
+	if err := problemsErr(problems); err != nil {
+		return Workspace{}, err
+	}
 	var w Workspace
 	err := s.inTx(ctx, "create workspace", func(tx pgx.Tx) error {
 		var wsID uuid.UUID
@@ -85,7 +129,7 @@ func (s *Store) CreateWorkspace(ctx context.Context, ownerID uuid.UUID, in NewWo
 			return workspaceWriteErr("create workspace: insert", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ($1, $2, 'owner')`,
-			wsID, ownerID); err != nil {
+			wsID, a.ID); err != nil {
 			return dbErr("create workspace: owner membership", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO subscriptions (workspace_id, plan, status, trial_ends_at)
@@ -95,7 +139,7 @@ func (s *Store) CreateWorkspace(ctx context.Context, ownerID uuid.UUID, in NewWo
 		if _, err := tx.Exec(ctx, `INSERT INTO workspace_settings (workspace_id) VALUES ($1)`, wsID); err != nil {
 			return dbErr("create workspace: settings", err)
 		}
-		w, err = getWorkspace(ctx, tx, wsID, ownerID)
+		w, err = readWorkspace(ctx, tx, wsID, RoleOwner)
 		return err
 	})
 	return w, err
@@ -112,58 +156,73 @@ func (s *Store) ListWorkspaces(ctx context.Context, userID uuid.UUID, limit, off
 		`SELECT count(*) FROM workspace_members WHERE user_id = $1`, userID)
 }
 
-// UpdateWorkspace applies p to workspace wsID on behalf of actorID, whose
-// role is re-read under the workspace lock and must be admin or owner, and
-// returns the workspace as actorID sees it. An empty patch changes nothing
-// (updated_at included). Returns FORBIDDEN (not a member any more, or role
-// too low), VALIDATION_ERROR, SERVICE_UNAVAILABLE or INTERNAL.
-func (s *Store) UpdateWorkspace(ctx context.Context, wsID, actorID uuid.UUID, p WorkspacePatch) (Workspace, error) {
+// UpdateWorkspace applies p to workspace wsID on behalf of a, whose role is
+// re-read under the workspace lock and must be admin or owner, and returns
+// the workspace as a sees it. An empty patch changes nothing (updated_at
+// included). Returns VALIDATION_ERROR naming every bad field (a null or
+// blank name, a name over 100 characters, a product field over 2,000),
+// FORBIDDEN (not a member any more, or role too low), SERVICE_UNAVAILABLE or
+// INTERNAL.
+func (s *Store) UpdateWorkspace(ctx context.Context, a Actor, wsID uuid.UUID, p WorkspacePatch) (Workspace, error) {
+	problems := map[string]string{}
+	if p.Name.Set {
+		if p.Name.Null {
+			problems["name"] = "must not be null"
+		} else {
+			p.Name.Value = checkWorkspaceName(p.Name.Value, problems)
+		}
+	}
+	for field, o := range map[string]Optional[string]{"product_name": p.ProductName,
+		"product_description": p.ProductDescription, "target_users": p.TargetUsers, "current_stage": p.CurrentStage} {
+		if o.Set {
+			checkText(field, o.Ptr(), problems)
+		}
+	}
+	if err := problemsErr(problems); err != nil {
+		return Workspace{}, err
+	}
 	var w Workspace
 	err := s.inTx(ctx, "update workspace", func(tx pgx.Tx) error {
-		role, err := lockWorkspace(ctx, tx, wsID, actorID)
+		role, err := lockRole(ctx, tx, wsID, a, RoleAdmin)
 		if err != nil {
 			return err
 		}
-		if RoleRank(role) < RoleRank(RoleAdmin) {
-			return errRoleTooLow
-		}
 		if !p.empty() {
 			_, err := tx.Exec(ctx, `UPDATE workspaces SET
-				name                = coalesce($2, name),
-				product_name        = CASE WHEN $3 THEN $4 ELSE product_name END,
-				product_description = CASE WHEN $5 THEN $6 ELSE product_description END,
-				target_users        = CASE WHEN $7 THEN $8 ELSE target_users END,
-				current_stage       = CASE WHEN $9 THEN $10 ELSE current_stage END,
+				name                = CASE WHEN $2 THEN $3 ELSE name END,
+				product_name        = CASE WHEN $4 THEN $5 ELSE product_name END,
+				product_description = CASE WHEN $6 THEN $7 ELSE product_description END,
+				target_users        = CASE WHEN $8 THEN $9 ELSE target_users END,
+				current_stage       = CASE WHEN $10 THEN $11 ELSE current_stage END,
 				updated_at          = now()
 				WHERE id = $1`,
-				wsID, p.Name,
-				p.ProductName.Set, p.ProductName.Value,
-				p.ProductDescription.Set, p.ProductDescription.Value,
-				p.TargetUsers.Set, p.TargetUsers.Value,
-				p.CurrentStage.Set, p.CurrentStage.Value)
+				wsID, p.Name.Set, p.Name.Value,
+				p.ProductName.Set, p.ProductName.Ptr(),
+				p.ProductDescription.Set, p.ProductDescription.Ptr(),
+				p.TargetUsers.Set, p.TargetUsers.Ptr(),
+				p.CurrentStage.Set, p.CurrentStage.Ptr())
 			if err != nil {
 				return workspaceWriteErr("update workspace", err)
 			}
 		}
-		w, err = getWorkspace(ctx, tx, wsID, actorID)
+		w, err = readWorkspace(ctx, tx, wsID, role)
 		return err
 	})
 	return w, err
 }
 
-// DeleteWorkspace deletes workspace wsID on behalf of actorID, whose role is
-// re-read under the workspace lock and must be owner. Its members,
-// invitations, subscription and settings go with it (ON DELETE CASCADE).
-// Returns FORBIDDEN (not a member any more, or not an owner),
-// SERVICE_UNAVAILABLE or INTERNAL.
-func (s *Store) DeleteWorkspace(ctx context.Context, wsID, actorID uuid.UUID) error {
+// DeleteWorkspace deletes workspace wsID on behalf of a, whose role is
+// re-read under the workspace lock and must be owner; an impersonated
+// session may not. Its members, invitations, API keys, subscription and
+// settings go with it (ON DELETE CASCADE). Returns FORBIDDEN (not a member
+// any more, not an owner, impersonating), SERVICE_UNAVAILABLE or INTERNAL.
+func (s *Store) DeleteWorkspace(ctx context.Context, a Actor, wsID uuid.UUID) error {
+	if a.Impersonator != "" {
+		return ErrImpersonating
+	}
 	return s.inTx(ctx, "delete workspace", func(tx pgx.Tx) error {
-		role, err := lockWorkspace(ctx, tx, wsID, actorID)
-		if err != nil {
+		if _, err := lockRole(ctx, tx, wsID, a, RoleOwner); err != nil {
 			return err
-		}
-		if role != RoleOwner {
-			return errRoleTooLow
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM workspaces WHERE id = $1`, wsID); err != nil {
 			return dbErr("delete workspace", err)
@@ -179,12 +238,22 @@ type Settings struct {
 	DigestTimezone           string
 }
 
-// SettingsPatch is a partial update of the settings; nil fields are left
-// alone. The HTTP layer has checked that DigestTimezone is an IANA zone.
+// SettingsPatch is a partial update of the settings; unset fields are left
+// alone and none may be null.
 type SettingsPatch struct {
-	OvernightResearchEnabled *bool
-	MorningDigestEnabled     *bool
-	DigestTimezone           *string
+	OvernightResearchEnabled Optional[bool]
+	MorningDigestEnabled     Optional[bool]
+	DigestTimezone           Optional[string]
+}
+
+// ValidTimezone reports whether name is an IANA time zone name. "" and
+// "Local" load in Go but name no zone, so they are refused.
+func ValidTimezone(name string) bool {
+	if name == "" || name == "Local" || len(name) > maxTimezoneNameLen {
+		return false
+	}
+	_, err := time.LoadLocation(name)
+	return err == nil
 }
 
 // GetSettings returns the settings of workspace wsID (the defaults when its
@@ -207,21 +276,32 @@ func getSettings(ctx context.Context, q querier, wsID uuid.UUID) (Settings, erro
 }
 
 // UpdateSettings applies p to the settings of workspace wsID on behalf of
-// actorID, whose role is re-read under the workspace lock and must be admin
-// or owner, and returns the settings. An empty patch changes nothing.
-// Returns FORBIDDEN (not a member any more, or role too low),
+// a, whose role is re-read under the workspace lock and must be admin or
+// owner, and returns the settings. An empty patch changes nothing. Returns
+// VALIDATION_ERROR naming every bad field (a null, a digest_timezone that
+// is not an IANA zone), FORBIDDEN (not a member any more, or role too low),
 // SERVICE_UNAVAILABLE or INTERNAL.
-func (s *Store) UpdateSettings(ctx context.Context, wsID, actorID uuid.UUID, p SettingsPatch) (Settings, error) {
+func (s *Store) UpdateSettings(ctx context.Context, a Actor, wsID uuid.UUID, p SettingsPatch) (Settings, error) {
+	problems := map[string]string{}
+	for field, null := range map[string]bool{
+		"overnight_research_enabled": p.OvernightResearchEnabled.Null,
+		"morning_digest_enabled":     p.MorningDigestEnabled.Null, "digest_timezone": p.DigestTimezone.Null} {
+		if null {
+			problems[field] = "must not be null"
+		}
+	}
+	if tz := p.DigestTimezone; tz.Set && !tz.Null && !ValidTimezone(tz.Value) {
+		problems["digest_timezone"] = "must be an IANA time zone name such as Europe/London"
+	}
+	if err := problemsErr(problems); err != nil {
+		return Settings{}, err
+	}
 	var st Settings
 	err := s.inTx(ctx, "update settings", func(tx pgx.Tx) error {
-		role, err := lockWorkspace(ctx, tx, wsID, actorID)
-		if err != nil {
+		if _, err := lockRole(ctx, tx, wsID, a, RoleAdmin); err != nil {
 			return err
 		}
-		if RoleRank(role) < RoleRank(RoleAdmin) {
-			return errRoleTooLow
-		}
-		if p.OvernightResearchEnabled != nil || p.MorningDigestEnabled != nil || p.DigestTimezone != nil {
+		if p.OvernightResearchEnabled.Set || p.MorningDigestEnabled.Set || p.DigestTimezone.Set {
 			// An upsert, so a workspace that lost its settings row gets one back.
 			_, err := tx.Exec(ctx, `INSERT INTO workspace_settings AS s
 				(workspace_id, overnight_research_enabled, morning_digest_enabled, digest_timezone)
@@ -231,11 +311,12 @@ func (s *Store) UpdateSettings(ctx context.Context, wsID, actorID uuid.UUID, p S
 					morning_digest_enabled     = coalesce($3, s.morning_digest_enabled),
 					digest_timezone            = coalesce($4, s.digest_timezone),
 					updated_at                 = now()`,
-				wsID, p.OvernightResearchEnabled, p.MorningDigestEnabled, p.DigestTimezone)
+				wsID, p.OvernightResearchEnabled.Ptr(), p.MorningDigestEnabled.Ptr(), p.DigestTimezone.Ptr())
 			if err != nil {
 				return dbErr("update settings", err)
 			}
 		}
+		var err error
 		st, err = getSettings(ctx, tx, wsID)
 		return err
 	})

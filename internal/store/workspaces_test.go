@@ -36,7 +36,7 @@ func wsCodes(errs []error) []apperr.Code {
 // wsTwoOwners creates a workspace whose only members are two owners.
 func wsTwoOwners(tb testing.TB, st *store.Store, a, b store.User) uuid.UUID {
 	tb.Helper()
-	ws, err := st.CreateWorkspace(context.Background(), a.ID, store.NewWorkspace{Name: "Race"}, 14)
+	ws, err := st.CreateWorkspace(context.Background(), as(a.ID), store.NewWorkspace{Name: "Race"}, 14)
 	if err != nil {
 		tb.Fatalf("create workspace: %v", err)
 	}
@@ -50,7 +50,7 @@ func TestStoreCreateWorkspaceProvisionsEverything(t *testing.T) {
 	owner := wsNewUser(t, st, "owner")
 	pn := "Acme Analytics"
 	before := time.Now()
-	ws, err := st.CreateWorkspace(ctx, owner.ID, store.NewWorkspace{Name: "Acme", ProductName: &pn}, 14)
+	ws, err := st.CreateWorkspace(ctx, as(owner.ID), store.NewWorkspace{Name: "Acme", ProductName: &pn}, 14)
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
@@ -79,7 +79,7 @@ func TestStoreCreateWorkspaceIsOneTransaction(t *testing.T) {
 	ctx := context.Background()
 	// An owner that does not exist fails the membership insert after the
 	// workspace row was written: nothing may remain.
-	_, err := st.CreateWorkspace(ctx, uuid.New(), store.NewWorkspace{Name: "Ghost"}, 14)
+	_, err := st.CreateWorkspace(ctx, as(uuid.New()), store.NewWorkspace{Name: "Ghost"}, 14)
 	if err == nil {
 		t.Fatal("create with an unknown owner succeeded")
 	}
@@ -94,7 +94,7 @@ func TestStoreActorRoleIsReadUnderTheLock(t *testing.T) {
 	st, _ := testenv.NewStore(t, store.Options{})
 	ctx := context.Background()
 	owner, admin, gone := wsNewUser(t, st, "owner"), wsNewUser(t, st, "admin"), wsNewUser(t, st, "gone")
-	ws, err := st.CreateWorkspace(ctx, owner.ID, store.NewWorkspace{Name: "Lock"}, 14)
+	ws, err := st.CreateWorkspace(ctx, as(owner.ID), store.NewWorkspace{Name: "Lock"}, 14)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,23 +103,23 @@ func TestStoreActorRoleIsReadUnderTheLock(t *testing.T) {
 	if _, err := st.Pool().Exec(ctx, `UPDATE workspace_members SET role = 'member' WHERE user_id = $1`, admin.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.RemoveMember(ctx, ws.ID, admin.ID, owner.ID); apperr.CodeOf(err) != apperr.Forbidden {
+	if err := st.RemoveMember(ctx, as(admin.ID), ws.ID, owner.ID); apperr.CodeOf(err) != apperr.Forbidden {
 		t.Errorf("remove by demoted admin: %v", err)
 	}
-	if _, err := st.ChangeMemberRole(ctx, ws.ID, admin.ID, admin.ID, store.RoleAdmin); apperr.CodeOf(err) != apperr.Forbidden {
+	if _, err := st.ChangeMemberRole(ctx, as(admin.ID), ws.ID, admin.ID, store.RoleAdmin); apperr.CodeOf(err) != apperr.Forbidden {
 		t.Errorf("role change by demoted admin: %v", err)
 	}
-	if _, err := st.UpdateWorkspace(ctx, ws.ID, admin.ID, store.WorkspacePatch{}); apperr.CodeOf(err) != apperr.Forbidden {
+	if _, err := st.UpdateWorkspace(ctx, as(admin.ID), ws.ID, store.WorkspacePatch{}); apperr.CodeOf(err) != apperr.Forbidden {
 		t.Errorf("update by demoted admin: %v", err)
 	}
 	// An actor who is not a member at all.
-	if err := st.RemoveMember(ctx, ws.ID, gone.ID, gone.ID); apperr.CodeOf(err) != apperr.Forbidden {
+	if err := st.RemoveMember(ctx, as(gone.ID), ws.ID, gone.ID); apperr.CodeOf(err) != apperr.Forbidden {
 		t.Errorf("leave by a non-member: %v", err)
 	}
-	if err := st.DeleteWorkspace(ctx, ws.ID, gone.ID); apperr.CodeOf(err) != apperr.Forbidden {
+	if err := st.DeleteWorkspace(ctx, as(gone.ID), ws.ID); apperr.CodeOf(err) != apperr.Forbidden {
 		t.Errorf("delete by a non-member: %v", err)
 	}
-	if err := st.DeleteWorkspace(ctx, ws.ID, admin.ID); apperr.CodeOf(err) != apperr.Forbidden {
+	if err := st.DeleteWorkspace(ctx, as(admin.ID), ws.ID); apperr.CodeOf(err) != apperr.Forbidden {
 		t.Errorf("delete by a member: %v", err)
 	}
 	if roles := testenv.MemberRoles(t, st, ws.ID); len(roles) != 2 || roles[owner.ID] != store.RoleOwner {
@@ -139,7 +139,7 @@ func TestStoreActorRoleChangedWhileWaitingForTheLock(t *testing.T) {
 		`UPDATE workspace_members SET role = 'member' WHERE workspace_id = $1 AND user_id = $2`,
 		`DELETE FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`,
 	} {
-		ws, err := st.CreateWorkspace(ctx, owner.ID, store.NewWorkspace{Name: "Wait"}, 14)
+		ws, err := st.CreateWorkspace(ctx, as(owner.ID), store.NewWorkspace{Name: "Wait"}, 14)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -157,7 +157,7 @@ func TestStoreActorRoleChangedWhileWaitingForTheLock(t *testing.T) {
 			t.Fatal(err)
 		}
 		done := make(chan error, 1)
-		go func() { done <- st.RemoveMember(ctx, ws.ID, admin.ID, other.ID) }()
+		go func() { done <- st.RemoveMember(ctx, as(admin.ID), ws.ID, other.ID) }()
 		wsWaitForLockWaiter(t, st)
 		if err := tx.Commit(ctx); err != nil {
 			t.Fatal(err)
@@ -220,7 +220,7 @@ func wsRaceTwoOwners(t *testing.T, st *store.Store, loser apperr.Code, members i
 func TestStoreRaceMutualDemotion(t *testing.T) {
 	st, _ := testenv.NewStore(t, store.Options{})
 	wsRaceTwoOwners(t, st, apperr.Forbidden, 2, func(wsID, actor, other uuid.UUID) error {
-		_, err := st.ChangeMemberRole(context.Background(), wsID, actor, other, store.RoleMember)
+		_, err := st.ChangeMemberRole(context.Background(), as(actor), wsID, other, store.RoleMember)
 		return err
 	})
 }
@@ -230,7 +230,7 @@ func TestStoreRaceMutualDemotion(t *testing.T) {
 func TestStoreRaceSelfDemotion(t *testing.T) {
 	st, _ := testenv.NewStore(t, store.Options{})
 	wsRaceTwoOwners(t, st, apperr.LastOwner, 2, func(wsID, actor, _ uuid.UUID) error {
-		_, err := st.ChangeMemberRole(context.Background(), wsID, actor, actor, store.RoleAdmin)
+		_, err := st.ChangeMemberRole(context.Background(), as(actor), wsID, actor, store.RoleAdmin)
 		return err
 	})
 }
@@ -240,7 +240,7 @@ func TestStoreRaceSelfDemotion(t *testing.T) {
 func TestStoreRaceMutualRemoval(t *testing.T) {
 	st, _ := testenv.NewStore(t, store.Options{})
 	wsRaceTwoOwners(t, st, apperr.Forbidden, 1, func(wsID, actor, other uuid.UUID) error {
-		return st.RemoveMember(context.Background(), wsID, actor, other)
+		return st.RemoveMember(context.Background(), as(actor), wsID, other)
 	})
 }
 
@@ -249,7 +249,7 @@ func TestStoreRaceMutualRemoval(t *testing.T) {
 func TestStoreRaceBothLeave(t *testing.T) {
 	st, _ := testenv.NewStore(t, store.Options{})
 	wsRaceTwoOwners(t, st, apperr.LastOwner, 1, func(wsID, actor, _ uuid.UUID) error {
-		return st.RemoveMember(context.Background(), wsID, actor, actor)
+		return st.RemoveMember(context.Background(), as(actor), wsID, actor)
 	})
 }
 
@@ -265,10 +265,10 @@ func TestStoreRaceMixedOwnerRemovals(t *testing.T) {
 		wsID := wsTwoOwners(t, st, a, b)
 		testenv.AddMember(t, st, wsID, c.ID, store.RoleOwner)
 		calls := []func() error{
-			func() error { return st.RemoveMember(ctx, wsID, a.ID, a.ID) },
-			func() error { return st.RemoveMember(ctx, wsID, b.ID, b.ID) },
-			func() error { _, err := st.ChangeMemberRole(ctx, wsID, c.ID, c.ID, store.RoleMember); return err },
-			func() error { return st.RemoveMember(ctx, wsID, c.ID, a.ID) },
+			func() error { return st.RemoveMember(ctx, as(a.ID), wsID, a.ID) },
+			func() error { return st.RemoveMember(ctx, as(b.ID), wsID, b.ID) },
+			func() error { _, err := st.ChangeMemberRole(ctx, as(c.ID), wsID, c.ID, store.RoleMember); return err },
+			func() error { return st.RemoveMember(ctx, as(c.ID), wsID, a.ID) },
 		}
 		codes := wsCodes(testenv.Race(len(calls), func(i int) error { return calls[i]() }))
 		for i, code := range codes {
@@ -308,7 +308,7 @@ func TestStoreListsCountPastTheEnd(t *testing.T) {
 	owner := wsNewUser(t, st, "owner")
 	var wsID uuid.UUID
 	for i := range 3 {
-		ws, err := st.CreateWorkspace(ctx, owner.ID, store.NewWorkspace{Name: fmt.Sprint("W", i)}, 14)
+		ws, err := st.CreateWorkspace(ctx, as(owner.ID), store.NewWorkspace{Name: fmt.Sprint("W", i)}, 14)
 		if err != nil {
 			t.Fatal(err)
 		}

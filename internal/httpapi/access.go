@@ -1,0 +1,116 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+
+	"github.com/praxiom/praxiom-api/internal/apperr"
+	"github.com/praxiom/praxiom-api/internal/store"
+)
+
+// The refusals of the access rules below, in the order routes.go applies
+// them (api/openapi.yaml, "Errors": authenticate, suspended, path,
+// membership, role).
+var (
+	errSuspended     = apperr.New(apperr.AccountSuspended, "Your account is suspended.")
+	errKeyNotAllowed = apperr.New(apperr.Forbidden, "API keys cannot use this route; it needs a signed-in user.")
+	errReadOnlyKey   = apperr.New(apperr.Forbidden, "This API key is read-only.")
+	errNotAdmin      = apperr.New(apperr.Forbidden, "Only administrators may do this.")
+)
+
+// requireActive refuses suspended users (403 ACCOUNT_SUSPENDED). Every
+// route but GET /api/auth/me sits behind it; API keys are never suspended.
+var requireActive = middleware(func(w http.ResponseWriter, r *http.Request, next http.Handler) error {
+	if u := state(r).user; u != nil && u.Suspended() {
+		return errSuspended
+	}
+	next.ServeHTTP(w, r)
+	return nil
+})
+
+// sessionOnly refuses API keys (403 FORBIDDEN) on the routes of a signed-in
+// person: their own account, access codes, invitations to accept, creating
+// workspaces, managing API keys (keys cannot mint keys) and /api/admin.
+var sessionOnly = middleware(func(w http.ResponseWriter, r *http.Request, next http.Handler) error {
+	if state(r).key != nil {
+		return errKeyNotAllowed
+	}
+	next.ServeHTTP(w, r)
+	return nil
+})
+
+// notImpersonating refuses an impersonated session (403 FORBIDDEN) on the
+// irreversible actions an admin acting as a user may not take.
+var notImpersonating = middleware(func(w http.ResponseWriter, r *http.Request, next http.Handler) error {
+	if state(r).impersonator() != "" {
+		return store.ErrImpersonating
+	}
+	next.ServeHTTP(w, r)
+	return nil
+})
+
+// requireAdmin lets through platform administrators (users with is_admin)
+// only (403 FORBIDDEN).
+var requireAdmin = middleware(func(w http.ResponseWriter, r *http.Request, next http.Handler) error {
+	if u := state(r).user; u == nil || !u.IsAdmin {
+		return errNotAdmin
+	}
+	next.ServeHTTP(w, r)
+	return nil
+})
+
+// requireRole is the one role rule of a workspace route, declared in
+// routes.go. In order: every id in the path is a UUID (400 BAD_REQUEST),
+// the principal belongs to the workspace (403 FORBIDDEN, the same for
+// outsiders and unknown workspaces), a read-only API key only reads (403),
+// the principal's role is at least min (403).
+func requireRole(min string) func(http.Handler) http.Handler {
+	return middleware(func(w http.ResponseWriter, r *http.Request, next http.Handler) error {
+		st := state(r)
+		if st.wsIDBad {
+			_, err := pathUUID(r, "workspace_id")
+			return err
+		}
+		if name := nestedIDParam(r); name != "" {
+			id, err := pathUUID(r, name)
+			if err != nil {
+				return err
+			}
+			st.nestedID = id
+		}
+		switch {
+		case st.ws == nil:
+			return store.ErrNotMember
+		case st.key != nil && st.key.ReadOnly && r.Method != http.MethodGet && r.Method != http.MethodHead:
+			return errReadOnlyKey
+		case store.RoleRank(st.ws.Role) < store.RoleRank(min):
+			return store.ErrRoleTooLow
+		}
+		next.ServeHTTP(w, r)
+		return nil
+	})
+}
+
+// nestedIDParam names the path's id below the workspace ({user_id},
+// {invitation_id}, …), or "" when the route has none.
+func nestedIDParam(r *http.Request) string {
+	rc := chi.RouteContext(r.Context())
+	for _, k := range rc.URLParams.Keys {
+		if k != "workspace_id" && strings.HasSuffix(k, "_id") {
+			return k
+		}
+	}
+	return ""
+}
+
+// nestedID returns the path's id below the workspace as requireRole parsed
+// it; name must be the route's (a wiring bug otherwise).
+func nestedID(r *http.Request, name string) uuid.UUID {
+	if nestedIDParam(r) != name {
+		panic("httpapi: nestedID " + name + " on a route without it")
+	}
+	return state(r).nestedID
+}

@@ -1,0 +1,132 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/google/uuid"
+
+	"github.com/praxiom/praxiom-api/internal/auth"
+	"github.com/praxiom/praxiom-api/internal/store"
+)
+
+// handlerFunc is the one shape of the service's handlers and middleware: an
+// error is answered by writeError, which alone decides the status and the
+// headers of every error answer.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// h adapts a handlerFunc to net/http.
+func h(fn handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			writeError(w, r, err)
+		}
+	}
+}
+
+// middleware adapts a handlerFunc that calls next itself into chi
+// middleware.
+func middleware(fn func(w http.ResponseWriter, r *http.Request, next http.Handler) error) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return h(func(w http.ResponseWriter, r *http.Request) error { return fn(w, r, next) })
+	}
+}
+
+// reqState is what the middleware chain learns about a request. It is put
+// in the context once, by withRequestID, and filled in as the chain runs,
+// so that the chain copies the request once rather than once per step, and
+// the request log (which runs outside the chain) sees what it learnt.
+type reqState struct {
+	id  string
+	log *slog.Logger
+
+	// Set by verifyCredential: a session's verified claims, or the hash of
+	// a well-formed API key.
+	claims  *auth.Claims
+	keyHash *[32]byte
+
+	// The principal, set by loadPrincipal or loadWorkspace: a user (with a
+	// session) or an API key.
+	user *store.User
+	key  *store.APIKey
+	// ws is, on /api/workspaces/{workspace_id} routes, that workspace as
+	// the principal sees it (nil for outsiders and unknown workspaces);
+	// with an API key elsewhere, the key's own workspace.
+	ws *store.Workspace
+	// keyWS is an API key's own workspace, wherever the request goes.
+	keyWS *store.Workspace
+	// wsID is the path's {workspace_id}; wsIDBad records that it is not a
+	// UUID (400, answered after the suspension check).
+	wsID    uuid.UUID
+	wsIDBad bool
+	// nestedID is the path's id below the workspace ({user_id},
+	// {invitation_id}, {api_key_id}), parsed by requireRole.
+	nestedID uuid.UUID
+}
+
+type ctxKey struct{}
+
+// state returns the request's state; withRequestID guarantees it.
+func state(r *http.Request) *reqState {
+	st, ok := r.Context().Value(ctxKey{}).(*reqState)
+	if !ok {
+		panic("httpapi: request state outside withRequestID")
+	}
+	return st
+}
+
+// requestID returns the request's id ("" outside withRequestID).
+func requestID(ctx context.Context) string {
+	if st, ok := ctx.Value(ctxKey{}).(*reqState); ok {
+		return st.id
+	}
+	return ""
+}
+
+// currentUser returns the signed-in user of a session; the chain
+// guarantees one (sessionOnly, or a route keys cannot reach).
+func currentUser(r *http.Request) store.User {
+	u := state(r).user
+	if u == nil {
+		panic("httpapi: currentUser without a session principal")
+	}
+	return *u
+}
+
+// currentWorkspace returns the workspace of the path as the principal sees
+// it; requireRole guarantees one.
+func currentWorkspace(r *http.Request) store.Workspace {
+	w := state(r).ws
+	if w == nil {
+		panic("httpapi: currentWorkspace outside requireRole")
+	}
+	return *w
+}
+
+// impersonator returns the act.sub of an impersonated session, else "".
+func (st *reqState) impersonator() string {
+	if st.claims == nil {
+		return ""
+	}
+	return st.claims.Impersonator
+}
+
+// actor returns who makes the request, for the store: the user or the API
+// key, with where the request came from.
+func (s *Server) actor(r *http.Request) store.Actor {
+	st := state(r)
+	var a store.Actor
+	switch {
+	case st.user != nil:
+		a = store.UserActor(*st.user)
+		a.Impersonator = st.impersonator()
+	case st.key != nil:
+		a = store.KeyActor(*st.key)
+	default:
+		panic("httpapi: actor without a principal")
+	}
+	a.RequestID = st.id
+	a.IP = clientIP(r, s.limits.TrustedProxies)
+	return a
+}
