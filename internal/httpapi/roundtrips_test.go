@@ -81,16 +81,20 @@ func (t *rtTracer) take() []string {
 	return out
 }
 
+// storeOptions is a pool of one connection traced by tr: the statement
+// cache is warm after the first request of each route, so what is counted
+// afterwards is the steady state.
+func storeOptions(tr *rtTracer) store.Options { return store.Options{MaxConns: 1, Tracer: tr} }
+
 func TestRoundTripsPerAuthenticatedRequest(t *testing.T) {
 	tr := &rtTracer{}
-	// One connection: the statement cache is warm after the first request
-	// of each route, so what is counted afterwards is the steady state.
-	e := testenv.New(t, testenv.Options{PLGGatingOff: true,
-		Store: store.Options{MaxConns: 1, Tracer: tr}})
+	e := testenv.New(t, testenv.Options{PLGGatingOff: true, Store: storeOptions(tr)})
 
 	owner := signUp(t, e, "rt-owner")
 	ws := wsCreate(t, e, owner.Token, map[string]any{"name": "Round trips"})
 	outsider := signUp(t, e, "rt-outsider")
+	key := keyCreate(t, e, owner.Token, ws.ID, map[string]any{"name": "RT", "role": "member"}).Key
+	elsewhere := wsCreate(t, e, outsider.Token, map[string]any{"name": "Elsewhere"})
 
 	cases := []struct {
 		name, path, token string
@@ -100,6 +104,10 @@ func TestRoundTripsPerAuthenticatedRequest(t *testing.T) {
 		{"GET /api/workspaces/{id} as a member", "/api/workspaces/" + ws.ID.String(), owner.Token, http.StatusOK},
 		// An outsider is refused from the same single query.
 		{"GET /api/workspaces/{id} as an outsider", "/api/workspaces/" + ws.ID.String(), outsider.Token, http.StatusForbidden},
+		// An API key costs what a session costs.
+		{"GET /api/workspaces/{id} with an API key", "/api/workspaces/" + ws.ID.String(), key, http.StatusOK},
+		{"GET /api/workspaces with an API key", "/api/workspaces", key, http.StatusOK},
+		{"GET /api/workspaces/{id} of another workspace with an API key", "/api/workspaces/" + elsewhere.ID.String(), key, http.StatusForbidden},
 	}
 	const rounds = 5
 	for _, c := range cases {

@@ -62,7 +62,8 @@ func wsSnapshot(t *testing.T, e *testenv.Env, wsID uuid.UUID) string {
 		'members', (SELECT json_agg(m ORDER BY m.user_id) FROM workspace_members m WHERE m.workspace_id = $1),
 		'settings', (SELECT row_to_json(s) FROM workspace_settings s WHERE s.workspace_id = $1),
 		'subscription', (SELECT row_to_json(s) FROM subscriptions s WHERE s.workspace_id = $1),
-		'invitations', (SELECT json_agg(i ORDER BY i.id) FROM invitations i WHERE i.workspace_id = $1))::text`,
+		'invitations', (SELECT json_agg(i ORDER BY i.id) FROM invitations i WHERE i.workspace_id = $1),
+		'api_keys', (SELECT json_agg(k ORDER BY k.id) FROM api_keys k WHERE k.workspace_id = $1))::text`,
 		wsID).Scan(&s)
 	if err != nil {
 		t.Fatalf("snapshot: %v", err)

@@ -53,6 +53,10 @@ type spec struct {
 	envelope *openapi3.Schema
 	ops      []string // sorted operationIds
 	statuses map[string][]int
+	// codes is the status → error codes table of the spec (the x-status
+	// of components.schemas.ErrorCode): every error body, from any route,
+	// must carry a code of its status.
+	codes map[int][]string
 }
 
 var (
@@ -64,24 +68,6 @@ var (
 // requestIDPattern is what the contract (§1) accepts as a caller's request id
 // and what every X-Request-ID response header must look like.
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
-
-// codesByStatus is the status → codes table of contract §2. Every error body,
-// from any route, must carry a code of its status.
-var codesByStatus = map[int][]string{
-	http.StatusBadRequest:            {"BAD_REQUEST", "INVALID_SIGNATURE"},
-	http.StatusUnauthorized:          {"UNAUTHORIZED"},
-	http.StatusForbidden:             {"FORBIDDEN", "ACCESS_REQUIRED", "ACCOUNT_SUSPENDED", "INVITATION_EMAIL_MISMATCH"},
-	http.StatusNotFound:              {"NOT_FOUND", "ACCESS_CODE_INVALID"},
-	http.StatusMethodNotAllowed:      {"METHOD_NOT_ALLOWED"},
-	http.StatusConflict:              {"ALREADY_MEMBER", "INVITATION_PENDING", "LAST_OWNER", "ACCESS_CODE_EXHAUSTED"},
-	http.StatusGone:                  {"INVITATION_EXPIRED", "INVITATION_REVOKED", "INVITATION_ALREADY_ACCEPTED"},
-	http.StatusRequestEntityTooLarge: {"PAYLOAD_TOO_LARGE"},
-	http.StatusUnsupportedMediaType:  {"UNSUPPORTED_MEDIA_TYPE"},
-	http.StatusUnprocessableEntity:   {"VALIDATION_ERROR"},
-	http.StatusTooManyRequests:       {"RATE_LIMITED"},
-	http.StatusInternalServerError:   {"INTERNAL"},
-	http.StatusServiceUnavailable:    {"SERVICE_UNAVAILABLE"},
-}
 
 // unroutedStatuses are the statuses a request to an unknown path or a known
 // path with the wrong method may get. Under /api authentication (and with it
@@ -116,7 +102,11 @@ func loadSpec(data []byte) (*spec, error) {
 	if envRef == nil || envRef.Value == nil {
 		return nil, errors.New("api/openapi.yaml has no components.schemas.ErrorEnvelope")
 	}
-	s := &spec{doc: doc, router: router, envelope: envRef.Value, statuses: map[string][]int{}}
+	codes, err := codesByStatus(doc)
+	if err != nil {
+		return nil, err
+	}
+	s := &spec{doc: doc, router: router, envelope: envRef.Value, statuses: map[string][]int{}, codes: codes}
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
 			if op.OperationID == "" {
@@ -140,6 +130,36 @@ func loadSpec(data []byte) (*spec, error) {
 	}
 	slices.Sort(s.ops)
 	return s, nil
+}
+
+// codesByStatus reads the status of every error code from the x-status
+// table of components.schemas.ErrorCode, which must name each code of its
+// enum exactly once.
+func codesByStatus(doc *openapi3.T) (map[int][]string, error) {
+	ref := doc.Components.Schemas["ErrorCode"]
+	if ref == nil || ref.Value == nil {
+		return nil, errors.New("api/openapi.yaml has no components.schemas.ErrorCode")
+	}
+	table, ok := ref.Value.Extensions["x-status"].(map[string]any)
+	if !ok {
+		return nil, errors.New("api/openapi.yaml: ErrorCode has no x-status table")
+	}
+	out := map[int][]string{}
+	for _, v := range ref.Value.Enum {
+		code, _ := v.(string)
+		status, ok := table[code].(float64)
+		if !ok {
+			return nil, fmt.Errorf("api/openapi.yaml: ErrorCode %s has no x-status", code)
+		}
+		out[int(status)] = append(out[int(status)], code)
+	}
+	if len(table) != len(ref.Value.Enum) {
+		return nil, errors.New("api/openapi.yaml: ErrorCode's x-status names codes its enum does not")
+	}
+	for _, codes := range out {
+		slices.Sort(codes)
+	}
+	return out, nil
 }
 
 // New returns a Checker for api/openapi.yaml. It fails tb when the document
@@ -319,9 +339,9 @@ func (c *Checker) record(opID string, status int) {
 // ErrorEnvelope schema, a code of its status and request_id equal to the
 // X-Request-ID header.
 func (c *Checker) checkErrorBody(req *http.Request, status int, header http.Header, body []byte, addf func(string, ...any)) {
-	codes, ok := codesByStatus[status]
+	codes, ok := c.spec.codes[status]
 	if !ok {
-		addf("status %d is not a status of the contract's error table (§2)", status)
+		addf("status %d is not a status of any error response in the spec", status)
 	}
 	if req.Method == http.MethodHead {
 		return
@@ -492,4 +512,13 @@ func (r *recorder) result() (int, http.Header) {
 		return http.StatusOK, r.w.Header().Clone()
 	}
 	return r.status, r.header
+}
+
+// CodesByStatus returns the status → error codes table of the spec.
+func (c *Checker) CodesByStatus() map[int][]string {
+	out := make(map[int][]string, len(c.spec.codes))
+	for st, codes := range c.spec.codes {
+		out[st] = slices.Clone(codes)
+	}
+	return out
 }

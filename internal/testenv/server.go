@@ -62,6 +62,8 @@ type Env struct {
 	DatabaseURL   string
 	Key           *devtoken.Key
 	Handler       http.Handler
+	// Server is the API server behind Handler.
+	Server        *httpapi.Server
 	WebhookSecret string
 	logs          *SyncBuffer
 }
@@ -126,6 +128,24 @@ func Key(tb testing.TB) *devtoken.Key {
 func New(tb testing.TB, o Options) *Env {
 	tb.Helper()
 	st, url := NewStore(tb, o.Store)
+	return newEnv(tb, st, url, o)
+}
+
+// NewOn starts a second API server on other's database, as a second
+// instance would run: its own pool, caches and limiters.
+func NewOn(tb testing.TB, other *Env, o Options) *Env {
+	tb.Helper()
+	st, err := store.Open(context.Background(), other.DatabaseURL, o.Store)
+	if err != nil {
+		tb.Fatalf("testenv: open store: %v", err)
+	}
+	tb.Cleanup(st.Close)
+	e := newEnv(tb, st, other.DatabaseURL, o)
+	return e
+}
+
+func newEnv(tb testing.TB, st *store.Store, url string, o Options) *Env {
+	tb.Helper()
 	e := &Env{TB: tb, Store: st, DatabaseURL: url, Key: Key(tb), logs: &SyncBuffer{}}
 	verifier := o.Verifier
 	if verifier == nil {
@@ -164,7 +184,8 @@ func New(tb testing.TB, o Options) *Env {
 		}
 		deps.Webhook = v
 	}
-	e.Handler = httpapi.New(deps)
+	e.Server = httpapi.New(deps)
+	e.Handler = e.Server
 	if !o.NoSpecCheck {
 		e.Handler = Spec(tb).Wrap(tb, e.Handler)
 	}
