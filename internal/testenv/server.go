@@ -57,11 +57,11 @@ type Options struct {
 
 // Env is a server under test on its own database.
 type Env struct {
-	TB            testing.TB
-	Store         *store.Store
-	DatabaseURL   string
-	Key           *devtoken.Key
-	Handler       http.Handler
+	TB          testing.TB
+	Store       *store.Store
+	DatabaseURL string
+	Key         *devtoken.Key
+	Handler     http.Handler
 	// Server is the API server behind Handler.
 	Server        *httpapi.Server
 	WebhookSecret string
