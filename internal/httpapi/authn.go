@@ -175,7 +175,9 @@ func (s *Server) provision(ctx context.Context, c auth.Claims) (store.User, erro
 		if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email {
 			return store.User{}, apperr.New(apperr.Unauthorized, "The token's user is unknown and the token carries no email.")
 		}
-		p = store.Profile{ClerkID: c.Subject, Email: email, Name: clerkuser.DisplayName(c.Name, "", "", email)}
+		// Claims provisioning runs only without a Clerk secret key
+		// (development and tests): the claimed email counts as verified.
+		p = store.Profile{ClerkID: c.Subject, Email: email, EmailVerified: true, Name: clerkuser.DisplayName(c.Name, "", "", email)}
 	}
 	u, outcome, err := s.store.UpsertUser(ctx, p, s.applier.Policy)
 	if err != nil {

@@ -77,7 +77,8 @@ func ValidInvitationStatus(status string) bool {
 // workspace wsID with role (member or admin) on behalf of inviterID, whose
 // current name is recorded. An expired pending invitation for the same
 // email is marked expired first so that the new one may take its place.
-// Returns ALREADY_MEMBER when a live user with that email is a member,
+// Returns ALREADY_MEMBER when a live user whose verified email it is is a
+// member,
 // INVITATION_PENDING when the email has a pending, unexpired invitation
 // (also when a concurrent call created it first), VALIDATION_ERROR for a
 // role an invitation cannot grant, FORBIDDEN when the workspace is gone,
@@ -91,7 +92,7 @@ func (s *Store) CreateInvitation(ctx context.Context, wsID, inviterID uuid.UUID,
 		var member bool
 		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM workspace_members m
 			JOIN users u ON u.id = m.user_id
-			WHERE m.workspace_id = $1 AND u.email = $2 AND u.deleted_at IS NULL)`, wsID, email).Scan(&member)
+			WHERE m.workspace_id = $1 AND u.email = $2 AND u.email_verified AND u.deleted_at IS NULL)`, wsID, email).Scan(&member)
 		if err != nil {
 			return dbErr("create invitation: member check", err)
 		}
@@ -206,7 +207,8 @@ func (s *Store) InvitationByToken(ctx context.Context, token string) (Invitation
 // pending user becomes active (invitations bypass the waitlist) without
 // gaining product access. Returns the workspace as userID now sees it.
 // Errors, in the order they are checked: NOT_FOUND (unknown token),
-// INVITATION_EMAIL_MISMATCH (userID's email is not the invited one),
+// INVITATION_EMAIL_MISMATCH (userID's email is not the invited one, or is
+// not verified),
 // INVITATION_ALREADY_ACCEPTED, INVITATION_REVOKED, INVITATION_EXPIRED,
 // ALREADY_MEMBER, SERVICE_UNAVAILABLE.
 func (s *Store) AcceptInvitation(ctx context.Context, token string, userID uuid.UUID) (Workspace, error) {
@@ -221,7 +223,9 @@ func (s *Store) AcceptInvitation(ctx context.Context, token string, userID uuid.
 			return dbErr("accept invitation: lock", err)
 		}
 		var email string
-		err = tx.QueryRow(ctx, `SELECT email FROM users WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, userID).Scan(&email)
+		var verified bool
+		err = tx.QueryRow(ctx, `SELECT email, email_verified FROM users WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`,
+			userID).Scan(&email, &verified)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return apperr.New(apperr.Unauthorized, "The user is unknown or deleted.")
 		}
@@ -230,6 +234,11 @@ func (s *Store) AcceptInvitation(ctx context.Context, token string, userID uuid.
 		}
 		if email == "" || email != inv.InvitedEmail {
 			return apperr.New(apperr.InvitationEmailMismatch, "This invitation was sent to another email address.")
+		}
+		if !verified {
+			// Only a verified email is identity: anyone can add an address
+			// to a Clerk account without proving they own it.
+			return apperr.New(apperr.InvitationEmailMismatch, "Verify your email address to accept this invitation.")
 		}
 		switch inv.Status {
 		case InvitationAccepted:
