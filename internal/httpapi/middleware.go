@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/praxiom/praxiom-api/internal/apperr"
+	"github.com/praxiom/praxiom-api/internal/metrics"
 )
 
 type ctxKey int
@@ -96,7 +97,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		}
 		s.log.LogAttrs(r.Context(), level, "request",
 			slog.String("request_id", requestID(r.Context())),
-			slog.String("method", r.Method),
+			slog.String("method", metrics.Method(r.Method)),
 			slog.String("route", route),
 			slog.Int("status", status),
 			slog.Int("bytes", ww.BytesWritten()),
