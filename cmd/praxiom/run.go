@@ -29,7 +29,8 @@ const usage = `usage: praxiom [command]
 commands:
   serve                 run the API server (the default)
   migrate               apply pending migrations and exit
-  users ACTION EMAIL    ACTION: grant-admin | revoke-admin | grant-founder | grant-access | suspend | unsuspend
+  users ACTION EMAIL | users ACTION --clerk-id ID
+                        ACTION: grant-admin | revoke-admin | grant-founder | grant-access | suspend | unsuspend
   access-codes create --count N [--max-redemptions M] [--expires-in 720h] [--metadata '{}']
                         create access codes and print them, one a line
   dev                   local stand-in: private PostgreSQL under .data/, dev key pair, the server
@@ -233,25 +234,6 @@ func migrate(ctx context.Context, getenv func(string) string, logw io.Writer) er
 		return err
 	}
 	fmt.Fprintf(logw, "applied %d migration(s)\n", n)
-	return nil
-}
-
-// users runs an account-administration action against DATABASE_URL.
-func users(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) != 2 {
-		return errors.New("usage: praxiom users grant-admin|revoke-admin|grant-founder|grant-access|suspend|unsuspend EMAIL")
-	}
-	st, err := openAdminStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	u, err := st.AdministerUser(ctx, store.AdminAction(args[0]), clerkuser.NormalizeEmail(args[1]))
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%s %s: access_status=%s has_product_access=%t is_admin=%t is_founder=%t\n",
-		args[0], u.Email, u.AccessStatus, u.HasProductAccess || u.IsFounder, u.IsAdmin, u.IsFounder)
 	return nil
 }
 

@@ -20,24 +20,36 @@ import (
 // ErrNoEmail means the Clerk user has no usable email address.
 var ErrNoEmail = errors.New("clerkuser: user has no email address")
 
-// ProfileFromUser derives our profile from a Clerk User (contract §8):
-// email = the primary email address (lower-cased); name = first and last
-// name joined by one space, else the username, else the email's local part;
-// avatar = image_url; updated_at from Clerk's milliseconds.
+// ProfileFromUser derives our profile from a Clerk User (README, "Only
+// verified email is identity"): the email is the primary address when Clerk
+// says its verification status is "verified", else the first verified
+// address; EmailVerified is then true. A user with no verified address keeps
+// the address Clerk shows (the primary one; the first one when there is no
+// primary id) with EmailVerified false, so that the store provisions it
+// without product access and refuses it invitations until a user.updated
+// brings a verified one. Name = first and last name joined by one space, else
+// the username, else the email's local part; avatar = image_url; updated_at
+// from Clerk's milliseconds. U+0000, which PostgreSQL cannot store, is
+// removed from every string taken from Clerk. Returns ErrNoEmail for a user
+// without an address, or whose primary id matches none of its addresses,
+// and an error for a user without an id (or with U+0000 in it: an id is
+// never rewritten).
 func ProfileFromUser(u *clerk.User) (store.Profile, error) {
-	if u == nil || u.ID == "" {
-		return store.Profile{}, errors.New("clerkuser: user without id")
+	if u == nil || u.ID == "" || strings.ContainsRune(u.ID, 0) {
+		return store.Profile{}, errors.New("clerkuser: user without a usable id")
 	}
-	email := primaryEmail(u)
+	email, verified := chooseEmail(u)
 	if email == "" {
 		return store.Profile{}, ErrNoEmail
 	}
 	p := store.Profile{
-		ClerkID: u.ID,
-		Email:   email,
-		Name:    DisplayName(deref(u.FirstName), deref(u.LastName), deref(u.Username), email),
+		ClerkID:       u.ID,
+		Email:         email,
+		EmailVerified: verified,
+		Name: DisplayName(StripNUL(deref(u.FirstName)), StripNUL(deref(u.LastName)),
+			StripNUL(deref(u.Username)), email),
 	}
-	if img := strings.TrimSpace(deref(u.ImageURL)); img != "" {
+	if img := strings.TrimSpace(StripNUL(deref(u.ImageURL))); img != "" {
 		p.AvatarURL = &img
 	}
 	if u.UpdatedAt > 0 {
@@ -64,23 +76,56 @@ func DisplayName(first, last, username, email string) string {
 // NormalizeEmail trims and lower-cases an email address.
 func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
-func primaryEmail(u *clerk.User) string {
-	var first string
+// StripNUL removes every U+0000 from s: PostgreSQL text cannot hold it, and a
+// webhook delivery that can never be stored must not be retried forever.
+func StripNUL(s string) string {
+	if strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(s, "\x00", "")
+}
+
+// chooseEmail returns the address to store and whether Clerk verified it:
+// the primary address if verified, else the first verified one, else the
+// address Clerk shows unverified (the primary one; the first one when there
+// is no primary id). A primary id that matches no address makes the payload
+// inconsistent: no email is chosen then.
+func chooseEmail(u *clerk.User) (string, bool) {
+	var primary, first, firstVerified string
+	primaryVerified := false
 	for _, e := range u.EmailAddresses {
-		if e == nil || strings.TrimSpace(e.EmailAddress) == "" {
+		if e == nil {
 			continue
 		}
-		if u.PrimaryEmailAddressID != nil && e.ID == *u.PrimaryEmailAddressID {
-			return NormalizeEmail(e.EmailAddress)
+		addr := NormalizeEmail(StripNUL(e.EmailAddress))
+		if addr == "" {
+			continue
+		}
+		verified := e.Verification != nil && e.Verification.Status == "verified"
+		if u.PrimaryEmailAddressID != nil && e.ID == *u.PrimaryEmailAddressID && primary == "" {
+			primary, primaryVerified = addr, verified
 		}
 		if first == "" {
-			first = NormalizeEmail(e.EmailAddress)
+			first = addr
+		}
+		if verified && firstVerified == "" {
+			firstVerified = addr
 		}
 	}
-	if u.PrimaryEmailAddressID == nil {
-		return first
+	switch {
+	case u.PrimaryEmailAddressID == nil && firstVerified != "":
+		return firstVerified, true
+	case u.PrimaryEmailAddressID == nil:
+		return first, false
+	case primary == "":
+		return "", false // the primary id matches no address
+	case primaryVerified:
+		return primary, true
+	case firstVerified != "":
+		return firstVerified, true
+	default:
+		return primary, false
 	}
-	return "" // a primary id that matches no address: no email we can trust
 }
 
 func deref(s *string) string {

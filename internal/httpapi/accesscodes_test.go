@@ -35,7 +35,7 @@ type acCode struct {
 func acAdmin(t *testing.T, e *testenv.Env, email string) string {
 	t.Helper()
 	tok := signUp(t, e, email).Token
-	if _, err := e.Store.AdministerUser(context.Background(), store.GrantAdmin, email); err != nil {
+	if _, err := e.Store.AdministerUser(context.Background(), store.GrantAdmin, store.ByEmail(email)); err != nil {
 		t.Fatal(err)
 	}
 	return tok
@@ -75,11 +75,11 @@ func TestAccessCodeAdminRoutesForbidden(t *testing.T) {
 	code := acCreate(t, e, adminTok, map[string]any{"count": 1})[0]
 	user := signUp(t, e, "user@example.com")
 	founder := signUp(t, e, "founder@example.com")
-	if _, err := e.Store.AdministerUser(context.Background(), store.GrantFounder, "founder@example.com"); err != nil {
+	if _, err := e.Store.AdministerUser(context.Background(), store.GrantFounder, store.ByEmail("founder@example.com")); err != nil {
 		t.Fatal(err)
 	}
 	suspendedTok := acAdmin(t, e, "suspended@example.com")
-	if _, err := e.Store.AdministerUser(context.Background(), store.Suspend, "suspended@example.com"); err != nil {
+	if _, err := e.Store.AdministerUser(context.Background(), store.Suspend, store.ByEmail("suspended@example.com")); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -248,7 +248,7 @@ func TestAccessCodeRedeem(t *testing.T) {
 	// Already has access (by a code, or as a founder): 200, not consumed.
 	wantStatus(t, acRedeem(e, ada.Token, spare.Code), http.StatusOK)
 	founder := signUp(t, e, "founder@example.com")
-	if _, err := e.Store.AdministerUser(context.Background(), store.GrantFounder, "founder@example.com"); err != nil {
+	if _, err := e.Store.AdministerUser(context.Background(), store.GrantFounder, store.ByEmail("founder@example.com")); err != nil {
 		t.Fatal(err)
 	}
 	wantStatus(t, acRedeem(e, founder.Token, spare.Code), http.StatusOK)
@@ -301,7 +301,7 @@ func TestAccessCodeRedeem(t *testing.T) {
 
 	// A suspended user cannot redeem; nobody without a token either.
 	carol := signUp(t, e, "carol@example.com")
-	if _, err := e.Store.AdministerUser(context.Background(), store.Suspend, "carol@example.com"); err != nil {
+	if _, err := e.Store.AdministerUser(context.Background(), store.Suspend, store.ByEmail("carol@example.com")); err != nil {
 		t.Fatal(err)
 	}
 	wantError(t, acRedeem(e, carol.Token, spare.Code), http.StatusForbidden, "ACCOUNT_SUSPENDED")

@@ -957,7 +957,7 @@ func TestAuthSuspendedUser(t *testing.T) {
 	email := "suspended@example.com"
 	tok := e.Token(email)
 	decodeMe(t, e.Get("/api/auth/me", tok))
-	if _, err := e.Store.AdministerUser(context.Background(), store.Suspend, email); err != nil {
+	if _, err := e.Store.AdministerUser(context.Background(), store.Suspend, store.ByEmail(email)); err != nil {
 		t.Fatal(err)
 	}
 	u := decodeMe(t, e.Get("/api/auth/me", tok))
@@ -976,7 +976,7 @@ func TestAuthSuspendedUser(t *testing.T) {
 		})
 	}
 	// Unsuspended, the user is active again.
-	if _, err := e.Store.AdministerUser(context.Background(), store.Unsuspend, email); err != nil {
+	if _, err := e.Store.AdministerUser(context.Background(), store.Unsuspend, store.ByEmail(email)); err != nil {
 		t.Fatal(err)
 	}
 	if u := decodeMe(t, e.Get("/api/auth/me", tok)); u.AccessStatus != "active" {

@@ -284,7 +284,7 @@ func TestInvitationAcceptRefusals(t *testing.T) {
 	r := invAccept(e, "", inv.Token)
 	wantError(t, r, http.StatusUnauthorized, "UNAUTHORIZED")
 	erin := signUp(t, e, "erin@example.com")
-	if _, err := e.Store.AdministerUser(context.Background(), store.Suspend, "erin@example.com"); err != nil {
+	if _, err := e.Store.AdministerUser(context.Background(), store.Suspend, store.ByEmail("erin@example.com")); err != nil {
 		t.Fatal(err)
 	}
 	wantError(t, invAccept(e, erin.Token, inv.Token), http.StatusForbidden, "ACCOUNT_SUSPENDED")
@@ -292,7 +292,7 @@ func TestInvitationAcceptRefusals(t *testing.T) {
 		t.Errorf("suspended accept changed the invitation to %q", s)
 	}
 	// Once unsuspended, the invitee may accept.
-	if _, err := e.Store.AdministerUser(context.Background(), store.Unsuspend, "erin@example.com"); err != nil {
+	if _, err := e.Store.AdministerUser(context.Background(), store.Unsuspend, store.ByEmail("erin@example.com")); err != nil {
 		t.Fatal(err)
 	}
 	wantStatus(t, invAccept(e, erin.Token, inv.Token), http.StatusOK)
@@ -377,7 +377,7 @@ func TestInvitationPermissions(t *testing.T) {
 	testenv.InsertWorkspace(t, e.Store, "Elsewhere", outsider.ID)
 	suspended := signUp(t, e, "suspended@example.com")
 	testenv.AddMember(t, e.Store, ws, suspended.ID, store.RoleAdmin)
-	if _, err := e.Store.AdministerUser(ctx, store.Suspend, "suspended@example.com"); err != nil {
+	if _, err := e.Store.AdministerUser(ctx, store.Suspend, store.ByEmail("suspended@example.com")); err != nil {
 		t.Fatal(err)
 	}
 

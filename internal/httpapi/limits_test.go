@@ -330,7 +330,7 @@ func TestRateLimitHeadersOnEveryAuthenticatedResponse(t *testing.T) {
 	tok, id := rlUser(t, e, "headers@example.com")
 	ws := rlJoin(t, e, id, "trial", "trialing")
 	suspTok, _ := rlUser(t, e, "headers-suspended@example.com")
-	if _, err := e.Store.AdministerUser(context.Background(), store.Suspend, "headers-suspended@example.com"); err != nil {
+	if _, err := e.Store.AdministerUser(context.Background(), store.Suspend, store.ByEmail("headers-suspended@example.com")); err != nil {
 		t.Fatal(err)
 	}
 	requests := []struct {

@@ -41,7 +41,7 @@ func TestTenancyPermissionMatrix(t *testing.T) {
 	suspended := signUp(t, e, "suspended")
 	target := signUp(t, e, "target") // a plain member acted upon
 	peer := signUp(t, e, "peer")     // an admin acted upon
-	if _, err := e.Store.AdministerUser(context.Background(), store.Suspend, suspended.Email); err != nil {
+	if _, err := e.Store.AdministerUser(context.Background(), store.Suspend, store.ByEmail(suspended.Email)); err != nil {
 		t.Fatal(err)
 	}
 	// Each actor's role in the fixture; the suspended user is an admin, to

@@ -71,7 +71,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		}
 		latency := time.Since(start)
 		route := s.routeOf(r)
-		method := metrics.MethodLabel(r.Method)
+		method := metrics.Method(r.Method)
 		level := slog.LevelInfo
 		if status >= 500 && status != statusClientClosed {
 			level = slog.LevelError

@@ -162,19 +162,19 @@ func TestWorkspaceCreateAccessRequired(t *testing.T) {
 	wantStatus(t, e.Get("/api/workspaces", pending.Token), http.StatusOK)
 
 	ctx := context.Background()
-	if _, err := e.Store.AdministerUser(ctx, store.GrantAccess, pending.Email); err != nil {
+	if _, err := e.Store.AdministerUser(ctx, store.GrantAccess, store.ByEmail(pending.Email)); err != nil {
 		t.Fatal(err)
 	}
 	wsCreate(t, e, pending.Token, map[string]any{"name": "Granted"})
 
 	founder := signUp(t, e, "founder")
-	if _, err := e.Store.AdministerUser(ctx, store.GrantFounder, founder.Email); err != nil {
+	if _, err := e.Store.AdministerUser(ctx, store.GrantFounder, store.ByEmail(founder.Email)); err != nil {
 		t.Fatal(err)
 	}
 	wsCreate(t, e, founder.Token, map[string]any{"name": "Founded"})
 
 	// A suspended user is refused as suspended, before the access check.
-	if _, err := e.Store.AdministerUser(ctx, store.Suspend, founder.Email); err != nil {
+	if _, err := e.Store.AdministerUser(ctx, store.Suspend, store.ByEmail(founder.Email)); err != nil {
 		t.Fatal(err)
 	}
 	wantError(t, wsCall(t, e, http.MethodPost, "/api/workspaces", founder.Token, map[string]any{"name": "No"}),

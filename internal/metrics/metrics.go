@@ -68,9 +68,25 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// ObserveRequest records a finished request under its route pattern (never
-// the raw path, so ids do not explode the label space).
+// Method bounds an HTTP method to a fixed set, for metric labels and log
+// fields: GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS are themselves
+// (methods are case-sensitive), anything else is OTHER. The request line is
+// the client's to choose: a raw method as a label value would let anyone,
+// without a token, add a series per request.
+func Method(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return method
+	}
+	return "OTHER"
+}
+
+// ObserveRequest records a finished request under its method (bounded by
+// Method) and route pattern (never the raw path, so ids do not explode the
+// label space).
 func (m *Metrics) ObserveRequest(method, route string, status int, d time.Duration) {
+	method = Method(method)
 	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
 	m.latency.WithLabelValues(method, route).Observe(d.Seconds())
 }

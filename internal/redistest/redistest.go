@@ -90,11 +90,12 @@ func (s *Server) Stop() {
 	}
 }
 
-// Client returns a client for the server, closed at cleanup.
+// Client returns a client for the server, closed at cleanup. It honours
+// context deadlines (ContextTimeoutEnabled), as ratelimit.NewRedis requires.
 func (s *Server) Client(tb testing.TB) *redis.Client {
 	tb.Helper()
 	c := redis.NewClient(&redis.Options{Addr: s.Addr, DialTimeout: 200 * time.Millisecond,
-		ReadTimeout: 200 * time.Millisecond, MaxRetries: -1})
+		ReadTimeout: 200 * time.Millisecond, MaxRetries: -1, ContextTimeoutEnabled: true})
 	tb.Cleanup(func() { c.Close() })
 	return c
 }

@@ -102,11 +102,12 @@ type NewInvitation struct {
 // CreateInvitation invites in.Email to workspace wsID with in.Role (member
 // or admin) on behalf of a, whose role is re-read under the workspace lock
 // and must be admin or owner; the actor's name now (a user's, or "API key
-// <name>") is recorded as the inviter's. An expired pending invitation for the same email is marked
-// expired first so that the new one may take its place. Returns
-// VALIDATION_ERROR (email missing or not an address, role not member or
-// admin), FORBIDDEN (not a member any more, role too low, the workspace is
-// gone), ALREADY_MEMBER when a live user with that email is a member,
+// <name>") is recorded as the inviter's. An expired pending invitation for
+// the same email is marked expired first so that the new one may take its
+// place. Returns VALIDATION_ERROR (email missing or not an address, role not
+// member or admin), FORBIDDEN (not a member any more, role too low, the
+// workspace is gone), ALREADY_MEMBER when a live user whose verified email
+// it is is a member,
 // INVITATION_PENDING when the email has a pending, unexpired invitation
 // (also when a concurrent call created it first), SERVICE_UNAVAILABLE.
 func (s *Store) CreateInvitation(ctx context.Context, a Actor, wsID uuid.UUID, in NewInvitation) (Invitation, error) {
@@ -136,7 +137,7 @@ func (s *Store) CreateInvitation(ctx context.Context, a Actor, wsID uuid.UUID, i
 		var member bool
 		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM workspace_members m
 			JOIN users u ON u.id = m.user_id
-			WHERE m.workspace_id = $1 AND u.email = $2 AND u.deleted_at IS NULL)`, wsID, email).Scan(&member)
+			WHERE m.workspace_id = $1 AND u.email = $2 AND u.email_verified AND u.deleted_at IS NULL)`, wsID, email).Scan(&member)
 		if err != nil {
 			return dbErr("create invitation: member check", err)
 		}
@@ -276,7 +277,9 @@ func (s *Store) AcceptInvitation(ctx context.Context, a Actor, token string) (Wo
 			return dbErr("accept invitation: lock", err)
 		}
 		var email string
-		err = tx.QueryRow(ctx, `SELECT email FROM users WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, userID).Scan(&email)
+		var verified bool
+		err = tx.QueryRow(ctx, `SELECT email, email_verified FROM users WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`,
+			userID).Scan(&email, &verified)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return apperr.New(apperr.Unauthorized, "The user is unknown or deleted.")
 		}
@@ -285,6 +288,11 @@ func (s *Store) AcceptInvitation(ctx context.Context, a Actor, token string) (Wo
 		}
 		if email == "" || email != inv.InvitedEmail {
 			return apperr.New(apperr.InvitationEmailMismatch, "This invitation was sent to another email address.")
+		}
+		if !verified {
+			// Only a verified email is identity: anyone can add an address
+			// to a Clerk account without proving they own it.
+			return apperr.New(apperr.InvitationEmailMismatch, "Verify your email address to accept this invitation.")
 		}
 		switch inv.Status {
 		case InvitationAccepted:

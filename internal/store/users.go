@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,9 +23,13 @@ const (
 
 // User is a row of users.
 type User struct {
-	ID               uuid.UUID
-	ClerkID          string
-	Email            string
+	ID      uuid.UUID
+	ClerkID string
+	Email   string
+	// EmailVerified says whether Clerk verified Email (migration 00004).
+	// Only a verified email is identity: invitations and the account
+	// administration commands match verified emails only.
+	EmailVerified    bool
 	Name             string
 	AvatarURL        *string
 	AccessStatus     string
@@ -47,10 +53,16 @@ func (u User) Suspended() bool { return u.AccessStatus == StatusSuspended }
 // Profile is what Clerk tells us about a user, however it reached us (a
 // webhook, the Backend API or token claims).
 type Profile struct {
-	ClerkID   string
-	Email     string // lower-case
-	Name      string
-	AvatarURL *string
+	ClerkID string
+	Email   string // lower-case
+	// EmailVerified: Clerk says Email is verified (clerkuser.ProfileFromUser).
+	// A profile built from token claims, which only happens without a Clerk
+	// secret key (development and tests), counts as verified. A user whose
+	// email is not verified starts without product access whatever the
+	// policy, and cannot accept invitations.
+	EmailVerified bool
+	Name          string
+	AvatarURL     *string
 	// UpdatedAt is Clerk's updated_at; zero when unknown (token claims).
 	UpdatedAt time.Time
 }
@@ -61,13 +73,13 @@ type NewUserPolicy struct {
 	Active bool
 }
 
-const userColumns = `u.id, u.clerk_id, u.email, u.name, u.avatar_url, u.access_status,
+const userColumns = `u.id, u.clerk_id, u.email, u.email_verified, u.name, u.avatar_url, u.access_status,
 	u.has_product_access, u.is_founder, u.is_admin, u.referral_code, u.activated_at,
 	u.clerk_updated_at, u.deleted_at, u.created_at, u.updated_at, u.plan`
 
 func scanUser(row pgx.Row, extra ...any) (User, error) {
 	var u User
-	dest := append([]any{&u.ID, &u.ClerkID, &u.Email, &u.Name, &u.AvatarURL, &u.AccessStatus,
+	dest := append([]any{&u.ID, &u.ClerkID, &u.Email, &u.EmailVerified, &u.Name, &u.AvatarURL, &u.AccessStatus,
 		&u.HasProductAccess, &u.IsFounder, &u.IsAdmin, &u.ReferralCode, &u.ActivatedAt,
 		&u.ClerkUpdatedAt, &u.DeletedAt, &u.CreatedAt, &u.UpdatedAt, &u.Plan}, extra...)
 	err := row.Scan(dest...)
@@ -98,11 +110,19 @@ const (
 // UpsertUser creates the user of p, or updates it when p is newer than what
 // is stored (by Clerk's updated_at; a profile without one never replaces
 // data). A tombstoned user is never changed. Concurrent calls for one
-// clerk_id create exactly one row. Returns the row as it stands after the
-// call, and SERVICE_UNAVAILABLE or INTERNAL.
+// clerk_id create exactly one row. A new user starts as policy says only
+// when its email is verified; otherwise pending without product access. An
+// update that brings the first verified email to a user still waiting for
+// that (pending, never activated) applies policy then. Returns the row as it
+// stands after the call, and SERVICE_UNAVAILABLE or INTERNAL.
 func (s *Store) UpsertUser(ctx context.Context, p Profile, policy NewUserPolicy) (User, UpsertOutcome, error) {
 	return upsertUser(ctx, s.pool, p, policy)
 }
+
+// activateOnVerify is true in the upsert's update when the stored user
+// waits for a verified email to be granted what policy gives new users ($9).
+const activateOnVerify = `($9 AND excluded.email_verified AND NOT u.email_verified
+	AND u.access_status = 'pending' AND u.activated_at IS NULL)`
 
 func upsertUser(ctx context.Context, q querier, p Profile, policy NewUserPolicy) (User, UpsertOutcome, error) {
 	var clerkUpdated *time.Time
@@ -110,25 +130,30 @@ func upsertUser(ctx context.Context, q querier, p Profile, policy NewUserPolicy)
 		t := p.UpdatedAt.UTC()
 		clerkUpdated = &t
 	}
+	active := policy.Active && p.EmailVerified
 	status := StatusPending
-	if policy.Active {
+	if active {
 		status = StatusActive
 	}
 	// A referral code collision (31^8 codes) is retried with a fresh code.
 	for attempt := 0; ; attempt++ {
 		var inserted bool
 		u, err := scanUser(q.QueryRow(ctx, `
-			INSERT INTO users AS u (clerk_id, email, name, avatar_url, clerk_updated_at,
+			INSERT INTO users AS u (clerk_id, email, email_verified, name, avatar_url, clerk_updated_at,
 				access_status, has_product_access, activated_at, referral_code)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $7 THEN now() END, $8)
+			VALUES ($1, $2, $10, $3, $4, $5, $6, $7, CASE WHEN $7 THEN now() END, $8)
 			ON CONFLICT (clerk_id) DO UPDATE SET
-				email = excluded.email, name = excluded.name, avatar_url = excluded.avatar_url,
-				clerk_updated_at = excluded.clerk_updated_at, updated_at = now()
+				email = excluded.email, email_verified = excluded.email_verified,
+				name = excluded.name, avatar_url = excluded.avatar_url,
+				clerk_updated_at = excluded.clerk_updated_at, updated_at = now(),
+				access_status = CASE WHEN `+activateOnVerify+` THEN 'active' ELSE u.access_status END,
+				has_product_access = u.has_product_access OR `+activateOnVerify+`,
+				activated_at = CASE WHEN `+activateOnVerify+` THEN now() ELSE u.activated_at END
 			WHERE u.deleted_at IS NULL AND excluded.clerk_updated_at IS NOT NULL
 				AND (u.clerk_updated_at IS NULL OR excluded.clerk_updated_at > u.clerk_updated_at)
 			RETURNING `+userColumns+`, (xmax = 0)`,
-			p.ClerkID, p.Email, p.Name, p.AvatarURL, clerkUpdated, status, policy.Active,
-			randcode.String(8)), &inserted)
+			p.ClerkID, p.Email, p.Name, p.AvatarURL, clerkUpdated, status, active,
+			randcode.String(8), policy.Active, p.EmailVerified), &inserted)
 		switch {
 		case err == nil && inserted:
 			return u, Created, nil
@@ -150,16 +175,6 @@ func upsertUser(ctx context.Context, q querier, p Profile, policy NewUserPolicy)
 		}
 		return User{}, 0, dbErr("upsert user", err)
 	}
-}
-
-// setUserFlag runs one account-administration update by email.
-func (s *Store) setUserFlag(ctx context.Context, op, email, set string) (User, error) {
-	u, err := scanUser(s.pool.QueryRow(ctx,
-		`UPDATE users u SET `+set+`, updated_at = now() WHERE u.email = lower($1) AND u.deleted_at IS NULL RETURNING `+userColumns, email))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return User{}, apperr.New(apperr.NotFound, "No user has that email.")
-	}
-	return u, dbErr(op, err)
 }
 
 // AdminAction names an account-administration change of `praxiom users`.
@@ -184,14 +199,94 @@ var adminActions = map[AdminAction]string{
 	Unsuspend:    `access_status = CASE WHEN u.activated_at IS NULL THEN 'pending' ELSE 'active' END`,
 }
 
-// AdministerUser applies action to the live user with that email.
-// Returns NOT_FOUND, VALIDATION_ERROR for an unknown action, or SERVICE_UNAVAILABLE.
-func (s *Store) AdministerUser(ctx context.Context, action AdminAction, email string) (User, error) {
+// UserSelector picks the one user an account-administration action
+// changes: by Clerk id, or by email. Exactly one of the two is set (ByEmail,
+// ByClerkID).
+type UserSelector struct {
+	// Email matches live users whose verified email it is (case-insensitive).
+	Email string
+	// ClerkID matches the live user with that Clerk id.
+	ClerkID string
+}
+
+// ByEmail selects the live user whose verified email is email.
+func ByEmail(email string) UserSelector { return UserSelector{Email: email} }
+
+// ByClerkID selects the live user whose Clerk id is id.
+func ByClerkID(id string) UserSelector { return UserSelector{ClerkID: id} }
+
+// AmbiguousEmailError is the cause of the VALIDATION_ERROR AdministerUser
+// returns when an email matches several live users: emails are not unique
+// in the table (a missed user.updated can leave a stale one), so such an
+// email cannot say which user is meant.
+type AmbiguousEmailError struct {
+	Email string
+	// ClerkIDs are the matching users' Clerk ids, sorted.
+	ClerkIDs []string
+}
+
+func (e *AmbiguousEmailError) Error() string {
+	return fmt.Sprintf("store: %s matches %d live users: %s", e.Email, len(e.ClerkIDs), strings.Join(e.ClerkIDs, ", "))
+}
+
+// AdministerUser applies action to the one live user sel selects, in one
+// transaction that locks the matching rows first. An email selects only a
+// user whose email is verified. Returns NOT_FOUND when no live user
+// matches; VALIDATION_ERROR for an unknown action, a selector that sets
+// neither or both fields, or an email that matches more than one live user
+// (field "email" lists their Clerk ids; the cause is an
+// *AmbiguousEmailError), in which case nothing changes; SERVICE_UNAVAILABLE.
+func (s *Store) AdministerUser(ctx context.Context, action AdminAction, sel UserSelector) (User, error) {
 	set, ok := adminActions[action]
 	if !ok {
 		return User{}, apperr.Validation(map[string]string{"action": "is unknown"})
 	}
-	return s.setUserFlag(ctx, "administer user "+string(action), email, set)
+	var where, arg, notFound string
+	switch {
+	case (sel.Email == "") == (sel.ClerkID == ""):
+		return User{}, apperr.Validation(map[string]string{"user": "give either an email or a Clerk id"})
+	case sel.Email != "":
+		where, arg, notFound = `u.email = lower($1) AND u.email_verified`, sel.Email, "No live user has that verified email."
+	default:
+		where, arg, notFound = `u.clerk_id = $1`, sel.ClerkID, "No live user has that Clerk id."
+	}
+	op := "administer user " + string(action)
+	var u User
+	err := s.inTx(ctx, op, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT u.id, u.clerk_id FROM users u
+			WHERE `+where+` AND u.deleted_at IS NULL ORDER BY u.clerk_id FOR UPDATE`, arg)
+		if err != nil {
+			return dbErr(op+": select", err)
+		}
+		type match struct {
+			ID      uuid.UUID
+			ClerkID string
+		}
+		matches, err := pgx.CollectRows(rows, pgx.RowToStructByPos[match])
+		if err != nil {
+			return dbErr(op+": select", err)
+		}
+		switch len(matches) {
+		case 0:
+			return apperr.New(apperr.NotFound, notFound)
+		case 1:
+		default:
+			ids := make([]string, len(matches))
+			for i, m := range matches {
+				ids[i] = m.ClerkID
+			}
+			return &apperr.Error{Code: apperr.ValidationError, Message: "The email matches more than one live user.",
+				Fields: map[string]string{"email": fmt.Sprintf("matches %d live users: %s", len(ids), strings.Join(ids, ", "))},
+				Err:    &AmbiguousEmailError{Email: sel.Email, ClerkIDs: ids}}
+		}
+		u, err = scanUser(tx.QueryRow(ctx, `UPDATE users u SET `+set+`, updated_at = now()
+			WHERE u.id = $1 RETURNING `+userColumns, matches[0].ID))
+		return dbErr(op, err)
+	})
+	if err != nil {
+		return User{}, err
+	}
+	return u, nil
 }
 
 // userWithWorkspace reads a user ($1, a clerk_id) with workspace $2 as

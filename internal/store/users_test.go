@@ -28,7 +28,7 @@ func TestUserStoreRefusals(t *testing.T) {
 		wantCode(t, err, apperr.NotFound)
 	})
 	t.Run("administer: unknown action", func(t *testing.T) {
-		_, err := st.AdministerUser(ctx, store.AdminAction("make-coffee"), ada.Email)
+		_, err := st.AdministerUser(ctx, store.AdminAction("make-coffee"), store.ByEmail(ada.Email))
 		wantCode(t, err, apperr.ValidationError)
 		e, _ := apperr.As(err)
 		if _, ok := e.Fields["action"]; !ok || len(e.Fields) != 1 {
@@ -36,11 +36,11 @@ func TestUserStoreRefusals(t *testing.T) {
 		}
 	})
 	t.Run("administer: unknown email", func(t *testing.T) {
-		_, err := st.AdministerUser(ctx, store.GrantAdmin, "nobody@example.com")
+		_, err := st.AdministerUser(ctx, store.GrantAdmin, store.ByEmail("nobody@example.com"))
 		wantCode(t, err, apperr.NotFound)
 	})
 	t.Run("administer: email matched case-insensitively", func(t *testing.T) {
-		u, err := st.AdministerUser(ctx, store.GrantAdmin, "ADA@example.com")
+		u, err := st.AdministerUser(ctx, store.GrantAdmin, store.ByEmail("ADA@example.com"))
 		if err != nil || !u.IsAdmin {
 			t.Fatalf("AdministerUser(ADA@…) = admin %v, %v", u.IsAdmin, err)
 		}
@@ -54,7 +54,7 @@ func TestUserStoreRefusals(t *testing.T) {
 		if _, err := st.Pool().Exec(ctx, `UPDATE users SET deleted_at = now() WHERE id = $1`, bob.ID); err != nil {
 			t.Fatal(err)
 		}
-		_, err := st.AdministerUser(ctx, store.GrantAccess, bob.Email)
+		_, err := st.AdministerUser(ctx, store.GrantAccess, store.ByEmail(bob.Email))
 		wantCode(t, err, apperr.NotFound)
 		_, err = st.RedeemAccessCode(ctx, as(bob.ID), "PRAXIOM-AAAAAA")
 		wantCode(t, err, apperr.Unauthorized)

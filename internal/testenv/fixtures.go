@@ -18,13 +18,13 @@ import (
 
 // NewUser creates the user of email in the store directly (no request is
 // made) under policy: the zero policy makes a pending user, Active one with
-// product access. Its Clerk id is the subject Env.Token mints for email and
-// its name is the email's local part, as a user provisioned from a token's
-// claims would have.
+// product access. Its Clerk id is the subject Env.Token mints for email, its
+// name is the email's local part and its email counts as verified, as a user
+// provisioned from a token's claims would have.
 func NewUser(tb testing.TB, st *store.Store, email string, policy store.NewUserPolicy) store.User {
 	tb.Helper()
 	u, _, err := st.UpsertUser(context.Background(), store.Profile{
-		ClerkID: devtoken.SubjectForEmail(email), Email: email, Name: strings.Split(email, "@")[0],
+		ClerkID: devtoken.SubjectForEmail(email), Email: email, EmailVerified: true, Name: strings.Split(email, "@")[0],
 	}, policy)
 	if err != nil {
 		tb.Fatalf("testenv: create user %s: %v", email, err)

@@ -323,11 +323,13 @@ func (e *Env) Deliver(id string, body []byte) *Response {
 		Header: SignedHeaders(e.TB, e.WebhookSecret, id, time.Now(), body)})
 }
 
-// UserEvent builds a Clerk user.created/user.updated body.
+// UserEvent builds a Clerk user.created/user.updated body whose one email
+// address, the primary one, is verified.
 func UserEvent(typ, clerkID, email, first, last string, updatedAt time.Time) []byte {
 	data := map[string]any{
 		"id": clerkID, "object": "user",
-		"email_addresses":          []map[string]any{{"id": "idn_1", "object": "email_address", "email_address": email}},
+		"email_addresses": []map[string]any{{"id": "idn_1", "object": "email_address", "email_address": email,
+			"verification": map[string]any{"status": "verified", "strategy": "email_code"}}},
 		"primary_email_address_id": "idn_1",
 		"first_name":               nullable(first), "last_name": nullable(last), "username": nil,
 		"image_url":  "https://img.clerk.com/" + clerkID,
