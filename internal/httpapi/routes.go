@@ -40,6 +40,15 @@ func (s *Server) routes() http.Handler {
 		r.Method(http.MethodGet, "/metrics", s.metrics.Handler())
 	}
 
+	// The API reference: the spec and an interactive page of it that loads
+	// only these routes; no authentication.
+	ref := loadReference()
+	r.Method(http.MethodGet, "/openapi.yaml", ref.yaml)
+	r.Get("/openapi.json", ref.openAPIJSON)
+	r.Method(http.MethodGet, "/docs", ref.page)
+	r.Method(http.MethodGet, "/docs/redoc.standalone.js", ref.bundle)
+	r.Method(http.MethodGet, "/docs/reference.js", ref.script)
+
 	// Clerk's webhook: Svix signatures instead of a bearer token.
 	r.Post("/webhooks/clerk", s.clerkWebhook)
 	r.Handle("/api/webhooks/clerk", only(http.MethodPost))
