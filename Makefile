@@ -4,7 +4,7 @@ export GOTOOLCHAIN := go1.27.3
 
 GO ?= go
 
-.PHONY: all test check lint vulncheck fuzz dev dev-smoke docker-check build bench clean clean-data
+.PHONY: all test check lint docs-bundle-check vulncheck fuzz dev dev-smoke docker-check build bench clean clean-data
 
 all: check test
 
@@ -17,10 +17,15 @@ check:
 
 # Static checks: staticcheck over the module (version pinned in tools/go.mod)
 # and Redocly CLI over api/openapi.yaml (version pinned in the script, rules
-# in redocly.yaml).
-lint:
+# in redocly.yaml), and the vendored Redoc bundle of GET /docs.
+lint: docs-bundle-check
 	GO='$(GO)' bash scripts/staticcheck.sh
 	bash scripts/lint-openapi.sh
+
+# The vendored Redoc bundle (internal/apidocs/redoc/) equals the npm package
+# redoc at the version it pins, byte for byte.
+docs-bundle-check:
+	bash scripts/check-docs-bundle.sh
 
 # govulncheck (pinned in tools/go.mod) against an offline database built from
 # golang.org/x/vulndb (pinned in the script) and cached in .data/.

@@ -28,6 +28,15 @@ func (s *Server) routes() http.Handler {
 	r.Get("/healthz", h(s.healthz))
 	r.Get("/readyz", h(s.readyz))
 
+	// The API reference: the spec and an interactive page of it that loads
+	// only these routes; no credential.
+	ref := loadReference()
+	r.Method(http.MethodGet, "/openapi.yaml", ref.yaml)
+	r.Get("/openapi.json", h(ref.openAPIJSON))
+	r.Method(http.MethodGet, "/docs", ref.page)
+	r.Method(http.MethodGet, "/docs/redoc.standalone.js", ref.bundle)
+	r.Method(http.MethodGet, "/docs/reference.js", ref.script)
+
 	// Clerk's webhook: Svix signatures instead of a bearer credential.
 	r.Post("/webhooks/clerk", h(s.clerkWebhook))
 	r.Handle("/api/webhooks/clerk", only(http.MethodPost))
