@@ -43,7 +43,7 @@ func TestUsersCommandChangesOneUser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := applier.Apply(ctx, "msg_users_"+string(rune('a'+i)), ev); err != nil {
+		if _, err := applier.Apply(ctx, store.SystemActor, "msg_users_"+string(rune('a'+i)), ev); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/praxiom/praxiom-api/internal/apperr"
+	"github.com/praxiom/praxiom-api/internal/store"
 	"github.com/praxiom/praxiom-api/internal/webhook"
 )
 
@@ -26,7 +27,9 @@ func (s *Server) clerkWebhook(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	result, err := s.applier.Apply(r.Context(), webhook.MessageID(r.Header), ev)
+	actor := store.SystemActor
+	actor.RequestID, actor.IP = requestID(r.Context()), clientIP(r, s.limits.TrustedProxies)
+	result, err := s.applier.Apply(r.Context(), actor, webhook.MessageID(r.Header), ev)
 	if s.metrics != nil {
 		outcome := string(result)
 		if err != nil {

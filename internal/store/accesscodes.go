@@ -133,7 +133,7 @@ func (s *Store) CreateAccessCodes(ctx context.Context, a Actor, n NewAccessCodes
 		meta, _ = compactObject(n.Metadata) // checked by Problems
 	}
 	var created []AccessCode
-	err := s.inTx(ctx, "create access codes", func(tx pgx.Tx) error {
+	err := s.change(ctx, a, "create access codes", func(tx *changeTx) error {
 		created = make([]AccessCode, 0, n.Count)
 		// Collisions (31^6 codes) are rare: each round inserts what is
 		// still missing and skips codes that already exist.
@@ -165,6 +165,9 @@ func (s *Store) CreateAccessCodes(ctx context.Context, a Actor, n NewAccessCodes
 			}
 			created = append(created, got...)
 		}
+		// One event for the batch, about its first code.
+		tx.record(ActionAccessCodesCreated, nil, TargetAccessCode, created[0].ID.String(),
+			map[string]any{"count": len(created), "max_redemptions": n.MaxRedemptions})
 		return nil
 	})
 	if err != nil {
@@ -187,14 +190,23 @@ func (s *Store) ListAccessCodes(ctx context.Context, limit, offset int) ([]Acces
 // platform admin); revoking a revoked code keeps the first revoked_at.
 // Returns NOT_FOUND, SERVICE_UNAVAILABLE.
 func (s *Store) RevokeAccessCode(ctx context.Context, a Actor, id uuid.UUID) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE access_codes SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1`, id)
-	if err != nil {
-		return dbErr("revoke access code", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return apperr.New(apperr.NotFound, "No such access code.")
-	}
-	return nil
+	return s.change(ctx, a, "revoke access code", func(tx *changeTx) error {
+		var code string
+		var already bool
+		err := tx.QueryRow(ctx, `UPDATE access_codes c SET revoked_at = coalesce(c.revoked_at, now())
+			FROM access_codes old WHERE c.id = $1 AND old.id = c.id
+			RETURNING c.code, old.revoked_at IS NOT NULL`, id).Scan(&code, &already)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return apperr.New(apperr.NotFound, "No such access code.")
+		}
+		if err != nil {
+			return dbErr("revoke access code", err)
+		}
+		if !already {
+			tx.record(ActionAccessCodeRevoked, nil, TargetAccessCode, id.String(), map[string]any{"code": code})
+		}
+		return nil
+	})
 }
 
 // NormalizeAccessCode trims and upper-cases a code as typed: codes match
@@ -224,7 +236,7 @@ func (s *Store) RedeemAccessCode(ctx context.Context, a Actor, code string) (Use
 	}
 	userID := a.ID
 	var u User
-	err := s.inTx(ctx, "redeem access code", func(tx pgx.Tx) error {
+	err := s.change(ctx, a, "redeem access code", func(tx *changeTx) error {
 		// The user's row lock serializes one user's concurrent redemptions,
 		// so a user never consumes two codes.
 		var err error
@@ -267,7 +279,11 @@ func (s *Store) RedeemAccessCode(ctx context.Context, a Actor, code string) (Use
 			access_status = CASE WHEN u.access_status = 'suspended' THEN 'suspended' ELSE 'active' END,
 			activated_at = coalesce(u.activated_at, now()), updated_at = now()
 			WHERE u.id = $1 RETURNING `+userColumns, userID))
-		return dbErr("redeem access code: grant", err)
+		if err != nil {
+			return dbErr("redeem access code: grant", err)
+		}
+		tx.record(ActionAccessCodeRedeemed, nil, TargetAccessCode, codeID.String(), map[string]any{"code": code})
+		return nil
 	})
 	if err != nil {
 		return User{}, err

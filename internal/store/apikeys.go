@@ -128,7 +128,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, a Actor, wsID uuid.UUID, n New
 	secret := apikey.New()
 	hash := apikey.Hash(secret)
 	var k APIKey
-	err := s.inTx(ctx, "create api key", func(tx pgx.Tx) error {
+	err := s.change(ctx, a, "create api key", func(tx *changeTx) error {
 		if _, err := lockRole(ctx, tx, wsID, a, RoleAdmin); err != nil {
 			return err
 		}
@@ -145,7 +145,12 @@ func (s *Store) CreateAPIKey(ctx context.Context, a Actor, wsID uuid.UUID, n New
 			(workspace_id, name, prefix, key_hash, role, read_only, created_by, created_by_name, expires_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+apiKeyColumns,
 			wsID, n.Name, apikey.Prefix(secret), hash[:], n.Role, n.ReadOnly, a.ID, a.Name, n.ExpiresAt))
-		return dbErr("create api key: insert", err)
+		if err != nil {
+			return dbErr("create api key: insert", err)
+		}
+		tx.record(ActionAPIKeyCreated, &wsID, TargetAPIKey, k.ID.String(),
+			map[string]any{"name": k.Name, "prefix": k.Prefix, "role": k.Role, "read_only": k.ReadOnly})
+		return nil
 	})
 	if err != nil {
 		return APIKey{}, "", err
@@ -173,18 +178,20 @@ func (s *Store) RevokeAPIKey(ctx context.Context, a Actor, wsID, keyID uuid.UUID
 	if a.Type != ActorUser {
 		return ErrRoleTooLow
 	}
-	return s.inTx(ctx, "revoke api key", func(tx pgx.Tx) error {
+	return s.change(ctx, a, "revoke api key", func(tx *changeTx) error {
 		if _, err := lockRole(ctx, tx, wsID, a, RoleAdmin); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `UPDATE api_keys SET revoked_at = now()
-			WHERE id = $1 AND workspace_id = $2 AND revoked_at IS NULL`, keyID, wsID)
+		var name, prefix string
+		err := tx.QueryRow(ctx, `UPDATE api_keys SET revoked_at = now()
+			WHERE id = $1 AND workspace_id = $2 AND revoked_at IS NULL RETURNING name, prefix`, keyID, wsID).Scan(&name, &prefix)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return apperr.New(apperr.NotFound, "No such API key in this workspace.")
+		}
 		if err != nil {
 			return dbErr("revoke api key", err)
 		}
-		if tag.RowsAffected() == 0 {
-			return apperr.New(apperr.NotFound, "No such API key in this workspace.")
-		}
+		tx.record(ActionAPIKeyRevoked, &wsID, TargetAPIKey, keyID.String(), map[string]any{"name": name, "prefix": prefix})
 		return nil
 	})
 }

@@ -202,7 +202,7 @@ func TestAdministerUserChangesOneUser(t *testing.T) {
 		}
 	})
 	t.Run("tombstoned and unverified users do not count", func(t *testing.T) {
-		if _, err := st.ApplyUserDeleted(ctx, "msg_del_a", "user.deleted", "user_a", time.Now()); err != nil {
+		if _, err := st.ApplyUserDeleted(ctx, store.SystemActor, "msg_del_a", "user.deleted", "user_a", time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := st.UpsertUser(ctx, profile("user_c", "shared@example.com", false, t0), store.NewUserPolicy{}); err != nil {

@@ -130,7 +130,7 @@ func (s *Store) CreateInvitation(ctx context.Context, a Actor, wsID uuid.UUID, i
 		inviter = &a.ID
 	}
 	var inv Invitation
-	err := s.inTx(ctx, "create invitation", func(tx pgx.Tx) error {
+	err := s.change(ctx, a, "create invitation", func(tx *changeTx) error {
 		if _, err := lockRole(ctx, tx, wsID, a, RoleAdmin); err != nil {
 			return err
 		}
@@ -161,7 +161,12 @@ func (s *Store) CreateInvitation(ctx context.Context, a Actor, wsID uuid.UUID, i
 			code == uniqueViolation && constraint == "invitations_pending_email_idx" {
 			return errInvitationPending
 		}
-		return dbErr("create invitation: insert", err)
+		if err != nil {
+			return dbErr("create invitation: insert", err)
+		}
+		tx.record(ActionInvitationCreated, &wsID, TargetInvitation, inv.ID.String(),
+			map[string]any{"email": inv.InvitedEmail, "role": inv.Role})
+		return nil
 	})
 	if err != nil {
 		return Invitation{}, err
@@ -196,7 +201,7 @@ func (s *Store) ListInvitations(ctx context.Context, wsID uuid.UUID, status stri
 // invitation (also when the id belongs to another workspace),
 // SERVICE_UNAVAILABLE.
 func (s *Store) RevokeInvitation(ctx context.Context, a Actor, wsID, invID uuid.UUID) error {
-	return s.inTx(ctx, "revoke invitation", func(tx pgx.Tx) error {
+	return s.change(ctx, a, "revoke invitation", func(tx *changeTx) error {
 		if _, err := lockRole(ctx, tx, wsID, a, RoleAdmin); err != nil {
 			return err
 		}
@@ -219,6 +224,8 @@ func (s *Store) RevokeInvitation(ctx context.Context, a Actor, wsID, invID uuid.
 		if _, err := tx.Exec(ctx, `UPDATE invitations SET status = 'revoked' WHERE id = $1`, inv.ID); err != nil {
 			return dbErr("revoke invitation", err)
 		}
+		tx.record(ActionInvitationRevoked, &wsID, TargetInvitation, inv.ID.String(),
+			map[string]any{"email": inv.InvitedEmail})
 		return nil
 	})
 }
@@ -267,7 +274,7 @@ func (s *Store) AcceptInvitation(ctx context.Context, a Actor, token string) (Wo
 	}
 	userID := a.ID
 	var ws Workspace
-	err := s.inTx(ctx, "accept invitation", func(tx pgx.Tx) error {
+	err := s.change(ctx, a, "accept invitation", func(tx *changeTx) error {
 		inv, err := scanInvitation(tx.QueryRow(ctx, `SELECT `+invitationColumns+` FROM invitations i
 			WHERE i.token = $1 FOR UPDATE`, token))
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -323,6 +330,8 @@ func (s *Store) AcceptInvitation(ctx context.Context, a Actor, token string) (Wo
 			WHERE id = $1 AND access_status = 'pending'`, userID); err != nil {
 			return dbErr("accept invitation: activate user", err)
 		}
+		tx.record(ActionInvitationAccepted, &inv.WorkspaceID, TargetInvitation, inv.ID.String(),
+			map[string]any{"email": inv.InvitedEmail, "role": inv.Role})
 		ws, err = readWorkspace(ctx, tx, inv.WorkspaceID, inv.Role)
 		return err
 	})

@@ -69,7 +69,7 @@ func (s *Store) ChangeMemberRole(ctx context.Context, a Actor, wsID, targetID uu
 		return Member{}, apperr.Validation(map[string]string{"role": "must be one of owner, admin, member"})
 	}
 	var m Member
-	err := s.inTx(ctx, "change member role", func(tx pgx.Tx) error {
+	err := s.change(ctx, a, "change member role", func(tx *changeTx) error {
 		actorRole, err := lockRole(ctx, tx, wsID, a, RoleAdmin)
 		if err != nil {
 			return err
@@ -95,6 +95,8 @@ func (s *Store) ChangeMemberRole(ctx context.Context, a Actor, wsID, targetID uu
 				WHERE workspace_id = $1 AND user_id = $2`, wsID, targetID, newRole); err != nil {
 				return dbErr("change member role", err)
 			}
+			tx.record(ActionMemberRoleChanged, &wsID, TargetUser, targetID.String(),
+				map[string]any{"from": targetRole, "to": newRole})
 		}
 		m, err = scanMember(tx.QueryRow(ctx, memberSelect+` AND m.user_id = $2`, wsID, targetID))
 		return dbErr("change member role: reread", err)
@@ -111,7 +113,7 @@ func (s *Store) ChangeMemberRole(ctx context.Context, a Actor, wsID, targetID uu
 // leave the last owner (LAST_OWNER). Returns SERVICE_UNAVAILABLE or
 // INTERNAL otherwise.
 func (s *Store) RemoveMember(ctx context.Context, a Actor, wsID, targetID uuid.UUID) error {
-	return s.inTx(ctx, "remove member", func(tx pgx.Tx) error {
+	return s.change(ctx, a, "remove member", func(tx *changeTx) error {
 		self := a.Type == ActorUser && a.ID == targetID
 		min := RoleAdmin
 		if self {
@@ -140,6 +142,11 @@ func (s *Store) RemoveMember(ctx context.Context, a Actor, wsID, targetID uuid.U
 			wsID, targetID); err != nil {
 			return dbErr("remove member", err)
 		}
+		action := ActionMemberRemoved
+		if self {
+			action = ActionMemberLeft
+		}
+		tx.record(action, &wsID, TargetUser, targetID.String(), map[string]any{"role": targetRole})
 		return nil
 	})
 }

@@ -229,6 +229,12 @@ func (e *AmbiguousEmailError) Error() string {
 	return fmt.Sprintf("store: %s matches %d live users: %s", e.Email, len(e.ClerkIDs), strings.Join(e.ClerkIDs, ", "))
 }
 
+// adminAuditActions are the audit log's names of the account actions.
+var adminAuditActions = map[AdminAction]Action{
+	GrantAdmin: ActionUserAdminGranted, RevokeAdmin: ActionUserAdminRevoked, GrantFounder: ActionUserFounderGranted,
+	GrantAccess: ActionUserAccessGranted, Suspend: ActionUserSuspended, Unsuspend: ActionUserUnsuspended,
+}
+
 // AdministerUser applies action to the one live user sel selects, in one
 // transaction that locks the matching rows first. An email selects only a
 // user whose email is verified. Returns NOT_FOUND when no live user
@@ -252,7 +258,7 @@ func (s *Store) AdministerUser(ctx context.Context, action AdminAction, sel User
 	}
 	op := "administer user " + string(action)
 	var u User
-	err := s.inTx(ctx, op, func(tx pgx.Tx) error {
+	err := s.change(ctx, CLIActor, op, func(tx *changeTx) error {
 		rows, err := tx.Query(ctx, `SELECT u.id, u.clerk_id FROM users u
 			WHERE `+where+` AND u.deleted_at IS NULL ORDER BY u.clerk_id FOR UPDATE`, arg)
 		if err != nil {
@@ -281,7 +287,11 @@ func (s *Store) AdministerUser(ctx context.Context, action AdminAction, sel User
 		}
 		u, err = scanUser(tx.QueryRow(ctx, `UPDATE users u SET `+set+`, updated_at = now()
 			WHERE u.id = $1 RETURNING `+userColumns, matches[0].ID))
-		return dbErr(op, err)
+		if err != nil {
+			return dbErr(op, err)
+		}
+		tx.record(adminAuditActions[action], nil, TargetUser, u.ID.String(), map[string]any{"clerk_id": u.ClerkID})
+		return nil
 	})
 	if err != nil {
 		return User{}, err

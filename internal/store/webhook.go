@@ -21,13 +21,14 @@ const (
 	WebhookIgnored          WebhookResult = "ignored"
 )
 
-// applyOnce runs fn in one transaction together with the record of svixID,
-// so a delivery is applied exactly once even when Svix sends it twice at the
+// applyOnce runs fn as a change of a (the system, with the delivery's
+// request) in one transaction together with the record of svixID, so a
+// delivery is applied exactly once even when Svix sends it twice at the
 // same moment to two instances: the second insert waits for the first
 // transaction and then finds the id taken.
-func (s *Store) applyOnce(ctx context.Context, svixID, eventType string, fn func(tx pgx.Tx) (WebhookResult, error)) (WebhookResult, error) {
+func (s *Store) applyOnce(ctx context.Context, a Actor, svixID, eventType string, fn func(tx *changeTx) (WebhookResult, error)) (WebhookResult, error) {
 	var result WebhookResult
-	err := s.inTx(ctx, "apply webhook", func(tx pgx.Tx) error {
+	err := s.change(ctx, a, "apply webhook", func(tx *changeTx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO webhook_events (svix_id, event_type) VALUES ($1, $2)
 			ON CONFLICT (svix_id) DO NOTHING`, svixID, eventType)
 		if err != nil {
@@ -46,17 +47,18 @@ func (s *Store) applyOnce(ctx context.Context, svixID, eventType string, fn func
 // RecordIgnored records a delivery that changes nothing (an event type not
 // handled, a user without an email) and answers ignored, so that the same
 // svix-id delivered again answers already_processed like any other
-// (contract §8). Returns SERVICE_UNAVAILABLE or INTERNAL.
-func (s *Store) RecordIgnored(ctx context.Context, svixID, eventType string) (WebhookResult, error) {
-	return s.applyOnce(ctx, svixID, eventType, func(pgx.Tx) (WebhookResult, error) { return WebhookIgnored, nil })
+// (api/openapi.yaml, receiveClerkWebhook). Returns SERVICE_UNAVAILABLE or
+// INTERNAL.
+func (s *Store) RecordIgnored(ctx context.Context, a Actor, svixID, eventType string) (WebhookResult, error) {
+	return s.applyOnce(ctx, a, svixID, eventType, func(*changeTx) (WebhookResult, error) { return WebhookIgnored, nil })
 }
 
 // ApplyUserUpsert applies a user.created or user.updated delivery: the user
 // is created, or updated when p is newer than what is stored. A stale or
 // post-deletion delivery changes nothing and answers ignored. Returns
 // SERVICE_UNAVAILABLE or INTERNAL.
-func (s *Store) ApplyUserUpsert(ctx context.Context, svixID, eventType string, p Profile, policy NewUserPolicy) (WebhookResult, error) {
-	return s.applyOnce(ctx, svixID, eventType, func(tx pgx.Tx) (WebhookResult, error) {
+func (s *Store) ApplyUserUpsert(ctx context.Context, a Actor, svixID, eventType string, p Profile, policy NewUserPolicy) (WebhookResult, error) {
+	return s.applyOnce(ctx, a, svixID, eventType, func(tx *changeTx) (WebhookResult, error) {
 		_, outcome, err := upsertUser(ctx, tx, p, policy)
 		if err != nil {
 			return "", err
@@ -73,8 +75,8 @@ func (s *Store) ApplyUserUpsert(ctx context.Context, svixID, eventType string, p
 // resurrect it), its profile is scrubbed, its memberships are removed and
 // every workspace it leaves without an owner is handed on (HandOffWorkspaces).
 // A second deletion answers ignored. Returns SERVICE_UNAVAILABLE or INTERNAL.
-func (s *Store) ApplyUserDeleted(ctx context.Context, svixID, eventType, clerkID string, at time.Time) (WebhookResult, error) {
-	return s.applyOnce(ctx, svixID, eventType, func(tx pgx.Tx) (WebhookResult, error) {
+func (s *Store) ApplyUserDeleted(ctx context.Context, a Actor, svixID, eventType, clerkID string, at time.Time) (WebhookResult, error) {
+	return s.applyOnce(ctx, a, svixID, eventType, func(tx *changeTx) (WebhookResult, error) {
 		var id uuid.UUID
 		err := tx.QueryRow(ctx, `
 			INSERT INTO users AS u (clerk_id, referral_code, deleted_at)
@@ -91,6 +93,7 @@ func (s *Store) ApplyUserDeleted(ctx context.Context, svixID, eventType, clerkID
 		if err != nil {
 			return "", dbErr("tombstone user", err)
 		}
+		tx.record(ActionUserDeleted, nil, TargetUser, id.String(), map[string]any{"clerk_id": clerkID})
 		if err := handOffWorkspaces(ctx, tx, id); err != nil {
 			return "", err
 		}
@@ -103,7 +106,7 @@ func (s *Store) ApplyUserDeleted(ctx context.Context, svixID, eventType, clerkID
 // owners are counted; one left without an owner promotes its
 // longest-standing admin, else its longest-standing member, else it is
 // deleted.
-func handOffWorkspaces(ctx context.Context, tx pgx.Tx, userID uuid.UUID) error {
+func handOffWorkspaces(ctx context.Context, tx *changeTx, userID uuid.UUID) error {
 	rows, err := tx.Query(ctx, `SELECT w.id FROM workspaces w
 		JOIN workspace_members m ON m.workspace_id = w.id AND m.user_id = $1
 		ORDER BY w.id FOR UPDATE OF w`, userID)
@@ -115,23 +118,36 @@ func handOffWorkspaces(ctx context.Context, tx pgx.Tx, userID uuid.UUID) error {
 		return dbErr("hand off: lock workspaces", err)
 	}
 	for _, wsID := range ids {
-		if _, err := tx.Exec(ctx, `DELETE FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`, wsID, userID); err != nil {
+		var role string
+		if err := tx.QueryRow(ctx, `DELETE FROM workspace_members WHERE workspace_id = $1 AND user_id = $2 RETURNING role`,
+			wsID, userID).Scan(&role); err != nil {
 			return dbErr("hand off: remove membership", err)
 		}
-		tag, err := tx.Exec(ctx, `
-			UPDATE workspace_members SET role = 'owner'
-			WHERE workspace_id = $1
+		tx.record(ActionMemberRemoved, &wsID, TargetUser, userID.String(), map[string]any{"role": role, "reason": "user.deleted"})
+		var promoted uuid.UUID
+		var from string
+		err := tx.QueryRow(ctx, `
+			UPDATE workspace_members m SET role = 'owner'
+			FROM workspace_members old
+			WHERE m.workspace_id = $1 AND old.workspace_id = m.workspace_id AND old.user_id = m.user_id
 			  AND NOT EXISTS (SELECT 1 FROM workspace_members WHERE workspace_id = $1 AND role = 'owner')
-			  AND user_id = (SELECT user_id FROM workspace_members WHERE workspace_id = $1
-			                 ORDER BY (role = 'admin') DESC, joined_at, user_id LIMIT 1)`, wsID)
-		if err != nil {
+			  AND m.user_id = (SELECT user_id FROM workspace_members WHERE workspace_id = $1
+			                 ORDER BY (role = 'admin') DESC, joined_at, user_id LIMIT 1)
+			RETURNING m.user_id, old.role`, wsID).Scan(&promoted, &from)
+		switch {
+		case err == nil:
+			tx.record(ActionMemberPromoted, &wsID, TargetUser, promoted.String(), map[string]any{"from": from, "to": RoleOwner})
+			continue
+		case !errors.Is(err, pgx.ErrNoRows):
 			return dbErr("hand off: promote", err)
 		}
-		if tag.RowsAffected() == 1 {
-			continue
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM workspaces w WHERE w.id = $1
-			AND NOT EXISTS (SELECT 1 FROM workspace_members WHERE workspace_id = $1)`, wsID); err != nil {
+		var name string
+		err = tx.QueryRow(ctx, `DELETE FROM workspaces w WHERE w.id = $1
+			AND NOT EXISTS (SELECT 1 FROM workspace_members WHERE workspace_id = $1) RETURNING name`, wsID).Scan(&name)
+		switch {
+		case err == nil:
+			tx.record(ActionWorkspaceDeleted, &wsID, TargetWorkspace, wsID.String(), map[string]any{"name": name, "reason": "user.deleted"})
+		case !errors.Is(err, pgx.ErrNoRows):
 			return dbErr("hand off: delete workspace", err)
 		}
 	}

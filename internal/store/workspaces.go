@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -69,7 +70,19 @@ func checkText(field string, v *string, problems map[string]string) {
 	}
 }
 
-// problems returns a VALIDATION_ERROR naming every field in p, or nil.
+// setFields returns the names of the fields a patch sets, sorted.
+func setFields(set map[string]bool) []string {
+	var out []string
+	for name, ok := range set {
+		if ok {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// problemsErr returns a VALIDATION_ERROR naming every field in p, or nil.
 func problemsErr(p map[string]string) error {
 	if len(p) == 0 {
 		return nil
@@ -120,7 +133,7 @@ func (s *Store) CreateWorkspace(ctx context.Context, a Actor, in NewWorkspace, t
 		return Workspace{}, err
 	}
 	var w Workspace
-	err := s.inTx(ctx, "create workspace", func(tx pgx.Tx) error {
+	err := s.change(ctx, a, "create workspace", func(tx *changeTx) error {
 		var wsID uuid.UUID
 		err := tx.QueryRow(ctx, `INSERT INTO workspaces (name, product_name, product_description, target_users, current_stage)
 			VALUES ($1, $2, $3, $4, $5) RETURNING id`,
@@ -139,6 +152,7 @@ func (s *Store) CreateWorkspace(ctx context.Context, a Actor, in NewWorkspace, t
 		if _, err := tx.Exec(ctx, `INSERT INTO workspace_settings (workspace_id) VALUES ($1)`, wsID); err != nil {
 			return dbErr("create workspace: settings", err)
 		}
+		tx.record(ActionWorkspaceCreated, &wsID, TargetWorkspace, wsID.String(), map[string]any{"name": in.Name})
 		w, err = readWorkspace(ctx, tx, wsID, RoleOwner)
 		return err
 	})
@@ -182,7 +196,7 @@ func (s *Store) UpdateWorkspace(ctx context.Context, a Actor, wsID uuid.UUID, p 
 		return Workspace{}, err
 	}
 	var w Workspace
-	err := s.inTx(ctx, "update workspace", func(tx pgx.Tx) error {
+	err := s.change(ctx, a, "update workspace", func(tx *changeTx) error {
 		role, err := lockRole(ctx, tx, wsID, a, RoleAdmin)
 		if err != nil {
 			return err
@@ -204,6 +218,9 @@ func (s *Store) UpdateWorkspace(ctx context.Context, a Actor, wsID uuid.UUID, p 
 			if err != nil {
 				return workspaceWriteErr("update workspace", err)
 			}
+			tx.record(ActionWorkspaceUpdated, &wsID, TargetWorkspace, wsID.String(), map[string]any{"fields": setFields(map[string]bool{
+				"name": p.Name.Set, "product_name": p.ProductName.Set, "product_description": p.ProductDescription.Set,
+				"target_users": p.TargetUsers.Set, "current_stage": p.CurrentStage.Set})})
 		}
 		w, err = readWorkspace(ctx, tx, wsID, role)
 		return err
@@ -220,13 +237,15 @@ func (s *Store) DeleteWorkspace(ctx context.Context, a Actor, wsID uuid.UUID) er
 	if a.Impersonator != "" {
 		return ErrImpersonating
 	}
-	return s.inTx(ctx, "delete workspace", func(tx pgx.Tx) error {
+	return s.change(ctx, a, "delete workspace", func(tx *changeTx) error {
 		if _, err := lockRole(ctx, tx, wsID, a, RoleOwner); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM workspaces WHERE id = $1`, wsID); err != nil {
+		var name string
+		if err := tx.QueryRow(ctx, `DELETE FROM workspaces WHERE id = $1 RETURNING name`, wsID).Scan(&name); err != nil {
 			return dbErr("delete workspace", err)
 		}
+		tx.record(ActionWorkspaceDeleted, &wsID, TargetWorkspace, wsID.String(), map[string]any{"name": name})
 		return nil
 	})
 }
@@ -297,7 +316,7 @@ func (s *Store) UpdateSettings(ctx context.Context, a Actor, wsID uuid.UUID, p S
 		return Settings{}, err
 	}
 	var st Settings
-	err := s.inTx(ctx, "update settings", func(tx pgx.Tx) error {
+	err := s.change(ctx, a, "update settings", func(tx *changeTx) error {
 		if _, err := lockRole(ctx, tx, wsID, a, RoleAdmin); err != nil {
 			return err
 		}
@@ -315,6 +334,9 @@ func (s *Store) UpdateSettings(ctx context.Context, a Actor, wsID uuid.UUID, p S
 			if err != nil {
 				return dbErr("update settings", err)
 			}
+			tx.record(ActionSettingsUpdated, &wsID, TargetWorkspace, wsID.String(), map[string]any{"fields": setFields(map[string]bool{
+				"overnight_research_enabled": p.OvernightResearchEnabled.Set,
+				"morning_digest_enabled":     p.MorningDigestEnabled.Set, "digest_timezone": p.DigestTimezone.Set})})
 		}
 		var err error
 		st, err = getSettings(ctx, tx, wsID)

@@ -94,7 +94,8 @@ type deletedData struct {
 	Deleted bool   `json:"deleted"`
 }
 
-// Apply applies ev, delivered as svixID. The profile of a user event is
+// Apply applies ev, delivered as svixID, as a change of a (the system, with
+// the delivery's request id and address, for the audit log). The profile of a user event is
 // derived by clerkuser.ProfileFromUser, which removes U+0000 from Clerk's
 // strings (PostgreSQL cannot store it, and a delivery that fails every time
 // would be retried for days); the event type is recorded without it too.
@@ -102,7 +103,7 @@ type deletedData struct {
 // is not a Clerk user (also a user id containing U+0000: an id is never
 // rewritten), and SERVICE_UNAVAILABLE when the database is down (Svix then
 // retries).
-func (a *Applier) Apply(ctx context.Context, svixID string, ev Event) (store.WebhookResult, error) {
+func (a *Applier) Apply(ctx context.Context, actor store.Actor, svixID string, ev Event) (store.WebhookResult, error) {
 	typ := clerkuser.StripNUL(ev.Type)
 	switch ev.Type {
 	case "user.created", "user.updated":
@@ -114,12 +115,12 @@ func (a *Applier) Apply(ctx context.Context, svixID string, ev Event) (store.Web
 		if errors.Is(err, clerkuser.ErrNoEmail) {
 			// A user without an email cannot be one of ours yet; a later
 			// user.updated with an address will create it.
-			return a.Store.RecordIgnored(ctx, svixID, typ)
+			return a.Store.RecordIgnored(ctx, actor, svixID, typ)
 		}
 		if err != nil {
 			return "", apperr.Wrap(apperr.BadRequest, "The event's data is not a Clerk user.", err)
 		}
-		return a.Store.ApplyUserUpsert(ctx, svixID, typ, p, a.Policy)
+		return a.Store.ApplyUserUpsert(ctx, actor, svixID, typ, p, a.Policy)
 	case "user.deleted":
 		var d deletedData
 		if err := json.Unmarshal(ev.Data, &d); err != nil || d.ID == "" || strings.ContainsRune(d.ID, 0) {
@@ -129,8 +130,8 @@ func (a *Applier) Apply(ctx context.Context, svixID string, ev Event) (store.Web
 		if ev.Timestamp > 0 {
 			at = time.UnixMilli(ev.Timestamp)
 		}
-		return a.Store.ApplyUserDeleted(ctx, svixID, typ, d.ID, at)
+		return a.Store.ApplyUserDeleted(ctx, actor, svixID, typ, d.ID, at)
 	default:
-		return a.Store.RecordIgnored(ctx, svixID, typ)
+		return a.Store.RecordIgnored(ctx, actor, svixID, typ)
 	}
 }

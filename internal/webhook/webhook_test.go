@@ -84,7 +84,7 @@ func TestWebhookRemovesNUL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := (&webhook.Applier{Store: e.Store}).Apply(ctx, "msg_nul_2", ev)
+	res, err := (&webhook.Applier{Store: e.Store}).Apply(ctx, store.SystemActor, "msg_nul_2", ev)
 	if err != nil || res != store.WebhookOK {
 		t.Fatalf("Apply = %q, %v", res, err)
 	}
