@@ -17,11 +17,6 @@ import (
 	"github.com/praxiom/praxiom-api/internal/store"
 )
 
-// TokenVerifier turns a bearer token into verified claims (package auth).
-type TokenVerifier interface {
-	Verify(ctx context.Context, token string) (auth.Claims, error)
-}
-
 // ProfileFetcher reads a user from Clerk's Backend API (package clerkuser).
 type ProfileFetcher interface {
 	Fetch(ctx context.Context, clerkID string) (store.Profile, error)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sync/atomic"
 
+	"github.com/praxiom/praxiom-api/internal/auth"
 	"github.com/praxiom/praxiom-api/internal/metrics"
 	"github.com/praxiom/praxiom-api/internal/store"
 	"github.com/praxiom/praxiom-api/internal/webhook"
@@ -23,7 +24,7 @@ type ReadinessChecker interface {
 // Deps are what the server is built from; cmd/praxiom wires them.
 type Deps struct {
 	Store    *store.Store
-	Verifier TokenVerifier
+	Verifier auth.TokenVerifier
 	// Fetcher provisions users from Clerk; nil provisions from token claims.
 	Fetcher ProfileFetcher
 	// Webhook verifies Clerk deliveries; nil answers 503 (secret not set).
@@ -43,7 +44,7 @@ type Deps struct {
 // Server holds the dependencies of the handlers.
 type Server struct {
 	store        *store.Store
-	verifier     TokenVerifier
+	verifier     auth.TokenVerifier
 	fetcher      ProfileFetcher
 	webhook      *webhook.Verifier
 	applier      *webhook.Applier // its Policy also starts users provisioned on first sight

@@ -37,7 +37,7 @@ type Options struct {
 	// API at that URL with secret "sk_test_fake".
 	ClerkAPIURL string
 	// Verifier replaces the PEM-key verifier.
-	Verifier httpapi.TokenVerifier
+	Verifier auth.TokenVerifier
 	// NoWebhookSecret leaves the webhook unconfigured.
 	NoWebhookSecret bool
 	// Store tunes the pool.
