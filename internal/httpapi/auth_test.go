@@ -573,7 +573,7 @@ func mintWith(t *testing.T, k *devtoken.Key, o devtoken.Options) string {
 func TestAuthJWKSRandomKidsCauseAtMostOneFetch(t *testing.T) {
 	key := testenv.Key(t)
 	fake := newFakeClerk(t, key)
-	e, v := jwksEnv(t, fake, fake.URL())
+	e, _ := jwksEnv(t, fake, fake.URL())
 
 	// Warm the cache.
 	decodeMe(t, e.Get("/api/auth/me", mintWith(t, key, devtoken.Options{})))
@@ -606,9 +606,6 @@ func TestAuthJWKSRandomKidsCauseAtMostOneFetch(t *testing.T) {
 	}
 	if got := fake.jwksFetches.Load(); got > 2 {
 		t.Errorf("JWKS fetches = %d, want at most 2 (one beyond the first)", got)
-	}
-	if got := v.JWKSFetches(); got > 2 {
-		t.Errorf("verifier counted %d JWKS fetches, want at most 2", got)
 	}
 	if fake.badAuth.Load() != 0 {
 		t.Error("a JWKS fetch did not carry the secret key")
