@@ -218,18 +218,19 @@ func invalid(reason string) error {
 //     member name twice, or a name that differs only by case from a
 //     registered one (header alg, kid, typ, cat; claims exp, nbf, iat, iss,
 //     sub, azp, sid, sts, act);
-//   - has a header alg other than RS256, a typ other than "JWT" (an absent
-//     typ passes), or a cat other than a session token's (cl_B7d4PD111AAA)
-//     or the uncategorized cl_I7d4PD111III (an absent cat passes): JWT
-//     templates, M2M and OAuth access tokens are not session tokens;
-//   - in JWKS mode, has no kid, a kid over 256 bytes, or a kid the key set
-//     does not hold (refreshes for unknown kids are rate-limited);
+//   - has a header alg other than RS256, a kid that is not a string, a typ
+//     other than "JWT" (an absent typ passes), or a cat other than a
+//     session token's (cl_B7d4PD111AAA) or the uncategorized
+//     cl_I7d4PD111III (an absent cat passes): JWT templates, M2M and OAuth
+//     access tokens are not session tokens;
 //   - has no sub, or a sub that does not match ^user_[A-Za-z0-9]{1,64}$;
 //   - has no sid, or an empty or non-string one;
 //   - has a non-string iss, azp or sts; an email or name that is neither a
 //     string nor null, or that contains U+0000;
 //   - has an act that is not an object with a non-empty string sub of at
 //     most 128 characters without U+0000;
+//   - in JWKS mode, has no kid, a kid over 256 bytes, or a kid the key set
+//     does not hold (refreshes for unknown kids are rate-limited);
 //   - is not signed by the key (PEM) or the key set's key for its kid;
 //   - has no exp, or an exp, nbf or iat outside the leeway;
 //   - has an iss other than Config.Issuer (when set), or an azp outside
@@ -237,9 +238,9 @@ func invalid(reason string) error {
 //   - has sts "pending": then the error is ErrPendingSession (checked last,
 //     so only a genuine token says its session is pending).
 //
-// A key set that cannot be obtained yields ErrUnavailable. Everything up to
-// the kid is checked before any key is looked up, so junk costs no JWKS
-// fetch.
+// Everything above the kid needs no key and is checked before any key is
+// looked up, so junk costs no JWKS fetch. A key set that cannot be
+// obtained yields ErrUnavailable.
 func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	if len(token) > MaxTokenLength {
 		return Claims{}, invalid("token too large")
