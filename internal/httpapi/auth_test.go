@@ -57,7 +57,7 @@ var idSeq atomic.Int64
 
 // uniq returns a string unique within the test binary.
 func uniq(prefix string) string {
-	return fmt.Sprintf("%s%d_%d", prefix, time.Now().UnixNano(), idSeq.Add(1))
+	return fmt.Sprintf("%s%dx%d", prefix, time.Now().UnixNano(), idSeq.Add(1)) // no "_": subjects are user_[A-Za-z0-9]
 }
 
 // assertUnauthorized checks a 401 with the envelope and the RFC 6750
