@@ -105,7 +105,7 @@ func seedDatabase(ctx context.Context, dsn string, n, extra int) (*seed, error) 
 	for i := range n {
 		userIDs[i] = uuid.New()
 		s.Workspaces[i] = uuid.New()
-		s.ClerkIDs[i] = fmt.Sprintf("user_bench_%05d", i)
+		s.ClerkIDs[i] = fmt.Sprintf("user_bench%05d", i)
 		users[i] = []any{userIDs[i], s.ClerkIDs[i], fmt.Sprintf("bench%05d@example.com", i), fmt.Sprintf("Bench User %d", i),
 			"active", true, referralCode(1_000_000 + i), now, now.Add(-time.Hour)}
 		wss[i] = []any{s.Workspaces[i], fmt.Sprintf("Workspace %d", i)}

@@ -85,7 +85,7 @@ func TestDevTokenIsVerifiableWithTheDevKey(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dev token does not verify: %v", err)
 	}
-	if c.Email != "ada@example.com" || c.Name != "Ada" || !strings.HasPrefix(c.Subject, "user_dev_") {
+	if c.Email != "ada@example.com" || c.Name != "Ada" || !strings.HasPrefix(c.Subject, "user_dev") {
 		t.Fatalf("claims: %+v", c)
 	}
 	if err := run(context.Background(), []string{"dev", "token"}, envOf(kv), io.Discard, io.Discard); err == nil {

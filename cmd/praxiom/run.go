@@ -126,8 +126,8 @@ func serve(ctx context.Context, getenv func(string) string, logw io.Writer, read
 		return err
 	}
 	tokens := auth.NewCachedVerifier(verifier, cfg.TokenCacheSize, nil)
-	if c, ok := tokens.(*auth.CachedVerifier); ok && m != nil {
-		c.Observe = m.TokenCache
+	if m != nil {
+		tokens.Observe = m.TokenCache
 	}
 	deps := httpapi.Deps{
 		Store: st, Verifier: tokens, Readiness: migrator, Logger: log, TrialDays: cfg.TrialDays,

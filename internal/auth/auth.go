@@ -1,25 +1,23 @@
-// Package auth verifies Clerk session tokens (contract §3). It knows no
-// database and no HTTP routing: the HTTP layer extracts the bearer token with
-// ParseBearer, calls Verifier.Verify and maps ErrInvalidToken to 401 and
-// ErrUnavailable to 503.
+// Package auth verifies Clerk session tokens (README, "The auth chain"). It
+// knows no database and no HTTP routing: the HTTP layer extracts the bearer
+// token with ParseBearer, calls a TokenVerifier (a Verifier, usually behind
+// a CachedVerifier) and maps ErrInvalidToken to 401 (ErrPendingSession with
+// its own message) and ErrUnavailable to 503.
 package auth
 
 import (
 	"context"
 	"crypto/rsa"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
 	clerkjwt "github.com/clerk/clerk-sdk-go/v2/jwt"
-	josejson "github.com/go-jose/go-jose/v3/json"
 )
 
 // MaxTokenLength is the longest token Verify looks at (16 KiB); longer ones
@@ -36,19 +34,37 @@ const algRS256 = "RS256"
 // ErrInvalidToken is wrapped by every rejection of a token (answer 401).
 var ErrInvalidToken = errors.New("auth: invalid token")
 
+// ErrPendingSession is returned for a validly signed session token whose
+// sts claim is "pending": a session with unfinished tasks (a forced password
+// reset, MFA set-up) counts as signed out. It wraps ErrInvalidToken (answer
+// 401, saying that the session is pending).
+var ErrPendingSession = fmt.Errorf("%w: session is pending", ErrInvalidToken)
+
 // ErrUnavailable is returned when the JWKS could not be fetched and no
 // usable key is cached (answer 503).
 var ErrUnavailable = errors.New("auth: key set unavailable")
 
+// TokenVerifier turns a bearer token into verified claims. *Verifier and
+// *CachedVerifier implement it; the HTTP layer depends on it.
+type TokenVerifier interface {
+	Verify(ctx context.Context, token string) (Claims, error)
+}
+
 // Claims are the verified claims of a Clerk session token.
 type Claims struct {
-	Subject, Issuer, AuthorizedParty, SessionID string
+	// Subject is sub, a Clerk user ID matching ^user_[A-Za-z0-9]{1,64}$.
+	Subject string
+	// Issuer, AuthorizedParty and SessionID are iss, azp and sid
+	// (SessionID is never empty).
+	Issuer, AuthorizedParty, SessionID string
 	// Email and Name are the optional custom claims "email" and "name",
-	// used to provision users when no Clerk secret key is configured.
+	// used to provision users when no Clerk secret key is configured. They
+	// never contain U+0000.
 	Email, Name string
-	Expiry      time.Time
-	// Impersonator is act.sub: the Clerk user acting as Subject.
+	// Impersonator is act.sub, the Clerk user who impersonates Subject;
+	// empty when the session is not impersonated.
 	Impersonator string
+	Expiry       time.Time
 }
 
 // Config configures a Verifier. Either JWTKeyPEM, or APIURL and SecretKey,
@@ -106,7 +122,6 @@ type Verifier struct {
 	parties map[string]struct{}
 	leeway  time.Duration
 	now     func() time.Time
-	fetches atomic.Int64
 }
 
 // NewVerifier checks cfg and returns a Verifier. It fails when neither
@@ -170,12 +185,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		perKid:     orDefault(cfg.UnknownKidPerKid, DefaultUnknownKidPerKid),
 		global:     orDefault(cfg.UnknownKidGlobal, DefaultUnknownKidGlobal),
 		logger:     logger,
-		onFetch: func(ok bool) {
-			v.fetches.Add(1)
-			if cfg.OnJWKSFetch != nil {
-				cfg.OnJWKSFetch(ok)
-			}
-		},
+		onFetch:    cfg.OnJWKSFetch,
 	})
 	return v, nil
 }
@@ -187,17 +197,6 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// JWKSFetches returns how many JWKS fetches have been attempted.
-func (v *Verifier) JWKSFetches() int64 {
-	return v.fetches.Load()
-}
-
-// customClaims picks up the optional "email" and "name" claims.
-type customClaims struct {
-	Email string `json:"email"`
-	Name  string `json:"name"`
-}
-
 type clockFunc func() time.Time
 
 func (f clockFunc) Now() time.Time { return f() }
@@ -206,9 +205,42 @@ func invalid(reason string) error {
 	return fmt.Errorf("%w: %s", ErrInvalidToken, reason)
 }
 
-// Verify checks token and returns its claims. Rejections wrap
-// ErrInvalidToken; a key set that cannot be obtained yields ErrUnavailable.
-// Neither error message contains the token.
+// Verify checks token and returns its claims. Neither error message
+// contains the token. It refuses with an error wrapping ErrInvalidToken a
+// token that
+//
+//   - is empty, longer than MaxTokenLength, or not three base64url segments
+//     (no padding, nothing else) joined by two dots: the JSON serialization
+//     is refused;
+//   - has a segment that is not canonical base64url (set trailing bits): a
+//     token has one spelling;
+//   - has a header or payload that is not one JSON object, or that holds a
+//     member name twice, or a name that differs only by case from a
+//     registered one (header alg, kid, typ, cat; claims exp, nbf, iat, iss,
+//     sub, azp, sid, sts, act);
+//   - has a header alg other than RS256, a kid that is not a string, a typ
+//     other than "JWT" (an absent typ passes), or a cat other than a
+//     session token's (cl_B7d4PD111AAA) or the uncategorized
+//     cl_I7d4PD111III (an absent cat passes): JWT templates, M2M and OAuth
+//     access tokens are not session tokens;
+//   - has no sub, or a sub that does not match ^user_[A-Za-z0-9]{1,64}$;
+//   - has no sid, or an empty or non-string one;
+//   - has a non-string iss, azp or sts; an email or name that is neither a
+//     string nor null, or that contains U+0000;
+//   - has an act that is not an object with a non-empty string sub of at
+//     most 128 characters without U+0000;
+//   - in JWKS mode, has no kid, a kid over 256 bytes, or a kid the key set
+//     does not hold (refreshes for unknown kids are rate-limited);
+//   - is not signed by the key (PEM) or the key set's key for its kid;
+//   - has no exp, or an exp, nbf or iat outside the leeway;
+//   - has an iss other than Config.Issuer (when set), or an azp outside
+//     Config.AuthorizedParties (when set; a token without azp passes);
+//   - has sts "pending": then the error is ErrPendingSession (checked last,
+//     so only a genuine token says its session is pending).
+//
+// Everything above the kid needs no key and is checked before any key is
+// looked up, so junk costs no JWKS fetch. A key set that cannot be
+// obtained yields ErrUnavailable.
 func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	if len(token) > MaxTokenLength {
 		return Claims{}, invalid("token too large")
@@ -219,23 +251,31 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	if !isCompactJWS(token) {
 		return Claims{}, invalid("not a compact JWS")
 	}
-	hdr, err := protectedHeader(token)
-	if err != nil {
-		return Claims{}, fmt.Errorf("%w: parse: %w", ErrInvalidToken, err)
+	headerSeg, payloadSeg, sigSeg := splitCompact(token)
+	if !canonicalSegment(sigSeg) {
+		return Claims{}, invalid("signature is not canonical base64url")
 	}
-	if hdr.Algorithm != algRS256 {
+	hdr, err := parseHeader(headerSeg)
+	if err != nil {
+		return Claims{}, err
+	}
+	if hdr.alg != algRS256 {
 		return Claims{}, invalid("unsupported alg")
+	}
+	claims, err := parsePayload(payloadSeg)
+	if err != nil {
+		return Claims{}, err
 	}
 
 	jwk := v.pemKey
 	if jwk == nil {
-		if hdr.KeyID == "" {
+		if hdr.kid == "" {
 			return Claims{}, invalid("missing kid")
 		}
-		if len(hdr.KeyID) > maxKIDLength {
+		if len(hdr.kid) > maxKIDLength {
 			return Claims{}, invalid("kid too long")
 		}
-		jwk, err = v.keys.get(ctx, hdr.KeyID)
+		jwk, err = v.keys.get(ctx, hdr.kid)
 		if err != nil {
 			return Claims{}, err
 		}
@@ -249,9 +289,6 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 		Clock:       clockFunc(func() time.Time { return v.now().UTC() }),
 		Leeway:      v.leeway,
 		IsSatellite: true, // skip the SDK's issuer shape check; exact check below
-		CustomClaimsConstructor: func(context.Context) any {
-			return &customClaims{}
-		},
 	})
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
@@ -259,50 +296,33 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	if sc.Expiry == nil {
 		return Claims{}, invalid("missing exp")
 	}
-	if sc.Subject == "" {
-		return Claims{}, invalid("missing sub")
+	// The strict decode refused duplicates and case variants, so the SDK
+	// read the same sub, iss and azp as parsePayload; compare anyway, so a
+	// future difference between the two decoders cannot go unnoticed.
+	if sc.Subject != claims.sub || sc.Issuer != claims.iss || sc.AuthorizedParty != claims.azp || sc.SessionID != claims.sid {
+		return Claims{}, invalid("claims decode differently")
 	}
-	if v.issuer != "" && sc.Issuer != v.issuer {
+	if v.issuer != "" && claims.iss != v.issuer {
 		return Claims{}, invalid("unexpected iss")
 	}
-	if v.parties != nil && sc.AuthorizedParty != "" {
-		if _, ok := v.parties[sc.AuthorizedParty]; !ok {
+	if v.parties != nil && claims.azp != "" {
+		if _, ok := v.parties[claims.azp]; !ok {
 			return Claims{}, invalid("azp not allowed")
 		}
 	}
-
-	out := Claims{
-		Subject:         sc.Subject,
-		Issuer:          sc.Issuer,
-		AuthorizedParty: sc.AuthorizedParty,
-		SessionID:       sc.SessionID,
+	if claims.sts == "pending" {
+		return Claims{}, ErrPendingSession
+	}
+	return Claims{
+		Subject:         claims.sub,
+		Issuer:          claims.iss,
+		AuthorizedParty: claims.azp,
+		SessionID:       claims.sid,
+		Email:           claims.email,
+		Name:            claims.name,
+		Impersonator:    claims.actor,
 		Expiry:          time.Unix(*sc.Expiry, 0).UTC(),
-	}
-	if cc, ok := sc.Custom.(*customClaims); ok && cc != nil {
-		out.Email = cc.Email
-		out.Name = cc.Name
-	}
-	return out, nil
-}
-
-// jwsHeader is what Verify needs of the protected header to choose a key.
-type jwsHeader struct {
-	Algorithm string `json:"alg"`
-	KeyID     string `json:"kid"`
-}
-
-// protectedHeader decodes the first segment of a compact JWS, and only it:
-// the full parse is jwt.Verify's, which would otherwise be done twice.
-// go-jose's own JSON decoding (case-sensitive keys) reads it as go-jose does.
-func protectedHeader(token string) (jwsHeader, error) {
-	var h jwsHeader
-	seg, _, _ := strings.Cut(token, ".")
-	raw, err := base64.RawURLEncoding.DecodeString(seg)
-	if err != nil {
-		return h, err
-	}
-	err = josejson.Unmarshal(raw, &h)
-	return h, err
+	}, nil
 }
 
 // isCompactJWS reports whether s has the compact JWS shape: three

@@ -7,11 +7,6 @@ import (
 	"time"
 )
 
-// TokenVerifier is what CachedVerifier wraps (a *Verifier).
-type TokenVerifier interface {
-	Verify(ctx context.Context, token string) (Claims, error)
-}
-
 // CachedVerifier remembers successful verifications so a client that sends
 // the same token again (a browser does, for up to a minute) skips the RS256
 // check. Entries are keyed by a SHA-256 of the whole token, bounded in
@@ -20,13 +15,14 @@ type TokenVerifier interface {
 // the user's state: suspension and deletion are read from the database on
 // every request.
 type CachedVerifier struct {
-	// Observe, when set before use, sees every look-up (metrics).
+	// Observe, when set before use, sees every look-up (metrics); a
+	// CachedVerifier that does not cache makes none.
 	Observe func(hit bool)
 
 	next   TokenVerifier
 	now    func() time.Time
 	shards [cacheShards]cacheShard
-	perCap int
+	perCap int // 0: no caching, every call goes to next
 }
 
 const cacheShards = 16
@@ -39,14 +35,16 @@ type cacheShard struct {
 	next int
 }
 
-// NewCachedVerifier wraps next with a cache of at most size entries. A size
-// of 0 or less returns next itself (TOKEN_CACHE_SIZE=0 turns caching off).
-func NewCachedVerifier(next TokenVerifier, size int, now func() time.Time) TokenVerifier {
-	if size <= 0 {
-		return next
-	}
+// NewCachedVerifier wraps next with a cache of at most size entries
+// (rounded up to a multiple of 16). With a size of 0 or less
+// (TOKEN_CACHE_SIZE=0) it caches nothing: every Verify goes straight to next.
+// now is the clock; nil means time.Now.
+func NewCachedVerifier(next TokenVerifier, size int, now func() time.Time) *CachedVerifier {
 	if now == nil {
 		now = time.Now
+	}
+	if size <= 0 {
+		return &CachedVerifier{next: next, now: now}
 	}
 	per := (size + cacheShards - 1) / cacheShards
 	c := &CachedVerifier{next: next, now: now, perCap: per}
@@ -58,9 +56,10 @@ func NewCachedVerifier(next TokenVerifier, size int, now func() time.Time) Token
 
 // Verify answers from the cache when the token was verified before and has
 // not expired, else verifies it with the wrapped verifier and caches a
-// success.
+// success. Its errors are the wrapped verifier's (ErrInvalidToken,
+// ErrPendingSession, ErrUnavailable).
 func (c *CachedVerifier) Verify(ctx context.Context, token string) (Claims, error) {
-	if len(token) > MaxTokenLength || token == "" {
+	if c.perCap == 0 || len(token) > MaxTokenLength || token == "" {
 		return c.next.Verify(ctx, token)
 	}
 	key := sha256.Sum256([]byte(token))

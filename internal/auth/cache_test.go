@@ -26,9 +26,11 @@ func (c *countingVerifier) Verify(_ context.Context, token string) (auth.Claims,
 }
 
 func TestTokenCacheHitsSkipVerification(t *testing.T) {
-	now := time.Unix(1_800_000_000, 0)
-	next := &countingVerifier{expiry: now.Add(time.Minute)}
-	v := auth.NewCachedVerifier(next, 100, func() time.Time { return now })
+	clk := newClock()
+	next := &countingVerifier{expiry: t0.Add(time.Minute)}
+	v := auth.NewCachedVerifier(next, 100, clk.Now)
+	var hits []bool
+	v.Observe = func(hit bool) { hits = append(hits, hit) }
 	for i := 0; i < 5; i++ {
 		c, err := v.Verify(context.Background(), "ok-a")
 		if err != nil || c.Subject != "user_ok-a" {
@@ -38,18 +40,26 @@ func TestTokenCacheHitsSkipVerification(t *testing.T) {
 	if got := next.calls.Load(); got != 1 {
 		t.Fatalf("wrapped verifier called %d times, want 1", got)
 	}
+	if want := []bool{false, true, true, true, true}; !equalBools(hits, want) {
+		t.Errorf("Observe saw %v, want %v", hits, want)
+	}
 }
 
 func TestTokenCacheNeverOutlivesExp(t *testing.T) {
-	now := time.Unix(1_800_000_000, 0)
-	clock := func() time.Time { return now }
-	next := &countingVerifier{expiry: now.Add(time.Minute)}
-	v := auth.NewCachedVerifier(next, 100, clock)
+	clk := newClock()
+	next := &countingVerifier{expiry: t0.Add(time.Minute)}
+	v := auth.NewCachedVerifier(next, 100, clk.Now)
 	if _, err := v.Verify(context.Background(), "ok-a"); err != nil {
 		t.Fatal(err)
 	}
-	now = now.Add(time.Minute) // exactly exp: the entry is dead
-	next.expiry = now          // and the wrapped verifier now says expired too
+	clk.Advance(time.Minute - time.Nanosecond) // just before exp: still cached
+	if _, err := v.Verify(context.Background(), "ok-a"); err != nil {
+		t.Fatal(err)
+	}
+	if got := next.calls.Load(); got != 1 {
+		t.Fatalf("live entry not served from cache: wrapped called %d times, want 1", got)
+	}
+	next.expiry = clk.Advance(time.Nanosecond) // exactly exp: the entry is dead
 	if _, err := v.Verify(context.Background(), "ok-a"); err != nil {
 		// countingVerifier still accepts; the point is that it was asked again
 		t.Fatal(err)
@@ -74,7 +84,7 @@ func TestTokenCacheDoesNotCacheFailures(t *testing.T) {
 
 func TestTokenCacheIsBounded(t *testing.T) {
 	next := &countingVerifier{expiry: time.Now().Add(time.Hour)}
-	v := auth.NewCachedVerifier(next, 64, nil).(*auth.CachedVerifier)
+	v := auth.NewCachedVerifier(next, 64, nil)
 	for i := 0; i < 10_000; i++ {
 		if _, err := v.Verify(context.Background(), fmt.Sprintf("ok-%d", i)); err != nil {
 			t.Fatal(err)
@@ -86,10 +96,54 @@ func TestTokenCacheIsBounded(t *testing.T) {
 }
 
 func TestTokenCacheOff(t *testing.T) {
-	next := &countingVerifier{expiry: time.Now().Add(time.Hour)}
-	v := auth.NewCachedVerifier(next, 0, nil)
-	if v != auth.TokenVerifier(next) {
-		t.Fatal("size 0 must return the wrapped verifier itself")
+	for _, size := range []int{0, -1} {
+		next := &countingVerifier{expiry: time.Now().Add(time.Hour)}
+		v := auth.NewCachedVerifier(next, size, nil)
+		observed := 0
+		v.Observe = func(bool) { observed++ }
+		for range 3 {
+			c, err := v.Verify(context.Background(), "ok-a")
+			if err != nil || c.Subject != "user_ok-a" {
+				t.Fatalf("size %d: verify: %v %+v", size, err, c)
+			}
+		}
+		if _, err := v.Verify(context.Background(), "bad"); !errors.Is(err, auth.ErrInvalidToken) {
+			t.Fatalf("size %d: bad token: %v", size, err)
+		}
+		if got := next.calls.Load(); got != 4 {
+			t.Errorf("size %d: wrapped verifier called %d times, want every call (4)", size, got)
+		}
+		if v.Len() != 0 || observed != 0 {
+			t.Errorf("size %d: Len = %d, Observe calls = %d; want 0, 0", size, v.Len(), observed)
+		}
+	}
+}
+
+// TestTokenVerifierImplementations pins the one interface the HTTP layer
+// uses: both verifiers satisfy it.
+func TestTokenVerifierImplementations(t *testing.T) {
+	var _ auth.TokenVerifier = (*auth.Verifier)(nil)
+	var _ auth.TokenVerifier = (*auth.CachedVerifier)(nil)
+}
+
+// TestTokenCachePendingNotCached: a refused token (a pending session
+// included) is asked about again every time.
+func TestTokenCachePendingNotCached(t *testing.T) {
+	real, err := auth.NewVerifier(auth.Config{JWTKeyPEM: keyA().PublicPEM(), Now: newClock().Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := auth.NewCachedVerifier(real, 10, newClock().Now)
+	o := validOpts()
+	o.Status = "pending"
+	tok := mint(t, keyA(), o)
+	for range 2 {
+		if _, err := v.Verify(context.Background(), tok); !errors.Is(err, auth.ErrPendingSession) {
+			t.Fatalf("err = %v, want ErrPendingSession", err)
+		}
+	}
+	if v.Len() != 0 {
+		t.Fatalf("cache holds %d entries after refusals", v.Len())
 	}
 }
 

@@ -12,11 +12,15 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/praxiom/praxiom-api/internal/auth"
 	"github.com/praxiom/praxiom-api/internal/devtoken"
@@ -118,7 +122,42 @@ func FuzzVerify(f *testing.F) {
 	mac.Write([]byte(hsInput))
 	hs256 := hsInput + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 
+	// Hostile but validly signed seeds: the one-spelling and session-only
+	// rules must refuse them (the properties below check acceptance).
+	sign := func(header, payload string) string {
+		tok, err := key.SignCompact(fzB64(header), fzB64(payload))
+		if err != nil {
+			f.Fatalf("SignCompact: %v", err)
+		}
+		return tok
+	}
+	hdr := `{"alg":"RS256","typ":"JWT"}`
+	claims := func(extra string) string {
+		return fmt.Sprintf(`{"sub":"user_2abc","sid":"sess_1","iat":%d,"exp":%d%s}`, fzNow.Unix(), fzNow.Add(time.Minute).Unix(), extra)
+	}
+	sigBits := []byte(valid)
+	// A 256-byte signature leaves 4 unused bits in its last character, one
+	// of A, Q, g, w; the next character sets one of them.
+	sigBits[len(sigBits)-1]++
 	for _, s := range []string{
+		string(sigBits),
+		sign(hdr, claims(`,"SUB":"user_evil"`)),
+		sign(hdr, claims(`,"sub":"user_evil"`)),
+		sign(hdr, claims(`,"ſub":"user_evil"`)),
+		sign(hdr, strings.Replace(claims(""), `"exp"`, `"Exp"`, 1)),
+		sign(`{"alg":"RS256","typ":"at+jwt"}`, claims("")),
+		sign(`{"alg":"RS256","cat":"cl_B7d4PD222AAA"}`, claims("")),
+		sign(`{"alg":"RS256","cat":"cl_B7d4PD333AAA"}`, claims("")),
+		sign(`{"alg":"RS256","ALG":"none"}`, claims("")),
+		sign(hdr, strings.Replace(claims(""), `"sid":"sess_1",`, "", 1)),
+		sign(hdr, strings.Replace(claims(""), `user_2abc`, `user_2abc/../x`, 1)),
+		sign(hdr, strings.Replace(claims(""), `user_2abc`, `mch_2abc`, 1)),
+		sign(hdr, claims(`,"sts":"pending"`)),
+		sign(hdr, claims(`,"act":{"sub":"user_admin"}`)),
+		sign(hdr, claims(`,"act":{"sub":""}`)),
+		sign(hdr, claims(`,"act":"user_admin"`)),
+		sign(hdr, claims(`,"email":"a\u0000@example.com"`)),
+		sign(hdr, claims(`,"name":null,"email":null`)),
 		valid,
 		valid[:len(valid)-1],                // truncated signature
 		valid[:len(valid)/2],                // truncated mid-token
@@ -172,5 +211,76 @@ func FuzzVerify(f *testing.F) {
 		if claims.Subject == "" || claims.Expiry.IsZero() {
 			t.Fatalf("Verify(%.200q) accepted a token without sub or exp: %+v", token, claims)
 		}
+		if msg := fzOneSpellingSession(token, claims); msg != "" {
+			t.Fatalf("Verify(%.200q) accepted a token that %s: %+v", token, msg, claims)
+		}
 	})
+}
+
+// fzSubject is the shape of an accepted sub, as a regular expression (an
+// oracle independent of the verifier's hand-written check).
+var fzSubject = regexp.MustCompile(`^user_[A-Za-z0-9]{1,64}$`)
+
+// fzOneSpellingSession checks an accepted token against the rules with
+// other means than the verifier's: canonical segments, claim names
+// compared exactly (a case-insensitive twin of a registered name must not
+// exist), a session token's header and claims. It says what is wrong, or
+// "" when nothing is.
+func fzOneSpellingSession(token string, c auth.Claims) string {
+	for i, seg := range strings.Split(token, ".") {
+		raw, err := base64.RawURLEncoding.DecodeString(seg)
+		if err != nil || base64.RawURLEncoding.EncodeToString(raw) != seg {
+			return fmt.Sprintf("has a non-canonical segment %d", i)
+		}
+	}
+	parts := strings.Split(token, ".")
+	var header, payload map[string]any
+	hb, _ := base64.RawURLEncoding.DecodeString(parts[0])
+	pb, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	if json.Unmarshal(hb, &header) != nil || json.Unmarshal(pb, &payload) != nil {
+		return "is not JSON objects"
+	}
+	for _, m := range []struct {
+		obj   map[string]any
+		names []string
+	}{
+		{header, []string{"alg", "kid", "typ", "cat"}},
+		{payload, []string{"exp", "nbf", "iat", "iss", "sub", "azp", "sid", "sts", "act"}},
+	} {
+		for k := range m.obj {
+			for _, n := range m.names {
+				if k != n && strings.EqualFold(k, n) {
+					return "has " + k + " next to " + n
+				}
+			}
+		}
+	}
+	if typ, ok := header["typ"]; ok && typ != "JWT" {
+		return "is not a session token (typ)"
+	}
+	if cat, ok := header["cat"]; ok && cat != "cl_B7d4PD111AAA" && cat != "cl_I7d4PD111III" {
+		return "is not a session token (cat)"
+	}
+	if payload["sub"] != c.Subject || !fzSubject.MatchString(c.Subject) {
+		return "has a bad sub"
+	}
+	if sid, _ := payload["sid"].(string); sid == "" || sid != c.SessionID {
+		return "has no sid"
+	}
+	if payload["sts"] == "pending" {
+		return "is pending"
+	}
+	if act, ok := payload["act"]; ok {
+		obj, _ := act.(map[string]any)
+		sub, _ := obj["sub"].(string)
+		if sub == "" || sub != c.Impersonator || utf8.RuneCountInString(sub) > 128 {
+			return "has a bad act"
+		}
+	} else if c.Impersonator != "" {
+		return "has an impersonator without act"
+	}
+	if strings.ContainsRune(c.Email+c.Name+c.Impersonator, 0) {
+		return "carries U+0000"
+	}
+	return ""
 }

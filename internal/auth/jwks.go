@@ -39,7 +39,7 @@ type keyCacheConfig struct {
 	perKid         time.Duration
 	global         time.Duration
 	logger         *slog.Logger
-	onFetch        func(ok bool)
+	onFetch        func(ok bool) // may be nil
 }
 
 // keyCache holds the JWKS keys by kid. All fields below mu are guarded by it.
@@ -214,7 +214,9 @@ func (c *keyCache) fetch() (map[string]*clerk.JSONWebKey, error) {
 	if err == nil && set == nil {
 		err = fmt.Errorf("empty response")
 	}
-	c.cfg.onFetch(err == nil)
+	if c.cfg.onFetch != nil {
+		c.cfg.onFetch(err == nil)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("auth: fetch JWKS: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/praxiom/praxiom-api/internal/auth"
+	"github.com/praxiom/praxiom-api/internal/clerktest"
 	"github.com/praxiom/praxiom-api/internal/devtoken"
 )
 
@@ -31,13 +32,10 @@ func verifyErr(t *testing.T, v *auth.Verifier, tok string, want error) {
 	}
 }
 
-func wantFetches(t *testing.T, f *fakeClerk, v *auth.Verifier, want int64) {
+func wantFetches(t *testing.T, f *clerktest.Server, want int64) {
 	t.Helper()
-	if got := f.fetches.Load(); got != want {
+	if got := f.JWKSFetches(); got != want {
 		t.Fatalf("server saw %d JWKS fetches, want %d", got, want)
-	}
-	if got := v.JWKSFetches(); got != want {
-		t.Fatalf("JWKSFetches() = %d, want %d", got, want)
 	}
 }
 
@@ -49,20 +47,20 @@ func randomKidToken(t *testing.T) string {
 }
 
 func TestJWKSRequestCarriesSecret(t *testing.T) {
-	f := newFakeClerk(t, keyA())
+	f := clerktest.New(t, keyA())
 	v := newJWKSVerifier(t, f, newClock(), nil)
 	verifyOK(t, v, mint(t, keyA(), validOpts()))
-	got := f.authHeaders()
-	if len(got) != 1 || got[0] != "Bearer "+testSecret {
-		t.Fatalf("Authorization headers = %q, want [%q]", got, "Bearer "+testSecret)
+	got := f.AuthHeaders()
+	if len(got) != 1 || got[0] != "Bearer "+clerktest.SecretKey {
+		t.Fatalf("Authorization headers = %q, want [%q]", got, "Bearer "+clerktest.SecretKey)
 	}
 }
 
 func TestUnknownKidFlood(t *testing.T) {
-	f := newFakeClerk(t, keyA())
+	f := clerktest.New(t, keyA())
 	v := newJWKSVerifier(t, f, newClock(), nil)
 	verifyOK(t, v, mint(t, keyA(), validOpts()))
-	wantFetches(t, f, v, 1)
+	wantFetches(t, f, 1)
 
 	toks := make([]string, 50)
 	for i := range toks {
@@ -79,7 +77,7 @@ func TestUnknownKidFlood(t *testing.T) {
 			t.Fatalf("token %d: err = %v, want ErrInvalidToken", i, err)
 		}
 	}
-	if got := f.fetches.Load(); got > 2 {
+	if got := f.JWKSFetches(); got > 2 {
 		t.Fatalf("50 concurrent random kids caused %d fetches, want at most 1 beyond the first", got-1)
 	}
 
@@ -87,7 +85,7 @@ func TestUnknownKidFlood(t *testing.T) {
 	for range 50 {
 		verifyErr(t, v, randomKidToken(t), auth.ErrInvalidToken)
 	}
-	if got := f.fetches.Load(); got > 2 {
+	if got := f.JWKSFetches(); got > 2 {
 		t.Fatalf("100 random kids caused %d fetches, want at most 1 beyond the first", got-1)
 	}
 	// Known keys keep working throughout.
@@ -95,11 +93,11 @@ func TestUnknownKidFlood(t *testing.T) {
 }
 
 func TestUnknownKidPerKidLimit(t *testing.T) {
-	f := newFakeClerk(t, keyA())
+	f := clerktest.New(t, keyA())
 	clk := newClock()
 	v := newJWKSVerifier(t, f, clk, nil) // per kid 5m, global 1m
 	verifyOK(t, v, mint(t, keyA(), validOpts()))
-	wantFetches(t, f, v, 1)
+	wantFetches(t, f, 1)
 
 	kidX := randomKID()
 	tokX := func() string {
@@ -109,25 +107,25 @@ func TestUnknownKidPerKidLimit(t *testing.T) {
 		return mint(t, keyOther(), o)
 	}
 	verifyErr(t, v, tokX(), auth.ErrInvalidToken)
-	wantFetches(t, f, v, 2) // first sight of kid X may refresh
+	wantFetches(t, f, 2) // first sight of kid X may refresh
 
 	clk.Advance(2 * time.Minute) // global window over, per-kid window not
 	verifyErr(t, v, tokX(), auth.ErrInvalidToken)
-	wantFetches(t, f, v, 2)
+	wantFetches(t, f, 2)
 
 	o := validOpts()
 	o.IssuedAt = clk.Now()
 	o.KID = ptr(randomKID())
 	verifyErr(t, v, mint(t, keyOther(), o), auth.ErrInvalidToken)
-	wantFetches(t, f, v, 3) // a new kid may
+	wantFetches(t, f, 3) // a new kid may
 
 	clk.Advance(4 * time.Minute) // 6m since kid X last refreshed
 	verifyErr(t, v, tokX(), auth.ErrInvalidToken)
-	wantFetches(t, f, v, 4)
+	wantFetches(t, f, 4)
 }
 
 func TestUnknownKidGlobalLimitWindow(t *testing.T) {
-	f := newFakeClerk(t, keyA())
+	f := clerktest.New(t, keyA())
 	clk := newClock()
 	v := newJWKSVerifier(t, f, clk, nil)
 	verifyOK(t, v, mint(t, keyA(), validOpts()))
@@ -139,17 +137,17 @@ func TestUnknownKidGlobalLimitWindow(t *testing.T) {
 		return mint(t, keyOther(), o)
 	}
 	verifyErr(t, v, tok(), auth.ErrInvalidToken)
-	wantFetches(t, f, v, 2)
+	wantFetches(t, f, 2)
 	clk.Advance(59 * time.Second)
 	verifyErr(t, v, tok(), auth.ErrInvalidToken)
-	wantFetches(t, f, v, 2)
+	wantFetches(t, f, 2)
 	clk.Advance(time.Second)
 	verifyErr(t, v, tok(), auth.ErrInvalidToken)
-	wantFetches(t, f, v, 3)
+	wantFetches(t, f, 3)
 }
 
 func TestTriedKidsMemoryIsBounded(t *testing.T) {
-	f := newFakeClerk(t, keyA())
+	f := clerktest.New(t, keyA())
 	clk := newClock()
 	v := newJWKSVerifier(t, f, clk, func(c *auth.Config) {
 		c.UnknownKidGlobal = time.Nanosecond
@@ -171,7 +169,7 @@ func TestTriedKidsMemoryIsBounded(t *testing.T) {
 		o.KID = ptr(kid)
 		verifyErr(t, v, mint(t, keyOther(), o), auth.ErrInvalidToken)
 	}
-	wantFetches(t, f, v, 21)
+	wantFetches(t, f, 21)
 	if n := auth.TriedKids(v); n != 5 {
 		t.Fatalf("remembered %d kids, want the cap of 5", n)
 	}
@@ -181,26 +179,26 @@ func TestTriedKidsMemoryIsBounded(t *testing.T) {
 	o.IssuedAt = clk.Now()
 	o.KID = ptr(first)
 	verifyErr(t, v, mint(t, keyOther(), o), auth.ErrInvalidToken)
-	wantFetches(t, f, v, 22)
+	wantFetches(t, f, 22)
 }
 
 func TestKeyRotation(t *testing.T) {
-	f := newFakeClerk(t, keyA())
+	f := clerktest.New(t, keyA())
 	v := newJWKSVerifier(t, f, newClock(), nil)
 	verifyOK(t, v, mint(t, keyA(), validOpts()))
-	wantFetches(t, f, v, 1)
+	wantFetches(t, f, 1)
 
-	f.serve(keyA(), keyB())
+	f.SetKeys(keyA(), keyB())
 	verifyOK(t, v, mint(t, keyB(), validOpts()))
-	wantFetches(t, f, v, 2)
+	wantFetches(t, f, 2)
 	verifyOK(t, v, mint(t, keyA(), validOpts()))
 	verifyOK(t, v, mint(t, keyB(), validOpts()))
-	wantFetches(t, f, v, 2)
+	wantFetches(t, f, 2)
 }
 
 func TestJWKSDown(t *testing.T) {
 	t.Run("cached kid keeps verifying", func(t *testing.T) {
-		f := newFakeClerk(t, keyA())
+		f := clerktest.New(t, keyA())
 		clk := newClock()
 		var logs bytes.Buffer
 		var hookMu sync.Mutex
@@ -219,16 +217,16 @@ func TestJWKSDown(t *testing.T) {
 			return mint(t, keyA(), o)
 		}
 		verifyOK(t, v, tokA())
-		f.fail(http.StatusInternalServerError)
+		f.SetJWKSStatus(http.StatusInternalServerError)
 
 		verifyOK(t, v, tokA()) // within the TTL: no fetch at all
-		wantFetches(t, f, v, 1)
+		wantFetches(t, f, 1)
 
 		clk.Advance(61 * time.Minute) // TTL over: refresh fails, last good keys stay
 		verifyOK(t, v, tokA())
-		wantFetches(t, f, v, 2)
+		wantFetches(t, f, 2)
 		verifyOK(t, v, tokA()) // failed refreshes are spaced out
-		wantFetches(t, f, v, 2)
+		wantFetches(t, f, 2)
 
 		// An unknown kid while Clerk is down is still just an invalid token.
 		clk.Advance(2 * time.Minute)
@@ -236,15 +234,15 @@ func TestJWKSDown(t *testing.T) {
 		o.IssuedAt = clk.Now()
 		o.KID = ptr(randomKID())
 		verifyErr(t, v, mint(t, keyOther(), o), auth.ErrInvalidToken)
-		wantFetches(t, f, v, 3)
+		wantFetches(t, f, 3)
 
-		f.serve(keyA())
+		f.SetKeys(keyA())
 		clk.Advance(time.Minute)
 		verifyOK(t, v, tokA())
-		wantFetches(t, f, v, 4)
+		wantFetches(t, f, 4)
 		clk.Advance(time.Minute)
 		verifyOK(t, v, tokA()) // fresh again: no fetch
-		wantFetches(t, f, v, 4)
+		wantFetches(t, f, 4)
 
 		hookMu.Lock()
 		defer hookMu.Unlock()
@@ -254,14 +252,14 @@ func TestJWKSDown(t *testing.T) {
 		if !strings.Contains(logs.String(), "keeping the last good keys") {
 			t.Errorf("no warning logged; logs: %s", logs.String())
 		}
-		if strings.Contains(logs.String(), testSecret) {
+		if strings.Contains(logs.String(), clerktest.SecretKey) {
 			t.Errorf("logs contain the secret key: %s", logs.String())
 		}
 	})
 
 	t.Run("fresh verifier answers unavailable", func(t *testing.T) {
-		f := newFakeClerk(t, keyA())
-		f.fail(http.StatusInternalServerError)
+		f := clerktest.New(t, keyA())
+		f.SetJWKSStatus(http.StatusInternalServerError)
 		v := newJWKSVerifier(t, f, newClock(), nil)
 		tok := mint(t, keyA(), validOpts())
 		verifyErr(t, v, tok, auth.ErrUnavailable)
@@ -270,18 +268,18 @@ func TestJWKSDown(t *testing.T) {
 			t.Errorf("err = %v also wraps ErrInvalidToken", err)
 		}
 		// A cache without keys may always fetch.
-		wantFetches(t, f, v, 2)
+		wantFetches(t, f, 2)
 
-		f.serve(keyA())
+		f.SetKeys(keyA())
 		verifyOK(t, v, tok)
-		wantFetches(t, f, v, 3)
+		wantFetches(t, f, 3)
 	})
 
 	t.Run("unreachable endpoint answers unavailable", func(t *testing.T) {
-		f := newFakeClerk(t, keyA())
+		f := clerktest.New(t, keyA())
 		url := f.URL()
-		f.srv.Close()
-		v, err := auth.NewVerifier(auth.Config{APIURL: url, SecretKey: testSecret, Now: newClock().Now})
+		f.Close()
+		v, err := auth.NewVerifier(auth.Config{APIURL: url, SecretKey: clerktest.SecretKey, Now: newClock().Now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -313,7 +311,7 @@ func equalBools(a, b []bool) bool {
 }
 
 func TestKeyTTL(t *testing.T) {
-	f := newFakeClerk(t, keyA())
+	f := clerktest.New(t, keyA())
 	clk := newClock()
 	v := newJWKSVerifier(t, f, clk, nil)
 	tok := func(k *devtoken.Key) string {
@@ -322,28 +320,28 @@ func TestKeyTTL(t *testing.T) {
 		return mint(t, k, o)
 	}
 	verifyOK(t, v, tok(keyA()))
-	wantFetches(t, f, v, 1)
+	wantFetches(t, f, 1)
 
 	clk.Advance(30 * time.Minute)
 	verifyOK(t, v, tok(keyA()))
-	wantFetches(t, f, v, 1)
+	wantFetches(t, f, 1)
 
 	clk.Advance(31 * time.Minute) // 61m after the fetch
 	verifyOK(t, v, tok(keyA()))
-	wantFetches(t, f, v, 2)
+	wantFetches(t, f, 2)
 
 	// A key that Clerk stopped serving dies with the next TTL refresh.
-	f.serve(keyB())
+	f.SetKeys(keyB())
 	clk.Advance(61 * time.Minute)
 	verifyErr(t, v, tok(keyA()), auth.ErrInvalidToken)
-	wantFetches(t, f, v, 3)
+	wantFetches(t, f, 3)
 	verifyOK(t, v, tok(keyB()))
-	wantFetches(t, f, v, 3)
+	wantFetches(t, f, 3)
 }
 
 func TestColdCacheSingleflight(t *testing.T) {
-	f := newFakeClerk(t, keyA())
-	f.hold()
+	f := clerktest.New(t, keyA())
+	f.HoldJWKS()
 	v := newJWKSVerifier(t, f, newClock(), nil)
 	tok := mint(t, keyA(), validOpts())
 
@@ -354,23 +352,23 @@ func TestColdCacheSingleflight(t *testing.T) {
 		wg.Go(func() { _, errs[i] = v.Verify(context.Background(), tok) })
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for f.fetches.Load() == 0 && time.Now().Before(deadline) {
+	for f.JWKSFetches() == 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	time.Sleep(50 * time.Millisecond) // let the other callers pile up
-	f.open()
+	f.OpenJWKS()
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("caller %d: %v", i, err)
 		}
 	}
-	wantFetches(t, f, v, 1)
+	wantFetches(t, f, 1)
 }
 
 func TestWaitingCallerHonoursContext(t *testing.T) {
-	f := newFakeClerk(t, keyA())
-	f.hold()
+	f := clerktest.New(t, keyA())
+	f.HoldJWKS()
 	v := newJWKSVerifier(t, f, newClock(), nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -380,7 +378,7 @@ func TestWaitingCallerHonoursContext(t *testing.T) {
 	}
 	// The fetch itself was not cancelled with the caller: once Clerk
 	// answers, the keys are cached.
-	f.open()
+	f.OpenJWKS()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		if _, err := v.Verify(context.Background(), mint(t, keyA(), validOpts())); err == nil {
@@ -391,7 +389,7 @@ func TestWaitingCallerHonoursContext(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	wantFetches(t, f, v, 1)
+	wantFetches(t, f, 1)
 }
 
 func TestJWKSKeyFiltering(t *testing.T) {
@@ -417,8 +415,8 @@ func TestJWKSKeyFiltering(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	f := newFakeClerk(t)
-	f.serveRaw(body)
+	f := clerktest.New(t)
+	f.SetJWKSBody(body)
 	v := newJWKSVerifier(t, f, newClock(), nil)
 	verifyOK(t, v, mint(t, keyB(), validOpts()))
 	for _, kid := range []string{"no-alg", "enc", "hs"} {
@@ -428,15 +426,15 @@ func TestJWKSKeyFiltering(t *testing.T) {
 	}
 
 	t.Run("no usable key at all is unavailable", func(t *testing.T) {
-		f := newFakeClerk(t)
-		f.serveRaw([]byte(`{"keys":[]}`))
+		f := clerktest.New(t)
+		f.SetJWKSBody([]byte(`{"keys":[]}`))
 		v := newJWKSVerifier(t, f, newClock(), nil)
 		verifyErr(t, v, mint(t, keyA(), validOpts()), auth.ErrUnavailable)
 	})
 }
 
 func TestConcurrentVerifyMixed(t *testing.T) {
-	f := newFakeClerk(t, keyA(), keyB())
+	f := clerktest.New(t, keyA(), keyB())
 	clk := newClock()
 	v := newJWKSVerifier(t, f, clk, func(c *auth.Config) { c.KeyTTL = time.Second })
 	good := []string{mint(t, keyA(), validOpts()), mint(t, keyB(), validOpts())}
@@ -465,13 +463,13 @@ func TestConcurrentVerifyMixed(t *testing.T) {
 // while the refresh it caused is still running; they wait for that refresh
 // instead of being turned away by the unknown-kid limits.
 func TestKeyRotationBurst(t *testing.T) {
-	f := newFakeClerk(t, keyA())
+	f := clerktest.New(t, keyA())
 	v := newJWKSVerifier(t, f, newClock(), nil)
 	verifyOK(t, v, mint(t, keyA(), validOpts()))
-	wantFetches(t, f, v, 1)
+	wantFetches(t, f, 1)
 
-	f.serve(keyA(), keyB())
-	f.hold()
+	f.SetKeys(keyA(), keyB())
+	f.HoldJWKS()
 	tokB := mint(t, keyB(), validOpts())
 	first := make(chan error, 1)
 	go func() {
@@ -479,7 +477,7 @@ func TestKeyRotationBurst(t *testing.T) {
 		first <- err
 	}()
 	deadline := time.Now().Add(5 * time.Second)
-	for f.fetches.Load() < 2 && time.Now().Before(deadline) {
+	for f.JWKSFetches() < 2 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 
@@ -490,7 +488,7 @@ func TestKeyRotationBurst(t *testing.T) {
 		wg.Go(func() { _, errs[i] = v.Verify(context.Background(), tokB) })
 	}
 	time.Sleep(50 * time.Millisecond) // let them reach the cache
-	f.open()
+	f.OpenJWKS()
 	wg.Wait()
 	if err := <-first; err != nil {
 		t.Fatalf("first caller: %v", err)
@@ -500,5 +498,5 @@ func TestKeyRotationBurst(t *testing.T) {
 			t.Fatalf("caller %d: %v", i, err)
 		}
 	}
-	wantFetches(t, f, v, 2)
+	wantFetches(t, f, 2)
 }

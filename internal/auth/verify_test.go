@@ -18,6 +18,7 @@ import (
 	"github.com/go-jose/go-jose/v3"
 
 	"github.com/praxiom/praxiom-api/internal/auth"
+	"github.com/praxiom/praxiom-api/internal/clerktest"
 	"github.com/praxiom/praxiom-api/internal/devtoken"
 )
 
@@ -278,7 +279,7 @@ func matrix() []matrixCase {
 			},
 		},
 		{
-			name: "no sub",
+			name: "no sub", preKey: true,
 			token: func(t *testing.T) string {
 				o := validOpts()
 				o.Subject = ""
@@ -326,7 +327,7 @@ func matrix() []matrixCase {
 			},
 		},
 		{
-			name: "non-string email claim",
+			name: "non-string email claim", preKey: true,
 			token: func(t *testing.T) string {
 				o := validOpts()
 				o.Extra = map[string]any{"email": 42}
@@ -379,6 +380,8 @@ func TestVerifyMatrixPEM(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := auth.Config{JWTKeyPEM: keyA().PublicPEM(), Leeway: 5 * time.Second, Now: newClock().Now}
+			var fetches fetchCounter
+			fetches.hook(&cfg)
 			if tc.cfg != nil {
 				tc.cfg(&cfg)
 			}
@@ -387,7 +390,7 @@ func TestVerifyMatrixPEM(t *testing.T) {
 				t.Fatalf("NewVerifier: %v", err)
 			}
 			runCase(t, v, tc)
-			if n := v.JWKSFetches(); n != 0 {
+			if n := fetches.n.Load(); n != 0 {
 				t.Errorf("PEM verifier fetched the JWKS %d times", n)
 			}
 		})
@@ -401,8 +404,14 @@ func TestVerifyMatrixJWKS(t *testing.T) {
 		}
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFakeClerk(t, keyA())
-			v := newJWKSVerifier(t, f, newClock(), tc.cfg)
+			f := clerktest.New(t, keyA())
+			var fetches fetchCounter
+			v := newJWKSVerifier(t, f, newClock(), func(c *auth.Config) {
+				fetches.hook(c)
+				if tc.cfg != nil {
+					tc.cfg(c)
+				}
+			})
 			runCase(t, v, tc)
 			// Rejections that need no key must not reach Clerk; everything
 			// else costs exactly the one cold-cache fetch (an unknown kid
@@ -411,11 +420,11 @@ func TestVerifyMatrixJWKS(t *testing.T) {
 			if tc.preKey {
 				want = 0
 			}
-			if got := f.fetches.Load(); got != want {
+			if got := f.JWKSFetches(); got != want {
 				t.Errorf("JWKS fetches = %d, want %d", got, want)
 			}
-			if got := v.JWKSFetches(); got != want {
-				t.Errorf("JWKSFetches() = %d, want %d", got, want)
+			if got := fetches.n.Load(); got != want {
+				t.Errorf("OnJWKSFetch saw %d fetches, want %d", got, want)
 			}
 		})
 	}
@@ -467,9 +476,9 @@ func TestNewVerifierConfigErrors(t *testing.T) {
 	}{
 		{"nothing configured", auth.Config{}},
 		{"API URL without secret", auth.Config{APIURL: "https://api.clerk.com/v1"}},
-		{"secret without API URL", auth.Config{SecretKey: testSecret}},
-		{"API URL not http(s)", auth.Config{APIURL: "ftp://api.clerk.com/v1", SecretKey: testSecret}},
-		{"API URL relative", auth.Config{APIURL: "/v1", SecretKey: testSecret}},
+		{"secret without API URL", auth.Config{SecretKey: clerktest.SecretKey}},
+		{"API URL not http(s)", auth.Config{APIURL: "ftp://api.clerk.com/v1", SecretKey: clerktest.SecretKey}},
+		{"API URL relative", auth.Config{APIURL: "/v1", SecretKey: clerktest.SecretKey}},
 		{"malformed PEM", auth.Config{JWTKeyPEM: "-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n"}},
 		{"private key PEM", auth.Config{JWTKeyPEM: "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"}},
 		{"EC public key", auth.Config{JWTKeyPEM: ecPEM}},
@@ -484,17 +493,20 @@ func TestNewVerifierConfigErrors(t *testing.T) {
 	}
 
 	t.Run("PEM wins over JWKS settings", func(t *testing.T) {
-		v, err := auth.NewVerifier(auth.Config{
-			JWTKeyPEM: keyA().PublicPEM(), APIURL: "http://127.0.0.1:1/v1", SecretKey: testSecret,
+		var fetches fetchCounter
+		cfg := auth.Config{
+			JWTKeyPEM: keyA().PublicPEM(), APIURL: "http://127.0.0.1:1/v1", SecretKey: clerktest.SecretKey,
 			Now: newClock().Now,
-		})
+		}
+		fetches.hook(&cfg)
+		v, err := auth.NewVerifier(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := v.Verify(context.Background(), mint(t, keyA(), validOpts())); err != nil {
 			t.Fatalf("Verify: %v", err)
 		}
-		if v.JWKSFetches() != 0 {
+		if fetches.n.Load() != 0 {
 			t.Error("fetched a JWKS despite CLERK_JWT_KEY")
 		}
 	})

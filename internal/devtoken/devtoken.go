@@ -1,14 +1,18 @@
-// Package devtoken mints Clerk-shaped RS256 session tokens for local
-// development (`praxiom dev token`) and for tests. It never talks to Clerk:
+// Package devtoken mints Clerk-shaped RS256 tokens for local development
+// (`praxiom dev token`) and for tests: session tokens by default, and the
+// other kinds Clerk signs with the same keys (see Kind) so that their
+// refusal can be tried. It never talks to Clerk:
 // the matching public key is handed to the server as CLERK_JWT_KEY (PEM) or
 // served as a JWKS by a fake Clerk.
 package devtoken
 
 import (
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -211,8 +215,21 @@ func JWKSOf(keys ...*Key) []byte {
 	return out
 }
 
+// Header "cat" values (Clerk's token categories) that Mint can stamp.
+const (
+	// CategorySession marks a session token.
+	CategorySession = "cl_B7d4PD111AAA"
+	// CategoryUncategorized is stamped on every kind of token by instances
+	// that opt out of categories.
+	CategoryUncategorized = "cl_I7d4PD111III"
+	// CategoryTemplate marks a JWT-template token.
+	CategoryTemplate = "cl_B7d4PD222AAA"
+	// CategoryM2M marks a machine-to-machine token.
+	CategoryM2M = "cl_B7d4PD333AAA"
+)
+
 // Options describes the claims and header of a minted token. Zero values
-// pick Clerk-like defaults.
+// pick Clerk-like defaults: a session token with typ JWT, a sid and no cat.
 type Options struct {
 	// Subject is the "sub" claim (a Clerk user ID); omitted when empty.
 	Subject string
@@ -222,6 +239,15 @@ type Options struct {
 	AZP string
 	// SessionID is the "sid" claim; default "sess_" followed by random hex.
 	SessionID string
+	// OmitSID leaves out the "sid" claim (JWT-template and M2M tokens have
+	// none).
+	OmitSID bool
+	// Status is the "sts" claim (Clerk's session status, e.g. "pending");
+	// omitted when empty.
+	Status string
+	// Actor is the "sub" of the "act" claim, the impersonator of an
+	// impersonated session; "act" is omitted when empty.
+	Actor string
 	// Email is the custom "email" claim; omitted when empty.
 	Email string
 	// Name is the custom "name" claim; omitted when empty.
@@ -236,12 +262,19 @@ type Options struct {
 	NotBefore *time.Time
 	// KID overrides the header kid; a pointer to "" omits the kid header.
 	KID *string
+	// Type overrides the header typ (default "JWT"); a pointer to ""
+	// omits it. OAuth access tokens carry "at+jwt".
+	Type *string
+	// Category is the header cat (one of the Category constants, or any
+	// string); omitted when empty.
+	Category string
 	// Extra claims are merged last and override the ones above; a nil
 	// value removes the claim.
 	Extra map[string]any
 }
 
-// Mint signs a Clerk-shaped session token (RS256, typ JWT, "v": 2) with k.
+// Mint signs a Clerk-shaped token (RS256, "v": 2) with k; with zero
+// Options it is a session token (typ JWT).
 func (k *Key) Mint(o Options) (string, error) {
 	iat := o.IssuedAt
 	if iat.IsZero() {
@@ -255,26 +288,31 @@ func (k *Key) Mint(o Options) (string, error) {
 	if o.NotBefore != nil {
 		nbf = *o.NotBefore
 	}
-	sid := o.SessionID
-	if sid == "" {
-		sid = "sess_" + randomHex(12)
-	}
 
 	claims := map[string]any{
 		"iat": iat.Unix(),
 		"nbf": nbf.Unix(),
-		"sid": sid,
 		"v":   2,
+	}
+	if !o.OmitSID {
+		sid := o.SessionID
+		if sid == "" {
+			sid = "sess_" + randomHex(12)
+		}
+		claims["sid"] = sid
 	}
 	if !o.OmitExp {
 		claims["exp"] = iat.Add(ttl).Unix()
 	}
 	for name, val := range map[string]string{
-		"sub": o.Subject, "iss": o.Issuer, "azp": o.AZP, "email": o.Email, "name": o.Name,
+		"sub": o.Subject, "iss": o.Issuer, "azp": o.AZP, "email": o.Email, "name": o.Name, "sts": o.Status,
 	} {
 		if val != "" {
 			claims[name] = val
 		}
+	}
+	if o.Actor != "" {
+		claims["act"] = map[string]any{"sub": o.Actor}
 	}
 	for name, val := range o.Extra {
 		if val == nil {
@@ -288,9 +326,19 @@ func (k *Key) Mint(o Options) (string, error) {
 	if o.KID != nil {
 		kid = *o.KID
 	}
-	opts := (&jose.SignerOptions{}).WithType("JWT")
+	typ := "JWT"
+	if o.Type != nil {
+		typ = *o.Type
+	}
+	opts := &jose.SignerOptions{}
+	if typ != "" {
+		opts = opts.WithType(jose.ContentType(typ))
+	}
 	if kid != "" {
 		opts = opts.WithHeader("kid", kid)
+	}
+	if o.Category != "" {
+		opts = opts.WithHeader("cat", o.Category)
 	}
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: k.Private}, opts)
 	if err != nil {
@@ -311,13 +359,123 @@ func (k *Key) Mint(o Options) (string, error) {
 	return tok, nil
 }
 
+// SignCompact returns header + "." + payload + "." + an RS256 signature by k
+// over exactly those two segments, which are used as given: no JSON or
+// base64url checks, so tests can build tokens that Mint never would
+// (duplicate keys, non-canonical base64url, odd headers) yet that carry a
+// valid signature.
+func (k *Key) SignCompact(header, payload string) (string, error) {
+	input := header + "." + payload
+	sum := sha256.Sum256([]byte(input))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, k.Private, crypto.SHA256, sum[:])
+	if err != nil {
+		return "", fmt.Errorf("devtoken: sign: %w", err)
+	}
+	return input + "." + base64.RawURLEncoding.EncodeToString(sig), nil
+}
+
+// Kind is a kind of Clerk token that Mint can imitate; its value is what a
+// command-line flag takes (Kind implements flag.Value). The zero Kind is
+// KindSession.
+type Kind string
+
+// The kinds of Clerk token. Only KindSession and KindImpersonated are
+// accepted by the API; the others are refused with 401.
+const (
+	// KindSession is an ordinary session token (cat CategorySession).
+	KindSession Kind = "session"
+	// KindTemplate is a JWT-template token: cat CategoryTemplate, no sid.
+	KindTemplate Kind = "template"
+	// KindM2M is a machine-to-machine token: cat CategoryM2M, no sid, and a
+	// machine subject ("mch_…") instead of a user.
+	KindM2M Kind = "m2m"
+	// KindOAuth is an OAuth access token: typ "at+jwt".
+	KindOAuth Kind = "oauth"
+	// KindPending is the token of a session with unfinished tasks: sts
+	// "pending".
+	KindPending Kind = "pending"
+	// KindImpersonated is a session token of an impersonated session: act
+	// {"sub": Actor}, DevImpersonator unless Actor is set.
+	KindImpersonated Kind = "impersonated"
+)
+
+// DevImpersonator is the act.sub of KindImpersonated tokens when
+// Options.Actor is empty.
+const DevImpersonator = "user_devadmin"
+
+// Kinds returns every Kind, KindSession first.
+func Kinds() []Kind {
+	return []Kind{KindSession, KindTemplate, KindM2M, KindOAuth, KindPending, KindImpersonated}
+}
+
+// String returns the kind's flag value; "session" for the zero Kind.
+func (k Kind) String() string {
+	if k == "" {
+		return string(KindSession)
+	}
+	return string(k)
+}
+
+// Set parses s as a Kind (flag.Value). It fails for anything but one of
+// the names of Kinds.
+func (k *Kind) Set(s string) error {
+	for _, known := range Kinds() {
+		if s == string(known) {
+			*k = known
+			return nil
+		}
+	}
+	names := make([]string, 0, len(Kinds()))
+	for _, known := range Kinds() {
+		names = append(names, string(known))
+	}
+	return fmt.Errorf("devtoken: unknown token kind %q (want one of %s)", s, strings.Join(names, ", "))
+}
+
+// Apply returns o changed into a token of kind k: it sets Type, Category,
+// OmitSID, Status and Actor as the kind has them (keeping a non-empty Actor
+// for KindImpersonated), and for KindM2M turns a "user_" Subject into the
+// machine subject "mch_…" ("mch_dev" when Subject is empty). It fails for
+// an unknown kind.
+func (k Kind) Apply(o Options) (Options, error) {
+	actor := o.Actor
+	o.Type, o.Category, o.OmitSID, o.Status, o.Actor = nil, CategorySession, false, "", ""
+	switch k {
+	case "", KindSession:
+	case KindTemplate:
+		o.Category, o.OmitSID = CategoryTemplate, true
+	case KindM2M:
+		o.Category, o.OmitSID = CategoryM2M, true
+		switch {
+		case o.Subject == "":
+			o.Subject = "mch_dev"
+		case strings.HasPrefix(o.Subject, "user_"):
+			o.Subject = "mch_" + strings.TrimPrefix(o.Subject, "user_")
+		}
+	case KindOAuth:
+		typ := "at+jwt"
+		o.Type, o.Category = &typ, ""
+	case KindPending:
+		o.Status = "pending"
+	case KindImpersonated:
+		o.Actor = actor
+		if o.Actor == "" {
+			o.Actor = DevImpersonator
+		}
+	default:
+		return o, fmt.Errorf("devtoken: unknown token kind %q", string(k))
+	}
+	return o, nil
+}
+
 // SubjectForEmail returns a deterministic dev user ID for an email:
-// "user_dev_" followed by the hex of the first 12 bytes of the SHA-256 of the
-// trimmed, lower-cased email, so the same dev email always maps to the same
-// user.
+// "user_dev" followed by the 24 hex digits of the first 12 bytes of the
+// SHA-256 of the trimmed, lower-cased email, so the same dev email always
+// maps to the same user. It has the shape the API accepts,
+// ^user_[A-Za-z0-9]{1,64}$.
 func SubjectForEmail(email string) string {
 	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
-	return "user_dev_" + hex.EncodeToString(sum[:12])
+	return "user_dev" + hex.EncodeToString(sum[:12])
 }
 
 func randomHex(n int) string {

@@ -1,9 +1,14 @@
 package devtoken_test
 
 import (
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -272,12 +277,158 @@ func TestSubjectForEmail(t *testing.T) {
 	if b := devtoken.SubjectForEmail("grace@example.com"); a == b {
 		t.Error("two emails share a subject")
 	}
-	// "user_dev_" + hex(sha256("ada@example.com")[:12]), pinned so dev
-	// users keep their IDs across releases.
-	if want := "user_dev_b5fc85e55755f9e0d030a10a"; a != want {
+	// "user_dev" + hex(sha256("ada@example.com")[:12]), pinned so dev
+	// users keep their IDs from now on; the shape is the one the API
+	// accepts (^user_[A-Za-z0-9]{1,64}$).
+	if want := "user_devb5fc85e55755f9e0d030a10a"; a != want {
 		t.Errorf("subject = %q, want %q", a, want)
 	}
 	if b := devtoken.SubjectForEmail("  ada@example.com "); a != b {
 		t.Errorf("surrounding spaces change the subject: %q", b)
+	}
+	for _, email := range []string{"ada@example.com", "", "x@y", strings.Repeat("long", 100) + "@example.com"} {
+		if sub := devtoken.SubjectForEmail(email); !apiSubject.MatchString(sub) {
+			t.Errorf("SubjectForEmail(%q) = %q does not match %s", email, sub, apiSubject)
+		}
+	}
+}
+
+// apiSubject is the shape of sub the API accepts (README, "The auth chain").
+var apiSubject = regexp.MustCompile(`^user_[A-Za-z0-9]{1,64}$`)
+
+func TestMintHeaderAndSessionOptions(t *testing.T) {
+	k := key()
+	atJWT, none := "at+jwt", ""
+	tok := mustMint(t, k, devtoken.Options{Subject: "user_1", Type: &atJWT, Category: devtoken.CategoryM2M,
+		Status: "pending", Actor: "user_admin", OmitSID: true})
+	hdr, c := decode(t, k, tok)
+	if hdr.ExtraHeaders["typ"] != "at+jwt" || hdr.ExtraHeaders["cat"] != devtoken.CategoryM2M {
+		t.Errorf("header = %+v", hdr.ExtraHeaders)
+	}
+	if c["sts"] != "pending" {
+		t.Errorf("sts = %v", c["sts"])
+	}
+	if act, ok := c["act"].(map[string]any); !ok || len(act) != 1 || act["sub"] != "user_admin" {
+		t.Errorf("act = %v", c["act"])
+	}
+	if _, ok := c["sid"]; ok {
+		t.Errorf("sid = %v, want none", c["sid"])
+	}
+
+	hdr, c = decode(t, k, mustMint(t, k, devtoken.Options{Subject: "user_1", Type: &none}))
+	for _, absent := range []string{"typ", "cat"} {
+		if _, ok := hdr.ExtraHeaders[jose.HeaderKey(absent)]; ok {
+			t.Errorf("header %s present: %+v", absent, hdr.ExtraHeaders)
+		}
+	}
+	for _, absent := range []string{"sts", "act"} {
+		if _, ok := c[absent]; ok {
+			t.Errorf("claim %s present though not asked for", absent)
+		}
+	}
+}
+
+func TestKinds(t *testing.T) {
+	type want struct {
+		typ, cat, sts, act string // "" = absent
+		sid                bool
+		subPrefix          string
+	}
+	wants := map[devtoken.Kind]want{
+		devtoken.KindSession:      {typ: "JWT", cat: devtoken.CategorySession, sid: true, subPrefix: "user_"},
+		devtoken.KindTemplate:     {typ: "JWT", cat: devtoken.CategoryTemplate, subPrefix: "user_"},
+		devtoken.KindM2M:          {typ: "JWT", cat: devtoken.CategoryM2M, subPrefix: "mch_"},
+		devtoken.KindOAuth:        {typ: "at+jwt", sid: true, subPrefix: "user_"},
+		devtoken.KindPending:      {typ: "JWT", cat: devtoken.CategorySession, sts: "pending", sid: true, subPrefix: "user_"},
+		devtoken.KindImpersonated: {typ: "JWT", cat: devtoken.CategorySession, act: devtoken.DevImpersonator, sid: true, subPrefix: "user_"},
+	}
+	if len(devtoken.Kinds()) != len(wants) || devtoken.Kinds()[0] != devtoken.KindSession {
+		t.Fatalf("Kinds() = %v", devtoken.Kinds())
+	}
+	k := key()
+	str := func(v any) string { s, _ := v.(string); return s }
+	for _, kind := range devtoken.Kinds() {
+		t.Run(string(kind), func(t *testing.T) {
+			w := wants[kind]
+			// Start from the options of another kind: Apply sets every
+			// field that makes a kind.
+			o, err := devtoken.KindTemplate.Apply(devtoken.Options{Subject: "user_devabc"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Status = "leftover"
+			if o, err = kind.Apply(o); err != nil {
+				t.Fatal(err)
+			}
+			hdr, c := decode(t, k, mustMint(t, k, o))
+			if got := str(hdr.ExtraHeaders["typ"]); got != w.typ {
+				t.Errorf("typ = %q, want %q", got, w.typ)
+			}
+			if got := str(hdr.ExtraHeaders["cat"]); got != w.cat {
+				t.Errorf("cat = %q, want %q", got, w.cat)
+			}
+			if got := str(c["sts"]); got != w.sts {
+				t.Errorf("sts = %q, want %q", got, w.sts)
+			}
+			act, _ := c["act"].(map[string]any)
+			if got := str(act["sub"]); got != w.act {
+				t.Errorf("act.sub = %q, want %q", got, w.act)
+			}
+			if _, got := c["sid"]; got != w.sid {
+				t.Errorf("sid present = %v, want %v", got, w.sid)
+			}
+			if sub := str(c["sub"]); !strings.HasPrefix(sub, w.subPrefix) || !strings.HasSuffix(sub, "devabc") {
+				t.Errorf("sub = %q, want %s…devabc", sub, w.subPrefix)
+			}
+
+			var flagged devtoken.Kind
+			if err := flagged.Set(kind.String()); err != nil || flagged != kind {
+				t.Errorf("Set(%q) = %v, %q", kind.String(), err, flagged)
+			}
+		})
+	}
+
+	o, err := devtoken.KindImpersonated.Apply(devtoken.Options{Actor: "user_support1"})
+	if err != nil || o.Actor != "user_support1" {
+		t.Errorf("impersonated kept actor %q (%v), want user_support1", o.Actor, err)
+	}
+	if o, _ := devtoken.KindM2M.Apply(devtoken.Options{}); o.Subject != "mch_dev" {
+		t.Errorf("m2m without subject: %q", o.Subject)
+	}
+	var zero devtoken.Kind
+	if zero.String() != "session" {
+		t.Errorf("zero Kind = %q", zero.String())
+	}
+	if o, err := zero.Apply(devtoken.Options{}); err != nil || o.Category != devtoken.CategorySession {
+		t.Errorf("zero Kind applies %+v, %v", o, err)
+	}
+	if err := zero.Set("admin"); err == nil || !strings.Contains(err.Error(), "impersonated") {
+		t.Errorf("Set(admin) = %v, want an error listing the kinds", err)
+	}
+	if _, err := devtoken.Kind("bogus").Apply(devtoken.Options{}); err == nil {
+		t.Error("Apply of an unknown kind succeeded")
+	}
+}
+
+func TestSignCompact(t *testing.T) {
+	k := key()
+	enc := base64.RawURLEncoding.EncodeToString
+	// Duplicate keys, passed through untouched and signed.
+	h, p := enc([]byte(`{"alg":"RS256","alg":"RS256"}`)), enc([]byte(`{"sub":"a","sub":"b"}`))
+	tok, err := k.SignCompact(h, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 || parts[0] != h || parts[1] != p {
+		t.Fatalf("token = %q", tok)
+	}
+	sig, err := base64.RawURLEncoding.Strict().DecodeString(parts[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(h + "." + p))
+	if err := rsa.VerifyPKCS1v15(&k.Private.PublicKey, crypto.SHA256, sum[:], sig); err != nil {
+		t.Fatalf("signature does not verify: %v", err)
 	}
 }

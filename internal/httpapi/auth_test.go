@@ -57,7 +57,7 @@ var idSeq atomic.Int64
 
 // uniq returns a string unique within the test binary.
 func uniq(prefix string) string {
-	return fmt.Sprintf("%s%d_%d", prefix, time.Now().UnixNano(), idSeq.Add(1))
+	return fmt.Sprintf("%s%dx%d", prefix, time.Now().UnixNano(), idSeq.Add(1)) // no "_": subjects are user_[A-Za-z0-9]
 }
 
 // assertUnauthorized checks a 401 with the envelope and the RFC 6750
@@ -573,7 +573,7 @@ func mintWith(t *testing.T, k *devtoken.Key, o devtoken.Options) string {
 func TestAuthJWKSRandomKidsCauseAtMostOneFetch(t *testing.T) {
 	key := testenv.Key(t)
 	fake := newFakeClerk(t, key)
-	e, v := jwksEnv(t, fake, fake.URL())
+	e, _ := jwksEnv(t, fake, fake.URL())
 
 	// Warm the cache.
 	decodeMe(t, e.Get("/api/auth/me", mintWith(t, key, devtoken.Options{})))
@@ -606,9 +606,6 @@ func TestAuthJWKSRandomKidsCauseAtMostOneFetch(t *testing.T) {
 	}
 	if got := fake.jwksFetches.Load(); got > 2 {
 		t.Errorf("JWKS fetches = %d, want at most 2 (one beyond the first)", got)
-	}
-	if got := v.JWKSFetches(); got > 2 {
-		t.Errorf("verifier counted %d JWKS fetches, want at most 2", got)
 	}
 	if fake.badAuth.Load() != 0 {
 		t.Error("a JWKS fetch did not carry the secret key")

@@ -35,7 +35,7 @@ func BenchmarkAuthChain(b *testing.B) {
 	st, _ := testenv.NewStore(b, store.Options{MaxConns: 4, Tracer: tr})
 	key := testenv.Key(b)
 
-	u, _, err := st.UpsertUser(ctx, store.Profile{ClerkID: "user_bench_chain", Email: "bench@example.com",
+	u, _, err := st.UpsertUser(ctx, store.Profile{ClerkID: "user_benchchain", Email: "bench@example.com",
 		Name: "Bench"}, store.NewUserPolicy{Active: true})
 	if err != nil {
 		b.Fatal(err)

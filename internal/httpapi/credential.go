@@ -23,13 +23,16 @@ type ProfileFetcher interface {
 }
 
 var (
-	errNoToken    = apperr.New(apperr.Unauthorized, "A bearer token is required.")
-	errBadToken   = apperr.New(apperr.Unauthorized, "The token is invalid or expired.")
-	errBadKey     = apperr.New(apperr.Unauthorized, "The API key is invalid, revoked or expired.")
-	errBadUser    = apperr.New(apperr.Unauthorized, "The token's user is unknown or deleted.")
-	errAuthDown   = apperr.New(apperr.Unavailable, "Authentication is temporarily unavailable; please retry.")
-	errClerkDown  = apperr.New(apperr.Unavailable, "Clerk is unavailable; please retry.")
-	errNoIdentity = apperr.New(apperr.Unauthorized, "The token's user is unknown and the token carries no email.")
+	errNoToken  = apperr.New(apperr.Unauthorized, "A bearer token is required.")
+	errBadToken = apperr.New(apperr.Unauthorized, "The token is invalid or expired.")
+	// A session with unfinished tasks (a forced password reset, MFA set-up)
+	// counts as signed out.
+	errPendingSession = apperr.New(apperr.Unauthorized, "The session is pending: finish signing in to continue.")
+	errBadKey         = apperr.New(apperr.Unauthorized, "The API key is invalid, revoked or expired.")
+	errBadUser        = apperr.New(apperr.Unauthorized, "The token's user is unknown or deleted.")
+	errAuthDown       = apperr.New(apperr.Unavailable, "Authentication is temporarily unavailable; please retry.")
+	errClerkDown      = apperr.New(apperr.Unavailable, "Clerk is unavailable; please retry.")
+	errNoIdentity     = apperr.New(apperr.Unauthorized, "The token's user is unknown and the token carries no email.")
 )
 
 // verifyCredential checks the bearer credential of every authenticated
@@ -55,6 +58,8 @@ func (s *Server) verifyCredential(w http.ResponseWriter, r *http.Request, next h
 		switch {
 		case errors.Is(err, auth.ErrUnavailable):
 			return apperr.Wrap(apperr.Unavailable, errAuthDown.Message, err)
+		case errors.Is(err, auth.ErrPendingSession):
+			return apperr.Wrap(apperr.Unauthorized, errPendingSession.Message, err)
 		case err != nil:
 			return apperr.Wrap(apperr.Unauthorized, errBadToken.Message, err)
 		}

@@ -99,7 +99,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	cached := auth.NewCachedVerifier(v, 100, nil)
-	cached.(*auth.CachedVerifier).Observe = m.TokenCache
+	cached.Observe = m.TokenCache
 
 	secret := newSecret()
 	wv, err := webhook.NewVerifier(secret)

@@ -1,0 +1,32 @@
+package auth_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/praxiom/praxiom-api/internal/auth"
+)
+
+// BenchmarkVerifyPEM measures one full verification (a token-cache miss)
+// of an ordinary session token with a PEM key.
+func BenchmarkVerifyPEM(b *testing.B) {
+	v, err := auth.NewVerifier(auth.Config{JWTKeyPEM: keyA().PublicPEM(), Leeway: 5 * time.Second,
+		Now: func() time.Time { return t0 }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	o := validOpts()
+	o.IssuedAt = t0
+	tok, err := keyA().Mint(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.Verify(ctx, tok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
