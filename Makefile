@@ -45,8 +45,8 @@ fuzz:
 	done
 
 dev:
-	$(GO) build -o bin/praxiom ./cmd/praxiom
-	exec ./bin/praxiom dev
+	$(GO) build -o bin/praxiom-dev ./cmd/praxiom-dev
+	exec ./bin/praxiom-dev
 
 # What can be checked of the Dockerfile without a Docker engine.
 docker-check:

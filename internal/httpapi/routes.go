@@ -36,9 +36,6 @@ func (s *Server) routes() http.Handler {
 	// Operations: no authentication.
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
-	if s.metrics != nil {
-		r.Method(http.MethodGet, "/metrics", s.metrics.Handler())
-	}
 
 	// Clerk's webhook: Svix signatures instead of a bearer token.
 	r.Post("/webhooks/clerk", s.clerkWebhook)

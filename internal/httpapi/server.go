@@ -32,7 +32,7 @@ type Deps struct {
 	Policy    store.NewUserPolicy
 	TrialDays int
 	Logger    *slog.Logger
-	// Metrics, when set, are updated and served at /metrics.
+	// Metrics, when set, are updated; internal/app serves them on their own listener.
 	Metrics *metrics.Metrics
 	// RateLimits are the limits of contract §9; a nil Limiter turns them off.
 	RateLimits RateLimits
