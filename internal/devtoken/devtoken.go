@@ -1,5 +1,5 @@
 // Package devtoken mints Clerk-shaped RS256 session tokens for local
-// development (`praxiom dev token`) and for tests. It never talks to Clerk:
+// development (`praxiom-dev token`) and for tests. It never talks to Clerk:
 // the matching public key is handed to the server as CLERK_JWT_KEY (PEM) or
 // served as a JWKS by a fake Clerk.
 package devtoken
