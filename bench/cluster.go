@@ -17,9 +17,9 @@ import (
 )
 
 // startCluster starts a private, durable PostgreSQL (fsync and synchronous
-// commit on, as in production) in a temporary directory that Stop removes,
-// with pg_stat_statements loaded when the installed PostgreSQL has it. It
-// returns whether pg_stat_statements is on.
+// commit on, as in production) in a temporary directory, which the caller
+// removes after Stop, with pg_stat_statements loaded when the installed
+// PostgreSQL has it. It returns whether pg_stat_statements is on.
 func startCluster(ctx context.Context, logf func(string, ...any)) (*localpg.Cluster, bool, error) {
 	bin, err := localpg.FindBinaries()
 	if err != nil {

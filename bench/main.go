@@ -216,6 +216,7 @@ func run(ctx context.Context, c config, stdout io.Writer) (err error) {
 		if serr := cl.Stop(); serr != nil && err == nil {
 			err = serr
 		}
+		_ = os.RemoveAll(cl.Dir) // durable, so Stop keeps it
 	}()
 	b.pgss = pgss
 	b.pmPID = postmasterPID(cl.Dir)

@@ -40,8 +40,8 @@ import (
 type Options struct {
 	// Dir is the data directory. It is initdb'd when missing or empty
 	// (initdb creates it), and reused (its data survives) when it already
-	// holds a cluster. Empty means a fresh directory under os.TempDir(),
-	// removed by Stop.
+	// holds a cluster. Empty means a fresh directory under os.TempDir()
+	// (Cluster.Dir), which Stop removes only when Ephemeral is set.
 	Dir string
 	// Port is the TCP port on 127.0.0.1; 0 picks a free one.
 	Port int
@@ -81,7 +81,7 @@ type Cluster struct {
 	r         *runner
 	sockDir   string // "" when the socket lives in Dir
 	pid       int    // postmaster PID once started
-	removeDir bool   // Stop removes Dir (Ephemeral, or a directory Start made)
+	ephemeral bool
 	logf      func(string, ...any)
 
 	mu      sync.Mutex
@@ -120,12 +120,11 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 
 	// Data directory: fresh, empty, or an existing cluster.
 	createdDir := false // by this call: removed again if it fails
-	madeTemp := false
 	if o.Dir == "" {
 		if o.Dir, err = r.mkdirTemp(ctx, os.TempDir(), "localpg-"); err != nil {
 			return nil, err
 		}
-		createdDir, madeTemp = true, true
+		createdDir = true
 	}
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
@@ -141,7 +140,7 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 
-	cl := &Cluster{Dir: dir, r: r, removeDir: o.Ephemeral || madeTemp, logf: logf}
+	cl := &Cluster{Dir: dir, r: r, ephemeral: o.Ephemeral, logf: logf}
 	attempted := false // pg_ctl start was run (the server may be up even if it failed or was cancelled)
 	defer func() {
 		if err == nil {
@@ -228,8 +227,7 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 }
 
 // Stop shuts the server down (pg_ctl stop -m fast) and, for an Ephemeral
-// cluster or one in a directory Start made (Options.Dir empty), removes its
-// data directory. It is safe to call more than once.
+// cluster, removes its data directory. It is safe to call more than once.
 func (c *Cluster) Stop() error {
 	if c == nil {
 		return nil
@@ -244,7 +242,7 @@ func (c *Cluster) Stop() error {
 	if c.sockDir != "" {
 		_ = os.RemoveAll(c.sockDir)
 	}
-	if c.removeDir {
+	if c.ephemeral {
 		if rmErr := os.RemoveAll(c.Dir); rmErr != nil && err == nil {
 			err = fmt.Errorf("localpg: remove %s: %w", c.Dir, rmErr)
 		}
@@ -342,7 +340,7 @@ func (c *Cluster) pgctlStop(ctx context.Context) error {
 	if err2 == nil {
 		return nil
 	}
-	if c.removeDir {
+	if c.ephemeral {
 		if pid := readPid(c.Dir); pid > 0 {
 			_ = syscall.Kill(-pid, syscall.SIGKILL)
 			_ = syscall.Kill(pid, syscall.SIGKILL)

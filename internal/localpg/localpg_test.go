@@ -262,25 +262,26 @@ func TestBusyPort(t *testing.T) {
 	}
 }
 
-// TestTempDirRemovedOnStop: without Options.Dir, Start makes a directory of
-// its own under os.TempDir() and Stop removes it, durable or not.
-func TestTempDirRemovedOnStop(t *testing.T) {
-	c, err := Start(testCtx(t), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
-	if filepath.Dir(c.Dir) != filepath.Clean(os.TempDir()) {
-		t.Fatalf("Dir = %s, want a directory in %s", c.Dir, os.TempDir())
-	}
-	if _, err := os.Stat(filepath.Join(c.Dir, "PG_VERSION")); err != nil {
-		t.Fatalf("no cluster in %s: %v", c.Dir, err)
-	}
-	if err := c.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(c.Dir); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("temporary data directory left after Stop: %v", err)
+// TestTempDirWhenNoDir: without Options.Dir, Start makes a directory of
+// its own under os.TempDir(); a durable cluster keeps it through Stop (so it
+// can be started again), an ephemeral one removes it.
+func TestTempDirWhenNoDir(t *testing.T) {
+	for _, ephemeral := range []bool{false, true} {
+		c, err := Start(testCtx(t), Options{Ephemeral: ephemeral})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Stop(); _ = os.RemoveAll(c.Dir) })
+		if filepath.Dir(c.Dir) != filepath.Clean(os.TempDir()) {
+			t.Fatalf("Dir = %s, want a directory in %s", c.Dir, os.TempDir())
+		}
+		if err := c.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		_, err = os.Stat(filepath.Join(c.Dir, "PG_VERSION"))
+		if kept := err == nil; kept == ephemeral {
+			t.Fatalf("ephemeral %t: data directory kept after Stop: %t (%v)", ephemeral, kept, err)
+		}
 	}
 }
 
