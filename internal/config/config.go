@@ -56,7 +56,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 
-	// The HTTP server's edge (cmd/praxiom).
+	// The HTTP server's edge (internal/app).
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration

@@ -20,7 +20,7 @@ type ReadinessChecker interface {
 	Pending(ctx context.Context) (bool, error)
 }
 
-// Deps are what the server is built from; cmd/praxiom wires them.
+// Deps are what the server is built from; internal/app wires them.
 type Deps struct {
 	Store    *store.Store
 	Verifier TokenVerifier
