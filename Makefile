@@ -1,30 +1,40 @@
 # Praxiom API. `make test` runs every test against a throwaway PostgreSQL
 # (cmd/withpg); `make dev` runs the server against a persistent local one.
+# Targets that need programs from the host install them first through
+# scripts/provision.sh (as root; otherwise it says what to install).
 export GOTOOLCHAIN := go1.27.3
 
 GO ?= go
+PROVISION := bash scripts/provision.sh
 
-.PHONY: all test check lint docs-bundle-check vulncheck fuzz dev dev-smoke docker-check build bench clean clean-data
+.PHONY: all test check lint docs-bundle-check vulncheck fuzz dev dev-smoke docker-check build bench provision clean clean-data
 
 all: check test
 
 test:
+	$(PROVISION) postgres redis chromium
 	$(GO) run ./cmd/withpg -- $(GO) test -race -count=1 ./...
 
+# gofmt over the tree; go vet over the product module; the bench module
+# (bench/go.mod) built and vetted.
 check:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd bench && $(GO) build -o /dev/null . && $(GO) vet ./...
 
 # Static checks: staticcheck over the module (version pinned in tools/go.mod)
 # and Redocly CLI over api/openapi.yaml (version pinned in the script, rules
 # in redocly.yaml), and the vendored Redoc bundle of GET /docs.
-lint: docs-bundle-check
+lint:
+	$(PROVISION) node
 	GO='$(GO)' bash scripts/staticcheck.sh
 	bash scripts/lint-openapi.sh
+	bash scripts/check-docs-bundle.sh
 
 # The vendored Redoc bundle (internal/apidocs/redoc/) equals the npm package
 # redoc at the version it pins, byte for byte.
 docs-bundle-check:
+	$(PROVISION) node
 	bash scripts/check-docs-bundle.sh
 
 # govulncheck (pinned in tools/go.mod) against an offline database built from
@@ -49,9 +59,12 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
 	done
 
+# The development stand-in (cmd/praxiom-dev). As root, PostgreSQL runs as the
+# postgres user on a data directory the script gives it.
 dev:
-	$(GO) build -o bin/praxiom ./cmd/praxiom
-	exec ./bin/praxiom dev
+	$(PROVISION) --pgdata "$${PRAXIOM_DATA_DIR:-.data}/postgres" postgres
+	$(GO) build -o bin/praxiom-dev ./cmd/praxiom-dev
+	exec ./bin/praxiom-dev
 
 # What can be checked of the Dockerfile without a Docker engine.
 docker-check:
@@ -64,8 +77,14 @@ dev-smoke:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o bin/praxiom ./cmd/praxiom
 
+# The benchmark is a module of its own (bench/go.mod); see docs/performance.md.
 bench:
-	GO='$(GO)' $(GO) run ./cmd/bench $(BENCH_FLAGS)
+	$(PROVISION) postgres wrk
+	cd bench && GO='$(GO)' $(GO) run . $(BENCH_FLAGS)
+
+# Everything `make test`, `make lint` and `make dev` need from the host.
+provision:
+	$(PROVISION) postgres redis chromium node
 
 clean:
 	rm -rf bin/

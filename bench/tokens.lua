@@ -1,4 +1,4 @@
--- wrk script of `make bench` (cmd/bench): GET requests that rotate over a
+-- wrk script of `make bench` (bench/): GET requests that rotate over a
 -- file of bearer tokens, optionally mixing in a share of bad tokens.
 --
 --   wrk -s bench/tokens.lua URL -- TOKENS PATH [BAD_TOKENS BAD_EVERY]
@@ -8,7 +8,7 @@
 -- workspace id. Every BAD_EVERY-th request of a thread carries the next
 -- token of BAD_TOKENS instead. Every request is formatted once in init, so
 -- the script costs wrk little per request. done() prints one line
--- "WRKJSON {...}" that cmd/bench parses (bench/wrkjson.lua).
+-- "WRKJSON {...}" that the bench parses (bench/wrkjson.lua).
 
 dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "") .. "wrkjson.lua")
 

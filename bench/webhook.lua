@@ -1,4 +1,4 @@
--- wrk script of `make bench` (cmd/bench): POSTs pre-signed Clerk webhook
+-- wrk script of `make bench` (bench/): POSTs pre-signed Clerk webhook
 -- deliveries (Svix headers), each once.
 --
 --   wrk -s bench/webhook.lua URL -- DELIVERIES THREADS
@@ -6,8 +6,8 @@
 -- DELIVERIES has one "<svix-id>\t<svix-timestamp>\t<svix-signature>\t<body>"
 -- per line; thread k of THREADS sends the lines whose index is k modulo
 -- THREADS, each once, and stops when it runs out (exhausted > 0 then, and
--- the rate is a lower bound: cmd/bench generates more next time). done()
--- prints one line "WRKJSON {...}" that cmd/bench parses (bench/wrkjson.lua).
+-- the rate is a lower bound: the bench generates more next time). done()
+-- prints one line "WRKJSON {...}" that the bench parses (bench/wrkjson.lua).
 
 dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "") .. "wrkjson.lua")
 

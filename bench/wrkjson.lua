@@ -1,7 +1,7 @@
 -- Shared by the wrk scripts of `make bench` (bench/tokens.lua,
 -- bench/webhook.lua), which load it with dofile: setup() numbers the threads
 -- (each sees its number as the global id) and report() prints the one line
--- "WRKJSON {...}" that cmd/bench parses, with the named per-thread counters
+-- "WRKJSON {...}" that the bench parses, with the named per-thread counters
 -- summed over the threads.
 
 local threads = {}

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # No Docker engine runs on these machines, so this checks what can be checked
-# without one: the build stage's command produces a static binary, that binary
-# runs as an unprivileged user with no files but itself, and the Dockerfile
-# keeps its promises (multi-stage, distroless static base, non-root user, the
-# project's Go version).
+# without one: the build stage's command produces a static binary that links
+# no host provisioning or development code, that binary runs as an
+# unprivileged user with no files but itself, and the Dockerfile keeps its
+# promises (multi-stage, distroless static base, non-root user, the project's
+# Go version).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO="${GO:-go}"
@@ -23,6 +24,18 @@ CGO_ENABLED=0 "$GO" build -trimpath -ldflags='-s -w' -o "$out/praxiom" ./cmd/pra
 if ldd "$out/praxiom" >/dev/null 2>&1; then
   fail "the binary is dynamically linked"
 fi
+# The production binary provisions no host and carries no development
+# stand-in: those live in scripts/ and cmd/praxiom-dev.
+for pkg in internal/localpg internal/devtoken; do
+  if "$GO" list -deps ./cmd/praxiom | grep -qx "github.com/praxiom/praxiom-api/$pkg"; then
+    fail "cmd/praxiom links $pkg"
+  fi
+done
+for word in apt-get useradd runuser; do
+  if grep -aq "$word" "$out/praxiom"; then
+    fail "the binary contains \"$word\""
+  fi
+done
 chmod 755 "$out" "$out/praxiom"
 runner=()
 if [ "$(id -u)" = 0 ]; then
@@ -38,4 +51,4 @@ set -e
 [ "$code" -eq 1 ] || fail "expected exit 1 without configuration, got $code: $msg"
 echo "$msg" | grep -q 'DATABASE_URL is required' || fail "unexpected refusal: $msg"
 size=$(du -k "$out/praxiom" | cut -f1)
-echo "check-dockerfile: static binary (${size} KiB) runs unprivileged and refuses without configuration; Dockerfile: multi-stage, distroless static, USER nonroot"
+echo "check-dockerfile: static binary (${size} KiB) without provisioning or dev code runs unprivileged and refuses without configuration; Dockerfile: multi-stage, distroless static, USER nonroot"

@@ -6,24 +6,17 @@
 # Rules: redocly.yaml at the repository root (recommended-strict, so any
 # finding fails, with the rules that contradict the contract turned off).
 #
-# When npx is missing and this runs as root (CI on a clean machine), Node.js
-# and npm are installed from the distribution's packages first; a Node.js
-# older than the CLI supports (Debian 12's own is 18.x) stops the run with a
-# clear message. The machines this project runs on ship Node.js 20.
+# Node.js and npm come from scripts/provision.sh (`make lint` runs it first);
+# a Node.js older than the CLI supports (Debian 12's own is 18.x) stops the
+# run with a clear message. The machines this project runs on ship Node.js 20.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 REDOCLY_CLI_VERSION=2.77.0
 
 if ! command -v npx >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "lint-openapi: installing nodejs and npm"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
-  else
-    echo "lint-openapi: npx (Node.js and npm) is not installed" >&2
-    exit 1
-  fi
+  echo "lint-openapi: npx (Node.js and npm) is not installed: scripts/provision.sh node installs it (as root)" >&2
+  exit 1
 fi
 if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number);
   process.exit(a > 22 || (a === 22 && b >= 12) || (a === 20 && b >= 19) ? 0 : 1)'; then

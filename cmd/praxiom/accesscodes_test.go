@@ -56,7 +56,7 @@ func TestAccessCodesCreatePrintsCodes(t *testing.T) {
 
 	// Through run, with the defaults.
 	out.Reset()
-	if err := run(ctx, []string{"access-codes", "create", "--count", "1"}, getenv, &out, &out); err != nil {
+	if err := run(ctx, []string{"access-codes", "create", "--count", "1"}, envOf(map[string]string{"DATABASE_URL": url}), &out, &out); err != nil {
 		t.Fatal(err)
 	}
 	if !pattern.MatchString(strings.TrimSpace(out.String())) {

@@ -1,5 +1,5 @@
-// Command praxiom is the Praxiom API: the server, migrations, account
-// administration and the local development stand-in for Clerk.
+// Command praxiom is the Praxiom API: the server, migrations and account
+// administration. The local development stand-in is cmd/praxiom-dev.
 package main
 
 import (
@@ -13,7 +13,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "praxiom:", err)
 		stop()
 		os.Exit(1)

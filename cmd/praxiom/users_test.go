@@ -19,12 +19,7 @@ import (
 // one.
 func TestUsersCommandChangesOneUser(t *testing.T) {
 	url := testenv.NewDatabase(t)
-	getenv := func(k string) string {
-		if k == "DATABASE_URL" {
-			return url
-		}
-		return ""
-	}
+	getenv := envOf(map[string]string{"DATABASE_URL": url})
 	ctx := context.Background()
 	st, err := store.Open(ctx, url, store.Options{MaxConns: 2})
 	if err != nil {
@@ -83,7 +78,7 @@ func TestUsersCommandChangesOneUser(t *testing.T) {
 		{"grant-admin", "--clerk-id=user_current"}, // again: idempotent
 	} {
 		out.Reset()
-		if err := users(ctx, args, getenv, &out); err != nil {
+		if err := run(ctx, append([]string{"users"}, args...), getenv, &out, &out); err != nil {
 			t.Fatalf("%q: %v", args, err)
 		}
 		if !strings.Contains(out.String(), "user_current") || !strings.Contains(out.String(), "is_admin=true") {
@@ -96,7 +91,7 @@ func TestUsersCommandChangesOneUser(t *testing.T) {
 
 	// An email that one live user has still works.
 	out.Reset()
-	if err := users(ctx, []string{"grant-admin", "other@example.com"}, getenv, &out); err != nil ||
+	if err := run(ctx, []string{"users", "grant-admin", "other@example.com"}, getenv, &out, &out); err != nil ||
 		!strings.Contains(out.String(), "other@example.com (user_other") {
 		t.Fatalf("unique email: %v, printed %q", err, out.String())
 	}
@@ -117,14 +112,14 @@ func TestUsersCommandChangesOneUser(t *testing.T) {
 		{"revoke-admin", "shared@example.com"},
 	} {
 		out.Reset()
-		if err := users(ctx, args, getenv, &out); err == nil || out.Len() != 0 {
+		if err := run(ctx, append([]string{"users"}, args...), getenv, &out, &out); err == nil || out.Len() != 0 {
 			t.Errorf("%q: err %v, printed %q; want an error and nothing printed", args, err, out.String())
 		}
 	}
 	if got := admins(); !slices.Equal(got, []string{"user_current", "user_other"}) {
 		t.Fatalf("admins after the refusals = %v", got)
 	}
-	if err := users(ctx, []string{"grant-admin", "--clerk-id", "user_other"}, func(string) string { return "" }, &out); err == nil ||
+	if err := run(ctx, []string{"users", "grant-admin", "--clerk-id", "user_other"}, envOf(nil), &out, &out); err == nil ||
 		!strings.Contains(err.Error(), "DATABASE_URL") {
 		t.Errorf("without DATABASE_URL: %v", err)
 	}

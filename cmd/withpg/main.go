@@ -3,7 +3,8 @@
 //	go run ./cmd/withpg -- go test -race ./...
 //
 // It starts an ephemeral cluster (internal/localpg) in a fresh temporary
-// directory, runs the command with DATABASE_URL and TEST_DATABASE_URL set to
+// directory (PostgreSQL itself is installed by scripts/provision.sh, which
+// `make test` runs first), runs the command with DATABASE_URL and TEST_DATABASE_URL set to
 // it, stops the cluster (also on SIGINT/SIGTERM) and exits with the
 // command's exit code. If PostgreSQL cannot be started it prints a line
 // starting with "withpg: " and exits 1 without running the command.
@@ -68,14 +69,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logf = func(format string, a ...any) { fmt.Fprintf(stderr, "withpg: "+format+"\n", a...) }
 	}
 
-	dir, err := os.MkdirTemp(getenv("TMPDIR"), "withpg-")
-	if err != nil {
-		return fmt.Errorf("cannot start PostgreSQL: %w", err)
-	}
-	defer os.RemoveAll(dir)
-
 	began := time.Now()
-	c, err := localpg.Start(ctx, localpg.Options{Dir: dir, Ephemeral: true, Logf: logf})
+	c, err := localpg.Start(ctx, localpg.Options{Ephemeral: true, Logf: logf})
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted while starting PostgreSQL")

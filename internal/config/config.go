@@ -5,6 +5,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -36,6 +37,8 @@ type Config struct {
 	// WebhookRetention is how long processed svix-ids are kept for
 	// de-duplication before they are pruned.
 	WebhookRetention time.Duration
+	// AuditRetention is how long audit events are kept.
+	AuditRetention time.Duration
 
 	TokenCacheSize int
 	PLGGating      bool
@@ -48,12 +51,14 @@ type Config struct {
 	RedisURL           string
 	TrustedProxies     []netip.Prefix
 	CORSAllowedOrigins []string
-	MetricsEnabled     bool
-	TrialDays          int
-	ShutdownTimeout    time.Duration
-	LogLevel           string
+	// MetricsAddr is the host:port of the Prometheus listener, apart from
+	// the public port; empty turns metrics off.
+	MetricsAddr     string
+	TrialDays       int
+	ShutdownTimeout time.Duration
+	LogLevel        string
 
-	// The HTTP server's edge (cmd/praxiom).
+	// The HTTP server's edge (internal/app).
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
@@ -63,12 +68,15 @@ type Config struct {
 // DefaultClerkAPIURL is Clerk's Backend API base URL.
 const DefaultClerkAPIURL = "https://api.clerk.com/v1"
 
-// Production reports whether APP_ENV is production.
-func (c Config) Production() bool { return c.AppEnv == "production" }
+// DefaultMetricsAddr is where /metrics is served when METRICS_ADDR is unset.
+const DefaultMetricsAddr = "127.0.0.1:9090"
 
-// Load reads and validates the configuration through getenv. The error is one
-// line naming the first offending variable; it never contains a secret value.
-func Load(getenv func(string) string) (Config, error) {
+// Load reads and validates the configuration through lookup (os.LookupEnv:
+// an unset variable and an empty one differ for METRICS_ADDR). The error is
+// one line naming the first offending variable; it never contains a secret
+// value.
+func Load(lookup func(string) (string, bool)) (Config, error) {
+	getenv := func(k string) string { v, _ := lookup(k); return v }
 	p := parser{getenv: getenv}
 	c := Config{
 		AppEnv:                 p.enum("APP_ENV", "development", "development", "test", "production"),
@@ -89,6 +97,7 @@ func Load(getenv func(string) string) (Config, error) {
 		TokenCacheSize:         p.int("TOKEN_CACHE_SIZE", 10000, 0, 1000000),
 		PLGGating:              p.bool("PLG_GATING", true),
 		WebhookRetention:       p.duration("WEBHOOK_EVENTS_RETENTION", 7*24*time.Hour),
+		AuditRetention:         p.duration("AUDIT_RETENTION", 400*24*time.Hour),
 		TrialDays:              p.int("TRIAL_DAYS", 14, 1, 3650),
 		ShutdownTimeout:        p.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 		LogLevel:               p.enum("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
@@ -107,10 +116,19 @@ func Load(getenv func(string) string) (Config, error) {
 		RedisURL:           strings.TrimSpace(getenv("REDIS_URL")),
 		TrustedProxies:     p.prefixes("TRUSTED_PROXIES"),
 		CORSAllowedOrigins: p.list("CORS_ALLOWED_ORIGINS"),
-		MetricsEnabled:     p.bool("METRICS_ENABLED", true),
 	}
 	if p.err != nil {
 		return Config{}, p.err
+	}
+	if _, set := lookup("METRICS_ENABLED"); set {
+		return Config{}, errors.New("config: METRICS_ENABLED was replaced by METRICS_ADDR (host:port of the metrics listener; empty turns metrics off)")
+	}
+	c.MetricsAddr = DefaultMetricsAddr
+	if v, set := lookup("METRICS_ADDR"); set {
+		c.MetricsAddr = strings.TrimSpace(v)
+	}
+	if c.MetricsAddr != "" && !validListenAddr(c.MetricsAddr) {
+		return Config{}, errors.New("config: METRICS_ADDR must be host:port such as 127.0.0.1:9090 (empty turns metrics off)")
 	}
 	if c.DatabaseURL == "" {
 		return Config{}, errors.New("config: DATABASE_URL is required")
@@ -132,6 +150,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.ClerkWebhookSecret != "" && !strings.HasPrefix(c.ClerkWebhookSecret, "whsec_") {
 		return Config{}, errors.New("config: CLERK_WEBHOOK_SIGNING_SECRET must start with whsec_")
+	}
+	if c.AuditRetention < 24*time.Hour {
+		return Config{}, errors.New("config: AUDIT_RETENTION must be at least 24h")
 	}
 	if c.WebhookRetention < 24*time.Hour {
 		return Config{}, errors.New("config: WEBHOOK_EVENTS_RETENTION must be at least 24h (Svix retries for about a day)")
@@ -160,12 +181,29 @@ func Load(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
+// validListenAddr reports whether s is host:port with a port from 0 to
+// 65535 and a host that is empty (every interface), an IP address or
+// localhost.
+func validListenAddr(s string) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return false
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return false
+	}
+	if _, err := netip.ParseAddr(host); err != nil && host != "" && host != "localhost" {
+		return false
+	}
+	return true
+}
+
 // String describes the configuration with every secret masked.
 func (c Config) String() string {
-	return fmt.Sprintf("app_env=%s port=%d database_url=%s clerk_secret_key=%s clerk_jwt_key=%t clerk_api_url=%s clerk_issuer=%q authorized_parties=%v clock_skew=%s webhook_secret=%s plg_gating=%t rate_limit=%t redis_url=%s trusted_proxies=%v cors_origins=%v metrics=%t",
+	return fmt.Sprintf("app_env=%s port=%d database_url=%s clerk_secret_key=%s clerk_jwt_key=%t clerk_api_url=%s clerk_issuer=%q authorized_parties=%v clock_skew=%s webhook_secret=%s plg_gating=%t rate_limit=%t redis_url=%s trusted_proxies=%v cors_origins=%v metrics_addr=%q",
 		c.AppEnv, c.Port, MaskURL(c.DatabaseURL), mask(c.ClerkSecretKey), c.ClerkJWTKey != "", c.ClerkAPIURL,
 		c.ClerkIssuer, c.ClerkAuthorizedParties, c.ClerkClockSkew, mask(c.ClerkWebhookSecret), c.PLGGating,
-		c.RateLimitEnabled, MaskURL(c.RedisURL), c.TrustedProxies, c.CORSAllowedOrigins, c.MetricsEnabled)
+		c.RateLimitEnabled, MaskURL(c.RedisURL), c.TrustedProxies, c.CORSAllowedOrigins, c.MetricsAddr)
 }
 
 func mask(s string) string {

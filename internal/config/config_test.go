@@ -10,8 +10,8 @@ import (
 
 const pem = "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----"
 
-func env(kv map[string]string) func(string) string {
-	return func(k string) string { return kv[k] }
+func env(kv map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := kv[k]; return v, ok }
 }
 
 func base() map[string]string {
@@ -30,7 +30,7 @@ func TestLoadDefaults(t *testing.T) {
 		c.ClerkClockSkew != 5*time.Second || c.ShutdownTimeout != 20*time.Second ||
 		c.ClerkAPIURL != config.DefaultClerkAPIURL || !c.MigrateOnStart || c.DBMaxConns != 10 ||
 		c.TokenCacheSize != 10000 || c.WebhookRetention != 7*24*time.Hour || !c.RateLimitEnabled ||
-		c.RateLimits["trial"] != 30 || c.RateLimits["power"] != 600 || c.RateLimitIP != 60 || !c.MetricsEnabled {
+		c.RateLimits["trial"] != 30 || c.RateLimits["power"] != 600 || c.RateLimitIP != 60 || c.MetricsAddr != "127.0.0.1:9090" {
 		t.Fatalf("unexpected defaults: %+v", c)
 	}
 }
@@ -151,7 +151,10 @@ func TestLoadRejectsBoundsAndTimeouts(t *testing.T) {
 		"db max conns zero":         {set: map[string]string{"DB_MAX_CONNS": "0"}, want: "DB_MAX_CONNS must be an integer from 1"},
 		"rate limit not a number":   {set: map[string]string{"RATE_LIMIT_PRO": "lots"}, want: "RATE_LIMIT_PRO"},
 		"bad log level":             {set: map[string]string{"LOG_LEVEL": "verbose"}, want: "LOG_LEVEL must be one of"},
-		"bad metrics flag":          {set: map[string]string{"METRICS_ENABLED": "on"}, want: "METRICS_ENABLED must be true or false"},
+		"metrics enabled is gone":   {set: map[string]string{"METRICS_ENABLED": "false"}, want: "METRICS_ENABLED was replaced by METRICS_ADDR"},
+		"metrics addr without port": {set: map[string]string{"METRICS_ADDR": "127.0.0.1"}, want: "METRICS_ADDR must be host:port"},
+		"metrics addr port range":   {set: map[string]string{"METRICS_ADDR": "127.0.0.1:65536"}, want: "METRICS_ADDR must be host:port"},
+		"metrics addr host name":    {set: map[string]string{"METRICS_ADDR": "metrics.internal:9090"}, want: "METRICS_ADDR must be host:port"},
 		"jwt key not pem with sk":   {set: map[string]string{"CLERK_JWT_KEY": "MIIB"}, want: "CLERK_JWT_KEY must be a PEM public key"},
 		"bad host after good proxy": {set: map[string]string{"TRUSTED_PROXIES": "10.0.0.1", "HOST": "not-an-ip"}, want: "HOST must be an IP address"},
 	}
@@ -192,5 +195,30 @@ func TestLoadAcceptsBoundaryValues(t *testing.T) {
 	kv["CLERK_JWT_KEY"] = pem
 	if _, err := config.Load(env(kv)); err != nil {
 		t.Fatalf("rejected a JWT key without a secret key: %v", err)
+	}
+}
+
+// TestMetricsAddr: unset is the loopback default, an empty value turns
+// metrics off, and host:port forms with an IP, localhost or no host (every
+// interface) are taken as given.
+func TestMetricsAddr(t *testing.T) {
+	for set, want := range map[string]string{
+		"":               "",
+		"  ":             "",
+		":9090":          ":9090",
+		"localhost:0":    "localhost:0",
+		"10.0.0.5:9100":  "10.0.0.5:9100",
+		"[::1]:9090":     "[::1]:9090",
+		" 0.0.0.0:9090 ": "0.0.0.0:9090",
+	} {
+		kv := base()
+		kv["METRICS_ADDR"] = set
+		c, err := config.Load(env(kv))
+		if err != nil {
+			t.Fatalf("METRICS_ADDR=%q: %v", set, err)
+		}
+		if c.MetricsAddr != want {
+			t.Errorf("METRICS_ADDR=%q: MetricsAddr %q, want %q", set, c.MetricsAddr, want)
+		}
 	}
 }

@@ -1,5 +1,5 @@
 // Package devtoken mints Clerk-shaped RS256 tokens for local development
-// (`praxiom dev token`) and for tests: session tokens by default, and the
+// (`praxiom-dev token`) and for tests: session tokens by default, and the
 // other kinds Clerk signs with the same keys (see Kind) so that their
 // refusal can be tried. It never talks to Clerk:
 // the matching public key is handed to the server as CLERK_JWT_KEY (PEM) or

@@ -38,7 +38,7 @@ type Deps struct {
 	Policy    store.NewUserPolicy
 	TrialDays int
 	Logger    *slog.Logger
-	// Metrics, when set, are updated (and served elsewhere: METRICS_ADDR).
+	// Metrics, when set, are updated; internal/app serves them on their own listener.
 	Metrics *metrics.Metrics
 	// RateLimits are the rate limits; a nil Limiter turns them off.
 	RateLimits RateLimits

@@ -1,14 +1,17 @@
-// Package localpg runs a private PostgreSQL cluster from the system's
-// PostgreSQL binaries (initdb, pg_ctl, postgres): a throwaway one for tests,
-// or a persistent one for local development.
+// Package localpg runs a private PostgreSQL cluster with the system's
+// PostgreSQL programs (initdb, pg_ctl, then CREATE DATABASE): a throwaway
+// one for tests, or a persistent one for local development. It installs
+// nothing and changes no ownership or permission: scripts/provision.sh
+// installs PostgreSQL and prepares directories.
 //
 // The cluster listens on 127.0.0.1 only, trusts local connections for the
 // "postgres" superuser, and keeps its unix socket inside the data directory
 // (or in a short directory under /tmp when the data directory's path is too
 // long for a socket path). PostgreSQL refuses to run as root, so when the
 // calling process is root every PostgreSQL program runs through
-// `runuser -u postgres --` on a data directory owned by that user (created
-// with useradd --system if missing).
+// `runuser -u postgres --`: that user must exist and own the data directory
+// (or be able to create it); directories localpg creates itself (Options.Dir
+// empty, the socket directory) are made by that user with mktemp.
 package localpg
 
 import (
@@ -35,9 +38,10 @@ import (
 
 // Options configures Start.
 type Options struct {
-	// Dir is the data directory. It is created and initdb'd when missing or
-	// empty, and reused (its data survives) when it already holds a cluster.
-	// Empty means a fresh directory under os.TempDir().
+	// Dir is the data directory. It is initdb'd when missing or empty
+	// (initdb creates it), and reused (its data survives) when it already
+	// holds a cluster. Empty means a fresh directory under os.TempDir()
+	// (Cluster.Dir), which Stop removes only when Ephemeral is set.
 	Dir string
 	// Port is the TCP port on 127.0.0.1; 0 picks a free one.
 	Port int
@@ -88,8 +92,10 @@ type Cluster struct {
 // Start initialises (when needed) and starts a cluster, waits until it
 // accepts connections and creates Options.Database if it is missing.
 //
-// When the PostgreSQL binaries are missing, Start calls EnsureInstalled,
-// which installs them with apt-get when running as root.
+// It fails with a one-line reason when the PostgreSQL programs are missing,
+// when Dir holds something that is not a cluster of the installed major
+// version, when a server already runs on Dir, and, as root, when there is
+// no postgres user or Dir is not owned by it.
 func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	logf := o.Logf
 	if logf == nil {
@@ -103,18 +109,9 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	}
 	began := time.Now()
 
-	if err := EnsureInstalled(ctx, logf); err != nil {
-		return nil, err
-	}
-	binDir, err := FindBinaries()
+	r, err := newRunner()
 	if err != nil {
 		return nil, err
-	}
-	r := &runner{binDir: binDir}
-	if os.Geteuid() == 0 {
-		if r.as, err = ensurePostgresUser(ctx, logf); err != nil {
-			return nil, err
-		}
 	}
 	major, err := r.majorVersion(ctx)
 	if err != nil {
@@ -122,10 +119,10 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	}
 
 	// Data directory: fresh, empty, or an existing cluster.
-	createdDir := false
+	createdDir := false // by this call: removed again if it fails
 	if o.Dir == "" {
-		if o.Dir, err = os.MkdirTemp("", "localpg-"); err != nil {
-			return nil, fmt.Errorf("localpg: %w", err)
+		if o.Dir, err = r.mkdirTemp(ctx, os.TempDir(), "localpg-"); err != nil {
+			return nil, err
 		}
 		createdDir = true
 	}
@@ -137,16 +134,10 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if fresh {
-		if _, statErr := os.Stat(dir); errors.Is(statErr, os.ErrNotExist) {
-			createdDir = true
-		}
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("localpg: create data directory: %w", err)
-		}
-		if err := os.Chmod(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("localpg: %w", err)
-		}
+	if _, statErr := os.Stat(dir); errors.Is(statErr, os.ErrNotExist) {
+		createdDir = true // initdb creates it
+	} else if err := r.checkOwner(dir); err != nil {
+		return nil, err
 	}
 
 	cl := &Cluster{Dir: dir, r: r, ephemeral: o.Ephemeral, logf: logf}
@@ -167,22 +158,20 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 		}
 	}()
 
-	if r.as != nil {
-		if err := r.as.own(dir, !fresh, logf); err != nil {
-			return nil, err
-		}
-	}
-
 	if fresh {
 		t := time.Now()
-		logf("initdb %s (PostgreSQL %d, %s)", dir, major, binDir)
+		logf("initdb %s (PostgreSQL %d, %s)", dir, major, r.binDir)
 		args := []string{"-D", dir, "--auth=trust", "-U", "postgres",
 			"--encoding=UTF8", "--locale=C", "--no-instructions"}
 		if o.Ephemeral {
 			args = append(args, "--no-sync")
 		}
-		if out, err := r.run(ctx, "initdb", args...); err != nil {
-			return nil, fmt.Errorf("localpg: initdb %s: %w%s", dir, err, tailBlock(out, 15))
+		if out, err := r.run(ctx, r.pg("initdb"), args...); err != nil {
+			hint := ""
+			if r.as != nil {
+				hint = fmt.Sprintf("\n  (as root, initdb runs as %s, which must be able to create and own %s: scripts/provision.sh --pgdata %s prepares it)", r.as.name, dir, dir)
+			}
+			return nil, fmt.Errorf("localpg: initdb %s: %w%s%s", dir, err, tailBlock(out, 15), hint)
 		}
 		logf("initdb done in %s", time.Since(t).Round(time.Millisecond))
 	} else {
@@ -195,13 +184,8 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	// Unix socket: inside Dir unless the path would be too long
 	// (sun_path holds 107 bytes; the lock file adds ".lock").
 	if len(dir)+len("/.s.PGSQL.65535.lock") > 100 {
-		if cl.sockDir, err = os.MkdirTemp("/tmp", "pgs"); err != nil {
-			return nil, fmt.Errorf("localpg: socket directory: %w", err)
-		}
-		if r.as != nil {
-			if err := os.Chown(cl.sockDir, r.as.uid, r.as.gid); err != nil {
-				return nil, fmt.Errorf("localpg: %w", err)
-			}
+		if cl.sockDir, err = r.mkdirTemp(ctx, "/tmp", "pgs"); err != nil {
+			return nil, err
 		}
 	}
 	sockDir := dir
@@ -303,7 +287,7 @@ func (c *Cluster) pgctlStart(ctx context.Context, port int, sockDir string, o Op
 	}
 	// Not cancellable: pg_ctl -w is bounded by -t, and killing it midway
 	// could leave a server starting up that nobody stops.
-	out, err := c.r.run(context.WithoutCancel(ctx), "pg_ctl", "start", "-D", c.Dir, "-l", logPath, "-w",
+	out, err := c.r.run(context.WithoutCancel(ctx), c.r.pg("pg_ctl"), "start", "-D", c.Dir, "-l", logPath, "-w",
 		"-t", strconv.Itoa(int(startTimeout/time.Second)), "-s", "-o", strings.Join(opts, " "))
 	if err == nil && ctx.Err() != nil {
 		_ = c.pgctlStop(context.Background())
@@ -343,7 +327,7 @@ func (c *Cluster) pgctlStop(ctx context.Context) error {
 	if c.pid != 0 && readPid(c.Dir) != c.pid {
 		return nil // ours is gone; another server runs on Dir now
 	}
-	out, err := c.r.run(ctx, "pg_ctl", "stop", "-D", c.Dir, "-m", "fast", "-w",
+	out, err := c.r.run(ctx, c.r.pg("pg_ctl"), "stop", "-D", c.Dir, "-m", "fast", "-w",
 		"-t", strconv.Itoa(int(stopTimeout/time.Second)), "-s")
 	if err == nil {
 		return nil
@@ -352,7 +336,7 @@ func (c *Cluster) pgctlStop(ctx context.Context) error {
 		return nil // it was not running after all
 	}
 	c.logf("fast shutdown failed (%v: %s); trying immediate", err, lastLine(string(out)))
-	out2, err2 := c.r.run(ctx, "pg_ctl", "stop", "-D", c.Dir, "-m", "immediate", "-w", "-t", "30", "-s")
+	out2, err2 := c.r.run(ctx, c.r.pg("pg_ctl"), "stop", "-D", c.Dir, "-m", "immediate", "-w", "-t", "30", "-s")
 	if err2 == nil {
 		return nil
 	}
@@ -487,14 +471,48 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// runner runs PostgreSQL programs from binDir, through runuser when root.
+// runner runs programs (the PostgreSQL ones from binDir) as the postgres
+// user when the process is root, directly otherwise.
 type runner struct {
 	binDir string
 	as     *pgUser // nil unless running as root
 }
 
-func (r *runner) command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	path := filepath.Join(r.binDir, name)
+// pgUser is the unprivileged account PostgreSQL runs as when we are root.
+type pgUser struct {
+	name string
+	uid  int
+}
+
+// newRunner finds the PostgreSQL programs and, as root, the postgres user.
+func newRunner() (*runner, error) {
+	binDir, err := FindBinaries()
+	if err != nil {
+		return nil, err
+	}
+	r := &runner{binDir: binDir}
+	if os.Geteuid() != 0 {
+		return r, nil
+	}
+	if _, err := exec.LookPath("runuser"); err != nil {
+		return nil, errors.New("localpg: running as root but runuser is missing (PostgreSQL refuses to run as root)")
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("localpg: running as root and there is no postgres user to run PostgreSQL as (it refuses root); scripts/provision.sh postgres creates it: %w", err)
+	}
+	uid, err := strconv.Atoi(u.Uid)
+	if err != nil || uid == 0 {
+		return nil, fmt.Errorf("localpg: user postgres has uid %q; PostgreSQL refuses to run as root", u.Uid)
+	}
+	r.as = &pgUser{name: u.Username, uid: uid}
+	return r, nil
+}
+
+// pg is the path of the PostgreSQL program name.
+func (r *runner) pg(name string) string { return filepath.Join(r.binDir, name) }
+
+func (r *runner) command(ctx context.Context, path string, args ...string) *exec.Cmd {
 	var cmd *exec.Cmd
 	if r.as != nil {
 		cmd = exec.CommandContext(ctx, "runuser", append([]string{"-u", r.as.name, "--", path}, args...)...)
@@ -510,17 +528,51 @@ func (r *runner) command(ctx context.Context, name string, args ...string) *exec
 }
 
 // run runs a program and returns its combined output.
-func (r *runner) run(ctx context.Context, name string, args ...string) ([]byte, error) {
+func (r *runner) run(ctx context.Context, path string, args ...string) ([]byte, error) {
 	var buf bytes.Buffer
-	cmd := r.command(ctx, name, args...)
+	cmd := r.command(ctx, path, args...)
 	cmd.Stdout = &buf
 	cmd.Stderr = &buf
 	err := cmd.Run()
 	return buf.Bytes(), err
 }
 
+// mkdirTemp makes a new directory in parent (mode 0700) owned by the user
+// PostgreSQL runs as: as root, mktemp runs as postgres, so nothing needs a
+// chown.
+func (r *runner) mkdirTemp(ctx context.Context, parent, prefix string) (string, error) {
+	if r.as == nil {
+		d, err := os.MkdirTemp(parent, prefix)
+		if err != nil {
+			return "", fmt.Errorf("localpg: %w", err)
+		}
+		return d, nil
+	}
+	out, err := r.run(ctx, "mktemp", "-d", "-p", parent, prefix+"XXXXXXXX")
+	if err != nil {
+		return "", fmt.Errorf("localpg: mktemp -d in %s as %s: %v: %s", parent, r.as.name, err, lastLine(string(out)))
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// checkOwner refuses, as root, an existing directory that the postgres user
+// does not own: PostgreSQL would not start on it.
+func (r *runner) checkOwner(dir string) error {
+	if r.as == nil {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("localpg: %w", err)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != r.as.uid {
+		return fmt.Errorf("localpg: %s is owned by uid %d, not by %s, which PostgreSQL runs as under root; scripts/provision.sh --pgdata %s prepares it", dir, st.Uid, r.as.name, dir)
+	}
+	return nil
+}
+
 func (r *runner) majorVersion(ctx context.Context) (int, error) {
-	out, err := exec.CommandContext(ctx, filepath.Join(r.binDir, "pg_ctl"), "--version").Output()
+	out, err := exec.CommandContext(ctx, r.pg("pg_ctl"), "--version").Output()
 	if err != nil {
 		return 0, fmt.Errorf("localpg: pg_ctl --version: %w", err)
 	}
@@ -546,84 +598,6 @@ func cleanEnv(env []string) []string {
 		out = append(out, kv)
 	}
 	return append(out, "LC_ALL=C")
-}
-
-// pgUser is the unprivileged account PostgreSQL runs as when we are root.
-type pgUser struct {
-	name     string
-	uid, gid int
-}
-
-var userMu sync.Mutex
-
-func ensurePostgresUser(ctx context.Context, logf func(string, ...any)) (*pgUser, error) {
-	userMu.Lock()
-	defer userMu.Unlock()
-	if _, err := exec.LookPath("runuser"); err != nil {
-		return nil, errors.New("localpg: running as root but runuser is missing (PostgreSQL refuses to run as root)")
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		var unknown user.UnknownUserError
-		if !errors.As(err, &unknown) {
-			return nil, fmt.Errorf("localpg: look up user postgres: %w", err)
-		}
-		logf("creating system user postgres")
-		out, aerr := exec.CommandContext(ctx, "useradd", "--system", "--user-group",
-			"--home-dir", "/var/lib/postgresql", "--no-create-home", "--shell", "/bin/bash",
-			"--comment", "PostgreSQL administrator", "postgres").CombinedOutput()
-		// Another process may have created it meanwhile: look again.
-		if u, err = user.Lookup("postgres"); err != nil {
-			return nil, fmt.Errorf("localpg: useradd postgres: %v: %s", aerr, strings.TrimSpace(string(out)))
-		}
-	}
-	uid, err1 := strconv.Atoi(u.Uid)
-	gid, err2 := strconv.Atoi(u.Gid)
-	if err1 != nil || err2 != nil {
-		return nil, fmt.Errorf("localpg: user postgres has uid %q gid %q", u.Uid, u.Gid)
-	}
-	if uid == 0 {
-		return nil, errors.New("localpg: user postgres has uid 0; PostgreSQL refuses to run as root")
-	}
-	return &pgUser{name: u.Username, uid: uid, gid: gid}, nil
-}
-
-// own gives dir to the postgres user (recursively for a reused cluster that
-// another user owns) and makes its ancestors traversable for that user.
-func (u *pgUser) own(dir string, reused bool, logf func(string, ...any)) error {
-	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return fmt.Errorf("localpg: %w", err)
-		}
-		st, _ := fi.Sys().(*syscall.Stat_t)
-		if fi.Mode().Perm()&0o001 == 0 && (st == nil || int(st.Uid) != u.uid) {
-			logf("making %s traversable for postgres (o+x)", p)
-			if err := os.Chmod(p, fi.Mode().Perm()|0o001); err != nil {
-				return fmt.Errorf("localpg: %w", err)
-			}
-		}
-		if p == filepath.Dir(p) {
-			break
-		}
-	}
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("localpg: %w", err)
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == u.uid && int(st.Gid) == u.gid {
-		return nil
-	}
-	if !reused {
-		return os.Chown(dir, u.uid, u.gid)
-	}
-	logf("chown -R postgres %s", dir)
-	return filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Lchown(p, u.uid, u.gid)
-	})
 }
 
 // FindBinaries returns the directory holding initdb, pg_ctl and postgres:
@@ -652,7 +626,7 @@ func FindBinaries() (string, error) {
 	if best != "" {
 		return best, nil
 	}
-	return "", errors.New("localpg: PostgreSQL server binaries (initdb, pg_ctl, postgres) not found on PATH or in /usr/lib/postgresql/*/bin")
+	return "", errors.New("localpg: PostgreSQL server binaries (initdb, pg_ctl, postgres) not found on PATH or in /usr/lib/postgresql/*/bin; install them with scripts/provision.sh postgres (as root) or apt-get install postgresql")
 }
 
 func hasServerBinaries(dir string) bool {
@@ -663,49 +637,6 @@ func hasServerBinaries(dir string) bool {
 		}
 	}
 	return true
-}
-
-var installMu sync.Mutex
-
-// EnsureInstalled makes sure the PostgreSQL server binaries exist. When they
-// are missing and the process is root on a Debian-like system it runs
-// `apt-get update && apt-get install -y postgresql`; otherwise it returns a
-// one-line error saying what is missing.
-func EnsureInstalled(ctx context.Context, logf func(string, ...any)) error {
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
-	installMu.Lock()
-	defer installMu.Unlock()
-	if _, err := FindBinaries(); err == nil {
-		return nil
-	}
-	const missing = "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found on PATH or in /usr/lib/postgresql/*/bin"
-	if os.Geteuid() != 0 {
-		return errors.New("localpg: " + missing + "; install PostgreSQL (apt-get install postgresql) or run as root to have it installed")
-	}
-	if _, err := exec.LookPath("apt-get"); err != nil {
-		return errors.New("localpg: " + missing + " and apt-get is not available to install them")
-	}
-	logf("PostgreSQL not found; installing it with apt-get (this takes a minute)")
-	t := time.Now()
-	for _, args := range [][]string{
-		{"update"},
-		{"install", "-y", "--no-install-recommends", "postgresql"},
-	} {
-		cmd := exec.CommandContext(ctx, "apt-get", args...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		var buf bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &buf, &buf
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("localpg: apt-get %s: %v%s", args[0], err, tailBlock(buf.Bytes(), 10))
-		}
-	}
-	if _, err := FindBinaries(); err != nil {
-		return errors.New("localpg: apt-get installed postgresql but the server binaries are still not found on PATH or in /usr/lib/postgresql/*/bin")
-	}
-	logf("installed PostgreSQL in %s", time.Since(t).Round(time.Second))
-	return nil
 }
 
 func shellQuote(s string) string {

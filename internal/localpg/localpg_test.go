@@ -21,6 +21,23 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
+// scratch returns a fresh directory to put data directories in, made the
+// way Start makes its own (owned by postgres when the test runs as root, so
+// that initdb can create data directories in it), removed at cleanup.
+func scratch(t *testing.T) string {
+	t.Helper()
+	r, err := newRunner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := r.mkdirTemp(testCtx(t), os.TempDir(), "localpg-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(d) })
+	return d
+}
+
 func connect(t *testing.T, ctx context.Context, url string) *pgx.Conn {
 	t.Helper()
 	conn, err := pgx.Connect(ctx, url)
@@ -33,7 +50,7 @@ func connect(t *testing.T, ctx context.Context, url string) *pgx.Conn {
 
 func TestEphemeral(t *testing.T) {
 	ctx := testCtx(t)
-	dir := filepath.Join(t.TempDir(), "data")
+	dir := filepath.Join(scratch(t), "data")
 	began := time.Now()
 	c, err := Start(ctx, Options{Dir: dir, Ephemeral: true, Database: "unit_db", Logf: t.Logf})
 	if err != nil {
@@ -79,7 +96,7 @@ func TestEphemeral(t *testing.T) {
 
 func TestPersistent(t *testing.T) {
 	ctx := testCtx(t)
-	dir := filepath.Join(t.TempDir(), "data")
+	dir := filepath.Join(scratch(t), "data")
 	o := Options{Dir: dir, Logf: t.Logf, ExtraConfig: map[string]string{"application_name": "it's localpg"}}
 
 	c, err := Start(ctx, o)
@@ -166,7 +183,7 @@ func waitGone(t *testing.T, pid int) {
 
 func TestLongDirUsesShortSocketPath(t *testing.T) {
 	ctx := testCtx(t)
-	dir := filepath.Join(t.TempDir(), strings.Repeat("d", 60), strings.Repeat("e", 60), "data")
+	dir := filepath.Join(scratch(t), strings.Repeat("d", 60), strings.Repeat("e", 60), "data")
 	c, err := Start(ctx, Options{Dir: dir, Ephemeral: true})
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +233,7 @@ func TestShellQuote(t *testing.T) {
 }
 
 func TestStartFailureShowsServerLog(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "data")
+	dir := filepath.Join(scratch(t), "data")
 	_, err := Start(testCtx(t), Options{Dir: dir, Ephemeral: true,
 		ExtraConfig: map[string]string{"shared_buffers": "lots"}})
 	if err == nil {
@@ -238,9 +255,49 @@ func TestBusyPort(t *testing.T) {
 	}
 	defer l.Close()
 	port := l.Addr().(*net.TCPAddr).Port
-	_, err = Start(testCtx(t), Options{Dir: filepath.Join(t.TempDir(), "data"), Port: port, Ephemeral: true})
+	_, err = Start(testCtx(t), Options{Dir: filepath.Join(scratch(t), "data"), Port: port, Ephemeral: true})
 	var ae *addrInUseError
 	if !errors.As(err, &ae) {
 		t.Fatalf("Start on a busy port: %v", err)
+	}
+}
+
+// TestTempDirWhenNoDir: without Options.Dir, Start makes a directory of
+// its own under os.TempDir(); a durable cluster keeps it through Stop (so it
+// can be started again), an ephemeral one removes it.
+func TestTempDirWhenNoDir(t *testing.T) {
+	for _, ephemeral := range []bool{false, true} {
+		c, err := Start(testCtx(t), Options{Ephemeral: ephemeral})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Stop(); _ = os.RemoveAll(c.Dir) })
+		if filepath.Dir(c.Dir) != filepath.Clean(os.TempDir()) {
+			t.Fatalf("Dir = %s, want a directory in %s", c.Dir, os.TempDir())
+		}
+		if err := c.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		_, err = os.Stat(filepath.Join(c.Dir, "PG_VERSION"))
+		if kept := err == nil; kept == ephemeral {
+			t.Fatalf("ephemeral %t: data directory kept after Stop: %t (%v)", ephemeral, kept, err)
+		}
+	}
+}
+
+// TestRootRefusesDirNotOwnedByPostgres: as root, PostgreSQL runs as the
+// postgres user, and Start refuses (without touching it) a data directory
+// that user does not own, naming the script that prepares it.
+func TestRootRefusesDirNotOwnedByPostgres(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root runs PostgreSQL as another user")
+	}
+	dir := t.TempDir() // root's, empty
+	_, err := Start(testCtx(t), Options{Dir: dir, Ephemeral: true})
+	if err == nil || !strings.Contains(err.Error(), "not by postgres") || !strings.Contains(err.Error(), "scripts/provision.sh --pgdata") {
+		t.Fatalf("Start on a root-owned directory: %v", err)
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Fatalf("directory touched: %v %v", entries, err)
 	}
 }

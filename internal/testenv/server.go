@@ -48,7 +48,7 @@ type Options struct {
 	RateLimits httpapi.RateLimits
 	// CORSOrigins are the allowed browser origins.
 	CORSOrigins []string
-	// Metrics, when set, are updated and served at /metrics.
+	// Metrics, when set, are updated (scrape them with Metrics.Handler).
 	Metrics *metrics.Metrics
 	// NoSpecCheck turns off the validation of every response against
 	// api/openapi.yaml (only for tests that send what the spec cannot know).

@@ -14,7 +14,11 @@
 // CPU profiles of the workspace GET, and the in-process Go benchmark
 // (BenchmarkAuthChain).
 //
-//	go run ./cmd/bench [-d 5s] [-rounds 3] [-out DIR]
+//	make bench BENCH_FLAGS='-d 5s -rounds 3 -out DIR'
+//	cd bench && go run . [-d 5s] [-rounds 3] [-out DIR]
+//
+// It is a module of its own (bench/go.mod), kept out of the product's
+// module; wrk and PostgreSQL come from scripts/provision.sh.
 package main
 
 import (
@@ -109,68 +113,30 @@ func logf(format string, a ...any) {
 
 func writeFile(path string, b []byte) error { return os.WriteFile(path, b, 0o644) }
 
-// moduleRoot finds the directory of go.mod from the working directory up.
+// productModule is the module the bench builds and measures.
+const productModule = "github.com/praxiom/praxiom-api"
+
+// moduleRoot finds the product's module root (its go.mod names
+// productModule) from the working directory up.
 func moduleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
 	}
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil {
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.TrimSpace(l) == "module "+productModule {
+					return dir, nil
+				}
+			}
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("run from inside the module (go.mod not found)")
+			return "", errors.New("run from inside the repository (no go.mod of " + productModule + " found)")
 		}
 		dir = parent
 	}
-}
-
-// ensureWrk installs wrk with apt-get when it is missing and we are root,
-// as localpg does for PostgreSQL.
-func ensureWrk(ctx context.Context) error {
-	if _, err := exec.LookPath("wrk"); err == nil {
-		return nil
-	}
-	if os.Geteuid() != 0 {
-		return errors.New("wrk is not installed; install it (apt-get install wrk) or run as root to have it installed")
-	}
-	if _, err := exec.LookPath("apt-get"); err != nil {
-		return errors.New("wrk is not installed and apt-get is not available to install it")
-	}
-	logf("wrk not found; installing it with apt-get")
-	install := func() error {
-		cmd := exec.CommandContext(ctx, "apt-get", "install", "-y", "--no-install-recommends", "wrk")
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("apt-get install wrk: %v: %s", err, lastLines(string(out), 5))
-		}
-		return nil
-	}
-	if err := install(); err != nil {
-		cmd := exec.CommandContext(ctx, "apt-get", "update")
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if out, uerr := cmd.CombinedOutput(); uerr != nil {
-			return fmt.Errorf("apt-get update: %v: %s", uerr, lastLines(string(out), 5))
-		}
-		if err := install(); err != nil {
-			return err
-		}
-	}
-	if _, err := exec.LookPath("wrk"); err != nil {
-		return errors.New("apt-get installed wrk but it is not on PATH")
-	}
-	return nil
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // scenario is one wrk workload.
@@ -209,8 +175,8 @@ func run(ctx context.Context, c config, stdout io.Writer) (err error) {
 	if b.root, err = moduleRoot(); err != nil {
 		return err
 	}
-	if err := ensureWrk(ctx); err != nil {
-		return err
+	if _, err := exec.LookPath("wrk"); err != nil {
+		return errors.New("wrk is not installed: scripts/provision.sh wrk installs it (as root), or apt-get install wrk")
 	}
 	if b.work, err = os.MkdirTemp("", "praxiom-bench-work-"); err != nil {
 		return err
@@ -242,7 +208,7 @@ func run(ctx context.Context, c config, stdout io.Writer) (err error) {
 	}
 
 	logf("starting PostgreSQL")
-	cl, pgss, err := startCluster(ctx, filepath.Join(b.work, "pg"), func(f string, a ...any) { logf("postgres: "+f, a...) })
+	cl, pgss, err := startCluster(ctx, func(f string, a ...any) { logf("postgres: "+f, a...) })
 	if err != nil {
 		return err
 	}
@@ -250,6 +216,7 @@ func run(ctx context.Context, c config, stdout io.Writer) (err error) {
 		if serr := cl.Stop(); serr != nil && err == nil {
 			err = serr
 		}
+		_ = os.RemoveAll(cl.Dir) // durable, so Stop keeps it
 	}()
 	b.pgss = pgss
 	b.pmPID = postmasterPID(cl.Dir)
@@ -290,7 +257,7 @@ func run(ctx context.Context, c config, stdout io.Writer) (err error) {
 			"APP_ENV": "production", "DATABASE_URL": cl.URL, "MIGRATE_ON_START": "false",
 			"DB_MAX_CONNS": strconv.Itoa(c.DBMaxConns), "CLERK_API_URL": b.fake.URL(name),
 			"CLERK_SECRET_KEY": benchSecretKey, "CLERK_WEBHOOK_SIGNING_SECRET": b.whSecret,
-			"RATE_LIMIT_ENABLED": "false", "METRICS_ENABLED": "true", "LOG_LEVEL": "warn",
+			"RATE_LIMIT_ENABLED": "false", "METRICS_ADDR": "127.0.0.1:0", "LOG_LEVEL": "warn",
 		}
 	}
 	logf("starting the servers (token cache %d and off)", c.CacheSize)

@@ -17,12 +17,10 @@ import (
 )
 
 // startCluster starts a private, durable PostgreSQL (fsync and synchronous
-// commit on, as in production) with pg_stat_statements loaded when the
-// installed PostgreSQL has it. It returns whether pg_stat_statements is on.
-func startCluster(ctx context.Context, dir string, logf func(string, ...any)) (*localpg.Cluster, bool, error) {
-	if err := localpg.EnsureInstalled(ctx, logf); err != nil {
-		return nil, false, err
-	}
+// commit on, as in production) in a temporary directory, which the caller
+// removes after Stop, with pg_stat_statements loaded when the installed
+// PostgreSQL has it. It returns whether pg_stat_statements is on.
+func startCluster(ctx context.Context, logf func(string, ...any)) (*localpg.Cluster, bool, error) {
 	bin, err := localpg.FindBinaries()
 	if err != nil {
 		return nil, false, err
@@ -36,7 +34,7 @@ func startCluster(ctx context.Context, dir string, logf func(string, ...any)) (*
 	} else {
 		logf("pg_stat_statements is not installed; round trips are counted by the test's tracer only")
 	}
-	c, err := localpg.Start(ctx, localpg.Options{Dir: dir, ExtraConfig: extra})
+	c, err := localpg.Start(ctx, localpg.Options{ExtraConfig: extra})
 	if err != nil {
 		return nil, false, err
 	}

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"bufio"
@@ -17,34 +17,34 @@ import (
 	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
-// Edge tests: the real server from serve(), configured through the
+// Edge tests: the real server from Serve, configured through the
 // environment, probed over TCP on 127.0.0.1 by misbehaving clients.
 
-// edgeServe runs serve() on a fresh database with the base configuration
-// plus kv, and returns its address on 127.0.0.1. It stops at cleanup.
-func edgeServe(t *testing.T, kv map[string]string) string {
+// edgeServe runs Serve on a fresh database with the base configuration
+// plus kv, and returns its addresses on 127.0.0.1. It stops at cleanup.
+func edgeServe(t *testing.T, kv map[string]string) Addrs {
 	t.Helper()
 	env := map[string]string{
 		"DATABASE_URL": testenv.NewDatabase(t), "CLERK_JWT_KEY": testenv.Key(t).PublicPEM(), "PORT": "0", "HOST": "127.0.0.1",
 		"CLERK_WEBHOOK_SIGNING_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "SHUTDOWN_TIMEOUT": "5s",
-		"LOG_LEVEL": "error",
+		"LOG_LEVEL": "error", "METRICS_ADDR": "127.0.0.1:0",
 	}
 	for k, v := range kv {
 		env[k] = v
 	}
-	addr, cancel, done := runServe(t, env)
+	addrs, cancel, done := runServe(t, env)
 	t.Cleanup(func() {
 		cancel()
 		select {
 		case err := <-done:
 			if err != nil {
-				t.Errorf("serve: %v", err)
+				t.Errorf("Serve: %v", err)
 			}
 		case <-time.After(15 * time.Second):
-			t.Error("serve did not stop")
+			t.Error("Serve did not stop")
 		}
 	})
-	return addr
+	return addrs
 }
 
 // edgeDial opens a raw connection with an overall deadline, so that no
@@ -111,7 +111,7 @@ func edgeCode(t *testing.T, body []byte) string {
 // TestEdgeSlowHeaders: a client trickling its headers is cut off by
 // HTTP_READ_HEADER_TIMEOUT, while one that finishes in time is served.
 func TestEdgeSlowHeaders(t *testing.T) {
-	addr := edgeServe(t, map[string]string{"HTTP_READ_HEADER_TIMEOUT": "500ms"})
+	addr := edgeServe(t, map[string]string{"HTTP_READ_HEADER_TIMEOUT": "500ms"}).API
 
 	// In time: headers spread over 300 ms.
 	c := edgeDial(t, addr, 10*time.Second)
@@ -193,7 +193,7 @@ func edgeHead(size int) string {
 // TestEdgeHeaderLimits: a request head over 32 KiB is refused with 431; a
 // 16 KiB token and the usual headers fit.
 func TestEdgeHeaderLimits(t *testing.T) {
-	addr := edgeServe(t, nil)
+	addr := edgeServe(t, nil).API
 
 	resp, body := edgeRoundTrip(t, addr, edgeHead(32<<10))
 	if resp.StatusCode != http.StatusOK {
@@ -219,7 +219,7 @@ func TestEdgeHeaderLimits(t *testing.T) {
 // TestEdgeBodyLimit: a body over 1 MiB gets the 413 PAYLOAD_TOO_LARGE
 // envelope, on a JSON route and on the webhook; exactly 1 MiB is read.
 func TestEdgeBodyLimit(t *testing.T) {
-	addr := edgeServe(t, map[string]string{"PLG_GATING": "false"})
+	addr := edgeServe(t, map[string]string{"PLG_GATING": "false"}).API
 	tok := edgeToken(t, "edge-body@example.com")
 	client := &http.Client{Timeout: 10 * time.Second}
 	post := func(path string, body []byte, header http.Header) (int, []byte) {
@@ -287,7 +287,7 @@ func TestEdgeBodyLimit(t *testing.T) {
 // TestEdgeIdleKeepAlive: a kept-alive connection serves several requests,
 // and is closed once idle for HTTP_IDLE_TIMEOUT.
 func TestEdgeIdleKeepAlive(t *testing.T) {
-	addr := edgeServe(t, map[string]string{"HTTP_IDLE_TIMEOUT": "400ms"})
+	addr := edgeServe(t, map[string]string{"HTTP_IDLE_TIMEOUT": "400ms"}).API
 	c := edgeDial(t, addr, 10*time.Second)
 	br := bufio.NewReader(c)
 	get := func() {
@@ -346,21 +346,28 @@ func edgeGet(t *testing.T, addr, path, tok string, h http.Header) (*http.Respons
 	return resp, b
 }
 
-// TestEdgeMetricsEndpoint: /metrics is served by default, with the pool of
-// DB_MAX_CONNS and the token cache wired in, and is 404 with
-// METRICS_ENABLED=false.
-func TestEdgeMetricsEndpoint(t *testing.T) {
-	t.Run("enabled", func(t *testing.T) {
-		addr := edgeServe(t, map[string]string{"DB_MAX_CONNS": "7"})
+// TestEdgeMetricsListener: /metrics is served on METRICS_ADDR, with the
+// pool of DB_MAX_CONNS and the token cache wired in, and never on the
+// public port; an empty METRICS_ADDR opens no metrics listener.
+func TestEdgeMetricsListener(t *testing.T) {
+	t.Run("own listener", func(t *testing.T) {
+		addrs := edgeServe(t, map[string]string{"DB_MAX_CONNS": "7"})
+		if addrs.Metrics == "" || addrs.Metrics == addrs.API {
+			t.Fatalf("metrics address %q (API %q)", addrs.Metrics, addrs.API)
+		}
 		tok := edgeToken(t, "edge-metrics@example.com")
 		for i := 0; i < 2; i++ {
-			if resp, b := edgeGet(t, addr, "/api/auth/me", tok, nil); resp.StatusCode != http.StatusOK {
+			if resp, b := edgeGet(t, addrs.API, "/api/auth/me", tok, nil); resp.StatusCode != http.StatusOK {
 				t.Fatalf("GET /api/auth/me: %d %s", resp.StatusCode, b)
 			}
 		}
-		resp, b := edgeGet(t, addr, "/metrics", "", nil)
+		resp, b := edgeGet(t, addrs.API, "/metrics", "", nil)
+		if resp.StatusCode != http.StatusNotFound || edgeCode(t, b) != "NOT_FOUND" {
+			t.Fatalf("/metrics on the public port: %d %s, want 404 NOT_FOUND", resp.StatusCode, b)
+		}
+		resp, b = edgeGet(t, addrs.Metrics, "/metrics", "", nil)
 		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("/metrics: %d %s", resp.StatusCode, b)
+			t.Fatalf("/metrics on METRICS_ADDR: %d %s", resp.StatusCode, b)
 		}
 		text := string(b)
 		for _, want := range []string{
@@ -375,14 +382,25 @@ func TestEdgeMetricsEndpoint(t *testing.T) {
 				t.Errorf("/metrics lacks %q", want)
 			}
 		}
-	})
-	t.Run("disabled", func(t *testing.T) {
-		addr := edgeServe(t, map[string]string{"METRICS_ENABLED": "false"})
-		resp, b := edgeGet(t, addr, "/metrics", "", nil)
-		if resp.StatusCode != http.StatusNotFound || edgeCode(t, b) != "NOT_FOUND" {
-			t.Fatalf("/metrics with METRICS_ENABLED=false: %d %s, want 404 NOT_FOUND", resp.StatusCode, b)
+		// The refused public /metrics was counted as an unmatched route.
+		if strings.Contains(text, `route="/metrics"`) {
+			t.Errorf("/metrics is a route of the public router:\n%s", text)
 		}
-		if resp, _ := edgeGet(t, addr, "/healthz", "", nil); resp.StatusCode != http.StatusOK {
+		// The metrics listener serves nothing else.
+		if resp, _ := edgeGet(t, addrs.Metrics, "/healthz", "", nil); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("/healthz on METRICS_ADDR: %d, want 404", resp.StatusCode)
+		}
+	})
+	t.Run("off", func(t *testing.T) {
+		addrs := edgeServe(t, map[string]string{"METRICS_ADDR": ""})
+		if addrs.Metrics != "" {
+			t.Fatalf("a metrics listener on %s with METRICS_ADDR empty", addrs.Metrics)
+		}
+		resp, b := edgeGet(t, addrs.API, "/metrics", "", nil)
+		if resp.StatusCode != http.StatusNotFound || edgeCode(t, b) != "NOT_FOUND" {
+			t.Fatalf("/metrics with METRICS_ADDR empty: %d %s, want 404 NOT_FOUND", resp.StatusCode, b)
+		}
+		if resp, _ := edgeGet(t, addrs.API, "/healthz", "", nil); resp.StatusCode != http.StatusOK {
 			t.Fatalf("/healthz: %d", resp.StatusCode)
 		}
 	})
@@ -393,7 +411,7 @@ func TestEdgeMetricsEndpoint(t *testing.T) {
 func TestEdgeLimitsAndCORSFromEnvironment(t *testing.T) {
 	t.Run("configured", func(t *testing.T) {
 		addr := edgeServe(t, map[string]string{"RATE_LIMIT_TRIAL": "3", "RATE_LIMIT_IP": "2",
-			"CORS_ALLOWED_ORIGINS": "https://app.praxiom.ai, https://admin.praxiom.ai"})
+			"CORS_ALLOWED_ORIGINS": "https://app.praxiom.ai, https://admin.praxiom.ai"}).API
 		tok := edgeToken(t, "edge-limits@example.com")
 		origin := http.Header{"Origin": {"https://admin.praxiom.ai"}}
 		for i := 1; i <= 4; i++ {
@@ -420,7 +438,7 @@ func TestEdgeLimitsAndCORSFromEnvironment(t *testing.T) {
 		}
 	})
 	t.Run("off", func(t *testing.T) {
-		addr := edgeServe(t, map[string]string{"RATE_LIMIT_ENABLED": "false"})
+		addr := edgeServe(t, map[string]string{"RATE_LIMIT_ENABLED": "false"}).API
 		tok := edgeToken(t, "edge-nolimits@example.com")
 		for i := 0; i < 35; i++ {
 			resp, b := edgeGet(t, addr, "/api/auth/me", tok, http.Header{"Origin": {"https://app.praxiom.ai"}})

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/praxiom/praxiom-api/internal/app"
 	"github.com/praxiom/praxiom-api/internal/clerkuser"
 	"github.com/praxiom/praxiom-api/internal/devtoken"
 	"github.com/praxiom/praxiom-api/internal/localpg"
@@ -22,7 +23,7 @@ import (
 // devIssuer is the iss claim of development tokens.
 const devIssuer = "https://praxiom.dev.local"
 
-// dataDir is where `praxiom dev` keeps its state: PRAXIOM_DATA_DIR or .data.
+// dataDir is where praxiom-dev keeps its state: PRAXIOM_DATA_DIR or .data.
 func dataDir(getenv func(string) string) string {
 	if d := strings.TrimSpace(getenv("PRAXIOM_DATA_DIR")); d != "" {
 		return d
@@ -30,17 +31,11 @@ func dataDir(getenv func(string) string) string {
 	return ".data"
 }
 
-// dev runs the local stand-in for Clerk and PostgreSQL, or `dev token`.
-func dev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if strings.EqualFold(strings.TrimSpace(getenv("APP_ENV")), "production") {
-		return errors.New("dev: refused: APP_ENV=production")
-	}
-	if len(args) > 0 && args[0] == "token" {
-		return devToken(args[1:], getenv, stdout)
-	}
-	if len(args) > 0 {
-		return fmt.Errorf("dev: unknown argument %q", args[0])
-	}
+// dev starts the private PostgreSQL and runs the server against it with the
+// development key and webhook secret until ctx ends; PostgreSQL is stopped
+// and its data kept.
+func dev(ctx context.Context, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
+	getenv := func(k string) string { v, _ := lookupEnv(k); return v }
 	dir, err := filepath.Abs(dataDir(getenv))
 	if err != nil {
 		return err
@@ -80,11 +75,15 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if getenv("PLG_GATING") == "" {
 		overlay["PLG_GATING"] = "false"
 	}
-	env := func(k string) string {
+	if _, set := lookupEnv("METRICS_ADDR"); !set {
+		// A free port rather than 9090, where a local Prometheus may listen.
+		overlay["METRICS_ADDR"] = "127.0.0.1:0"
+	}
+	env := func(k string) (string, bool) {
 		if v, ok := overlay[k]; ok {
-			return v
+			return v, true
 		}
-		return getenv(k)
+		return lookupEnv(k)
 	}
 	email := "dev@example.com"
 	token, err := key.Mint(devtoken.Options{Subject: devtoken.SubjectForEmail(email), Issuer: devIssuer,
@@ -92,35 +91,40 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	ready := make(chan string, 1)
-	go func() {
-		select {
-		case addr := <-ready:
-			port := addr[strings.LastIndex(addr, ":")+1:]
-			fmt.Fprintf(stdout, "\nPraxiom API is up (database %s).\nTry it:\n\n  curl -s -H 'Authorization: Bearer %s' http://localhost:%s/api/auth/me\n\n"+
-				"More tokens: go run ./cmd/praxiom dev token --email you@example.com --name 'You'\nCtrl-C stops the server and PostgreSQL; data stays in %s.\n\n",
-				cluster.URL, token, port, dir)
-		case <-ctx.Done():
+	ready := func(a app.Addrs) {
+		port := a.API[strings.LastIndex(a.API, ":")+1:]
+		metrics := "off"
+		if a.Metrics != "" {
+			metrics = "http://" + a.Metrics + "/metrics"
 		}
-	}()
-	return serve(ctx, env, stderr, ready)
+		fmt.Fprintf(stdout, "\nPraxiom API is up (database %s, metrics %s).\nTry it:\n\n  curl -s -H 'Authorization: Bearer %s' http://localhost:%s/api/auth/me\n\n"+
+			"More tokens: go run ./cmd/praxiom-dev token --email you@example.com --name 'You'\nCtrl-C stops the server and PostgreSQL; data stays in %s.\n\n",
+			cluster.URL, metrics, token, port, dir)
+	}
+	return app.Serve(ctx, env, stderr, ready)
 }
 
-// devToken prints a token signed with the development key.
-func devToken(args []string, getenv func(string) string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("dev token", flag.ContinueOnError)
+// token prints a token signed with the development key.
+func token(args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("praxiom-dev token", flag.ContinueOnError)
 	email := fs.String("email", "", "the user's email (required)")
 	name := fs.String("name", "", "the user's name")
 	ttl := fs.Duration("ttl", time.Hour, "how long the token lives")
+	var kind devtoken.Kind
+	fs.Var(&kind, "kind", "the kind of Clerk token: "+kindNames()+
+		" (all but session and impersonated are refused by the server, to try the refusals)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("token: unexpected argument %q", fs.Arg(0))
+	}
 	e := clerkuser.NormalizeEmail(*email)
 	if e == "" || !strings.Contains(e, "@") {
-		return errors.New("dev token: --email is required")
+		return errors.New("token: --email is required")
 	}
 	if *ttl <= 0 {
-		return errors.New("dev token: --ttl must be positive")
+		return errors.New("token: --ttl must be positive")
 	}
 	dir, err := filepath.Abs(dataDir(getenv))
 	if err != nil {
@@ -128,15 +132,28 @@ func devToken(args []string, getenv func(string) string, stdout io.Writer) error
 	}
 	key, err := devtoken.LoadOrCreate(dir)
 	if err != nil {
-		return fmt.Errorf("dev token: key pair: %w", err)
+		return fmt.Errorf("token: key pair: %w", err)
 	}
-	token, err := key.Mint(devtoken.Options{Subject: devtoken.SubjectForEmail(e), Issuer: devIssuer,
+	o, err := kind.Apply(devtoken.Options{Subject: devtoken.SubjectForEmail(e), Issuer: devIssuer,
 		Email: e, Name: strings.TrimSpace(*name), TTL: *ttl})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, token)
+	t, err := key.Mint(o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, t)
 	return nil
+}
+
+// kindNames lists the token kinds for the --kind flag's help.
+func kindNames() string {
+	var names []string
+	for _, k := range devtoken.Kinds() {
+		names = append(names, k.String())
+	}
+	return strings.Join(names, ", ")
 }
 
 // loadOrCreateWebhookSecret keeps a development Svix secret under .data so

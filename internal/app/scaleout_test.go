@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"bytes"
@@ -124,7 +124,7 @@ type answer struct {
 	body   []byte
 }
 
-// TestScaleOut runs two real instances (serve() on real TCP) against one
+// TestScaleOut runs two real instances (Serve on real TCP) against one
 // fresh, empty database and one redis-server, started at the same moment:
 // migrations are applied once, the rate-limit budget is shared, a webhook
 // delivered to both instances is applied once (and the newer of two
@@ -141,7 +141,7 @@ func TestScaleOut(t *testing.T) {
 	env := envOf(map[string]string{
 		"DATABASE_URL": dbURL, "CLERK_JWT_KEY": key.PublicPEM(), "CLERK_WEBHOOK_SIGNING_SECRET": secret,
 		"PORT": "0", "REDIS_URL": rds.URL, "RATE_LIMIT_TRIAL": strconv.Itoa(trialLimit),
-		"PLG_GATING": "false", "SHUTDOWN_TIMEOUT": "5s", "LOG_LEVEL": "info",
+		"PLG_GATING": "false", "SHUTDOWN_TIMEOUT": "5s", "LOG_LEVEL": "info", "METRICS_ADDR": "127.0.0.1:0",
 	})
 
 	// --- Start two instances at the same moment. -------------------------
@@ -150,15 +150,15 @@ func TestScaleOut(t *testing.T) {
 	const n = 2
 	var (
 		barrier = make(chan struct{})
-		ready   [n]chan string
+		ready   [n]chan Addrs
 		done    [n]chan error
 		logs    [n]*lockedBuffer
 	)
 	for i := range n {
-		ready[i], done[i], logs[i] = make(chan string, 1), make(chan error, 1), &lockedBuffer{}
+		ready[i], done[i], logs[i] = make(chan Addrs, 1), make(chan error, 1), &lockedBuffer{}
 		go func() {
 			<-barrier
-			done[i] <- serve(ctx, env, logs[i], ready[i])
+			done[i] <- Serve(ctx, env, logs[i], func(a Addrs) { ready[i] <- a })
 		}()
 	}
 	startAt := time.Now()
@@ -166,8 +166,8 @@ func TestScaleOut(t *testing.T) {
 	var base [n]string
 	for i := range n {
 		select {
-		case addr := <-ready[i]:
-			base[i] = "http://127.0.0.1:" + addr[strings.LastIndex(addr, ":")+1:]
+		case a := <-ready[i]:
+			base[i] = "http://127.0.0.1:" + a.API[strings.LastIndex(a.API, ":")+1:]
 		case err := <-done[i]:
 			t.Fatalf("instance %d ended before listening: %v\n%s", i, err, logs[i].String())
 		case <-time.After(30 * time.Second):
@@ -406,7 +406,7 @@ func TestScaleOut(t *testing.T) {
 		select {
 		case err := <-done[i]:
 			if err != nil {
-				t.Errorf("instance %d: serve returned %v, want nil after cancellation", i, err)
+				t.Errorf("instance %d: Serve returned %v, want nil after cancellation", i, err)
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatalf("instance %d did not stop", i)

@@ -198,7 +198,7 @@ func (r *report) Text() string {
 	p("the machine was %.0f%% busy in the 2 s before the run", 100*r.BusyBefore)
 	p("load: wrk -t%d -c%d, %s per run, %d rounds with the scenarios alternating, medians over rounds", c.Threads, c.Conns, c.D, c.Rounds)
 	p("servers: praxiom serve ×2 (TOKEN_CACHE_SIZE=%d and 0), JWKS mode against a loopback fake Clerk, DB_MAX_CONNS=%d,", c.CacheSize, c.DBMaxConns)
-	p("         LOG_LEVEL=warn, RATE_LIMIT_ENABLED=false, METRICS_ENABLED=true; PostgreSQL durable (fsync on), pg_stat_statements")
+	p("         LOG_LEVEL=warn, RATE_LIMIT_ENABLED=false, metrics on (METRICS_ADDR=127.0.0.1:0); PostgreSQL durable (fsync on), pg_stat_statements")
 	p("seed: %d users, %d workspaces, %d memberships; %d tokens (one per user)", r.Seed["users"], r.Seed["workspaces"], r.Seed["memberships"], r.Seed["users"])
 	p("")
 	p("%-58s %9s %8s %8s %7s %9s   %s", "scenario", "req/s", "p50 ms", "p99 ms", "failed", "stmts/req*", "CPU µs/req: server postgres  wrk kernel other  busy")
