@@ -70,6 +70,7 @@ func (s *Server) routes() http.Handler {
 					r.Post("/access-codes", h(s.createAccessCodes))
 					r.Get("/access-codes", h(s.listAccessCodes))
 					r.Delete("/access-codes/{access_code_id}", h(s.revokeAccessCode))
+					r.Get("/audit-log", h(s.adminAuditLog))
 				})
 
 				r.With(sessionOnly).Post("/workspaces", h(s.createWorkspace)) // 403 ACCESS_REQUIRED without product access
@@ -101,6 +102,8 @@ func (s *Server) routes() http.Handler {
 			r.With(admin).Post("/invitations", h(s.createInvitation))
 			r.With(admin).Get("/invitations", h(s.listInvitations))
 			r.With(admin).Delete("/invitations/{invitation_id}", h(s.revokeInvitation))
+
+			r.With(admin).Get("/audit-log", h(s.workspaceAuditLog))
 
 			// Keys cannot mint or manage keys.
 			r.With(admin, sessionOnly, notImpersonating).Post("/api-keys", h(s.createAPIKey))

@@ -63,7 +63,8 @@ func wsSnapshot(t *testing.T, e *testenv.Env, wsID uuid.UUID) string {
 		'settings', (SELECT row_to_json(s) FROM workspace_settings s WHERE s.workspace_id = $1),
 		'subscription', (SELECT row_to_json(s) FROM subscriptions s WHERE s.workspace_id = $1),
 		'invitations', (SELECT json_agg(i ORDER BY i.id) FROM invitations i WHERE i.workspace_id = $1),
-		'api_keys', (SELECT json_agg(k ORDER BY k.id) FROM api_keys k WHERE k.workspace_id = $1))::text`,
+		'api_keys', (SELECT json_agg(k ORDER BY k.id) FROM api_keys k WHERE k.workspace_id = $1),
+		'audit', (SELECT json_agg(e ORDER BY e.seq) FROM audit_events e WHERE e.workspace_id = $1))::text`,
 		wsID).Scan(&s)
 	if err != nil {
 		t.Fatalf("snapshot: %v", err)
