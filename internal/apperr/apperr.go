@@ -28,6 +28,8 @@ const (
 	LastOwner                 Code = "LAST_OWNER"
 	AccessCodeExhausted       Code = "ACCESS_CODE_EXHAUSTED"
 	APIKeyLimit               Code = "API_KEY_LIMIT"
+	IdempotencyKeyInUse       Code = "IDEMPOTENCY_KEY_IN_USE"
+	IdempotencyKeyReused      Code = "IDEMPOTENCY_KEY_REUSED"
 	InvitationExpired         Code = "INVITATION_EXPIRED"
 	InvitationRevoked         Code = "INVITATION_REVOKED"
 	InvitationAlreadyAccepted Code = "INVITATION_ALREADY_ACCEPTED"

@@ -52,6 +52,18 @@ var notImpersonating = middleware(func(w http.ResponseWriter, r *http.Request, n
 	return nil
 })
 
+var errAccessRequired = apperr.New(apperr.AccessRequired, "You need product access to create a workspace.")
+
+// requireProductAccess lets through users with product access (founders,
+// redeemed access codes, granted access) only (403 ACCESS_REQUIRED).
+var requireProductAccess = middleware(func(w http.ResponseWriter, r *http.Request, next http.Handler) error {
+	if u := state(r).user; u == nil || (!u.HasProductAccess && !u.IsFounder) {
+		return errAccessRequired
+	}
+	next.ServeHTTP(w, r)
+	return nil
+})
+
 // requireAdmin lets through platform administrators (users with is_admin)
 // only (403 FORBIDDEN).
 var requireAdmin = middleware(func(w http.ResponseWriter, r *http.Request, next http.Handler) error {

@@ -28,6 +28,8 @@ var statusOf = map[apperr.Code]int{
 	apperr.LastOwner:                 http.StatusConflict,
 	apperr.AccessCodeExhausted:       http.StatusConflict,
 	apperr.APIKeyLimit:               http.StatusConflict,
+	apperr.IdempotencyKeyInUse:       http.StatusConflict,
+	apperr.IdempotencyKeyReused:      http.StatusUnprocessableEntity,
 	apperr.InvitationExpired:         http.StatusGone,
 	apperr.InvitationRevoked:         http.StatusGone,
 	apperr.InvitationAlreadyAccepted: http.StatusGone,

@@ -48,6 +48,10 @@ func (s *Server) routes() http.Handler {
 
 	// Everything else under /api needs a credential, checked before routing
 	// (an unknown /api path without one answers 401).
+	// Every authenticated POST takes an Idempotency-Key; idem sits last, right
+	// before the handler, so requests the chain refuses are never recorded.
+	idem := s.idempotent
+
 	r.Route("/api", func(r chi.Router) {
 		r.Use(middleware(s.verifyCredential)) // 401: a session token or an API key, no database
 		// An unknown route or method still costs its caller a request of
@@ -62,18 +66,18 @@ func (s *Server) routes() http.Handler {
 
 			r.Group(func(r chi.Router) {
 				r.Use(requireActive)
-				r.With(sessionOnly, notImpersonating).Post("/access-codes/redeem", h(s.redeemAccessCode))
-				r.With(sessionOnly, notImpersonating).Post("/invitations/{token}/accept", h(s.acceptInvitation))
+				r.With(sessionOnly, notImpersonating, idem).Post("/access-codes/redeem", h(s.redeemAccessCode))
+				r.With(sessionOnly, notImpersonating, idem).Post("/invitations/{token}/accept", h(s.acceptInvitation))
 
 				r.Route("/admin", func(r chi.Router) {
 					r.Use(sessionOnly, notImpersonating, requireAdmin)
-					r.Post("/access-codes", h(s.createAccessCodes))
+					r.With(idem).Post("/access-codes", h(s.createAccessCodes))
 					r.Get("/access-codes", h(s.listAccessCodes))
 					r.Delete("/access-codes/{access_code_id}", h(s.revokeAccessCode))
 					r.Get("/audit-log", h(s.adminAuditLog))
 				})
 
-				r.With(sessionOnly).Post("/workspaces", h(s.createWorkspace)) // 403 ACCESS_REQUIRED without product access
+				r.With(sessionOnly, requireProductAccess, idem).Post("/workspaces", h(s.createWorkspace))
 				r.Get("/workspaces", h(s.listWorkspaces))                     // an API key: its own workspace
 			})
 		})
@@ -99,14 +103,14 @@ func (s *Server) routes() http.Handler {
 			// checked against the role rules under the workspace lock.
 			r.With(member).Delete("/members/{user_id}", h(s.removeMember))
 
-			r.With(admin).Post("/invitations", h(s.createInvitation))
+			r.With(admin, idem).Post("/invitations", h(s.createInvitation))
 			r.With(admin).Get("/invitations", h(s.listInvitations))
 			r.With(admin).Delete("/invitations/{invitation_id}", h(s.revokeInvitation))
 
 			r.With(admin).Get("/audit-log", h(s.workspaceAuditLog))
 
 			// Keys cannot mint or manage keys.
-			r.With(admin, sessionOnly, notImpersonating).Post("/api-keys", h(s.createAPIKey))
+			r.With(admin, sessionOnly, notImpersonating, idem).Post("/api-keys", h(s.createAPIKey))
 			r.With(admin, sessionOnly).Get("/api-keys", h(s.listAPIKeys))
 			r.With(admin, sessionOnly).Delete("/api-keys/{api_key_id}", h(s.revokeAPIKey))
 		})

@@ -6,7 +6,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/praxiom/praxiom-api/internal/apperr"
 	"github.com/praxiom/praxiom-api/internal/store"
 )
 
@@ -49,15 +48,9 @@ type createWorkspaceRequest struct {
 	CurrentStage       *string `json:"current_stage"`
 }
 
-var errAccessRequired = apperr.New(apperr.AccessRequired, "You need product access to create a workspace.")
-
 // createWorkspace answers POST /api/workspaces: 201 with the new workspace,
-// the caller as owner. 403 ACCESS_REQUIRED without product access (checked
-// before the body), then 415/413/400/422 for the body.
+// the caller as owner; 415/413/400/422 for the body.
 func (s *Server) createWorkspace(w http.ResponseWriter, r *http.Request) error {
-	if u := currentUser(r); !u.HasProductAccess && !u.IsFounder {
-		return errAccessRequired
-	}
 	var req createWorkspaceRequest
 	if err := decode(w, r, &req); err != nil {
 		return err

@@ -369,6 +369,8 @@ func TestErrorEnvelopes(t *testing.T) {
 		body := errorJSON("FORBIDDEN")
 		body["error"].(map[string]any)["request_id"] = "other"
 		expectFail(t, c, request("GET", ws), 403, jsonHeader(), mustJSON(t, body), "request_id")
+		// A replay (Idempotency-Key) keeps the first request's request_id.
+		expectPass(t, c, request("GET", ws), 403, jsonHeader("Idempotent-Replayed", "true"), mustJSON(t, body))
 	})
 	t.Run("plain-text error", func(t *testing.T) {
 		h := jsonHeader("Content-Type", "text/plain; charset=utf-8")
