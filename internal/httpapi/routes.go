@@ -78,7 +78,7 @@ func (s *Server) routes() http.Handler {
 				})
 
 				r.With(sessionOnly, requireProductAccess, idem).Post("/workspaces", h(s.createWorkspace))
-				r.Get("/workspaces", h(s.listWorkspaces))                     // an API key: its own workspace
+				r.Get("/workspaces", h(s.listWorkspaces)) // an API key: its own workspace
 			})
 		})
 
