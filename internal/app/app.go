@@ -93,10 +93,12 @@ func NewAPI(cfg config.Config, st *store.Store, readiness httpapi.ReadinessCheck
 			opts.ContextTimeoutEnabled = true
 			rdb := redis.NewClient(opts)
 			a.close = rdb.Close
-			deps.RateLimits.Limiter = ratelimit.NewRedis(rdb, log)
+			rl := ratelimit.NewRedis(rdb, log)
+			deps.RateLimits.Limiter, deps.RateLimits.Failures = rl, rl
 			log.Info("rate limits shared through Redis", "redis", config.MaskURL(cfg.RedisURL))
 		} else {
-			deps.RateLimits.Limiter = ratelimit.NewLocal(nil)
+			rl := ratelimit.NewLocal(nil)
+			deps.RateLimits.Limiter, deps.RateLimits.Failures = rl, rl
 		}
 	}
 	if cfg.ClerkSecretKey != "" {
@@ -285,6 +287,9 @@ func prune(ctx context.Context, st *store.Store, cfg config.Config, log *slog.Lo
 		}{
 			{"webhook events", cfg.WebhookRetention, st.PruneWebhookEvents},
 			{"audit events", cfg.AuditRetention, st.PruneAuditEvents},
+			{"idempotency keys", store.IdempotencyRetention, func(ctx context.Context, _ time.Duration) (int64, error) {
+				return st.PruneIdempotencyKeys(ctx)
+			}},
 		} {
 			n, err := p.fn(ctx, p.retention)
 			switch {

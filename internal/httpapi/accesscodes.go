@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/praxiom/praxiom-api/internal/apperr"
 	"github.com/praxiom/praxiom-api/internal/store"
 )
 
@@ -41,8 +42,13 @@ func toAccessCodesJSON(codes []store.AccessCode) []accessCodeJSON {
 // object with product access (a user who already has it is answered as is
 // and the code is not consumed); 422 when code is missing or blank; 404
 // ACCESS_CODE_INVALID for an unknown, revoked or expired code; 409
-// ACCESS_CODE_EXHAUSTED.
+// ACCESS_CODE_EXHAUSTED; 429 RATE_LIMITED once the caller (or its client
+// address) failed too often this hour.
 func (s *Server) redeemAccessCode(w http.ResponseWriter, r *http.Request) error {
+	budgets := s.failureBudgets(r)
+	if err := s.checkFailures(w, r, budgets); err != nil {
+		return err
+	}
 	var req struct {
 		Code string `json:"code"`
 	}
@@ -50,6 +56,9 @@ func (s *Server) redeemAccessCode(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	u, err := s.store.RedeemAccessCode(r.Context(), s.actor(r), req.Code)
+	if code := apperr.CodeOf(err); code == apperr.AccessCodeInvalid || code == apperr.AccessCodeExhausted {
+		s.spendFailure(r, budgets)
+	}
 	if err != nil {
 		return err
 	}

@@ -8,12 +8,16 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/praxiom/praxiom-api/internal/httpapi"
+	"github.com/praxiom/praxiom-api/internal/ratelimit"
+	"github.com/praxiom/praxiom-api/internal/redistest"
 	"github.com/praxiom/praxiom-api/internal/store"
 	"github.com/praxiom/praxiom-api/internal/testenv"
 )
@@ -339,5 +343,51 @@ func TestAccessCodeLastRedemptionRace(t *testing.T) {
 			fmt.Sprintf("racer%d-%%", round)); n != 1 {
 			t.Fatalf("round %d: %d users gained access", round, n)
 		}
+	}
+}
+
+// TestAccessCodeGuessingIsBounded: at most 10 failed redemptions per user
+// and 30 per client address an hour (429 with Retry-After, even for a good
+// code), shared by the instances through Redis; successes spend nothing.
+func TestAccessCodeGuessingIsBounded(t *testing.T) {
+	srv := redistest.Start(t)
+	failures := func() ratelimit.Budget { return ratelimit.NewRedis(srv.Client(t), nil) }
+	a := testenv.New(t, testenv.Options{RateLimits: httpapi.RateLimits{Failures: failures()}})
+	b := testenv.NewOn(t, a, testenv.Options{RateLimits: httpapi.RateLimits{Failures: failures()}})
+	codes, err := a.Store.CreateAccessCodes(context.Background(), store.CLIActor, store.NewAccessCodes{Count: 2, MaxRedemptions: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	redeem := func(e *testenv.Env, tok, code, addr string) *testenv.Response {
+		return e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/access-codes/redeem", Token: tok,
+			Body: map[string]any{"code": code}, RemoteAddr: addr})
+	}
+	guesser := signUp(t, a, "guesser")
+	for i := range 10 { // through both instances
+		e := []*testenv.Env{a, b}[i%2]
+		wantError(t, redeem(e, guesser.Token, fmt.Sprintf("PRAXIOM-ZZZZ%02d", i), "198.51.100.1:1"), http.StatusNotFound, "ACCESS_CODE_INVALID")
+	}
+	r := redeem(b, guesser.Token, codes[0].Code, "198.51.100.2:1") // a good code, another address
+	wantError(t, r, http.StatusTooManyRequests, "RATE_LIMITED")
+	if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || ra < 60 || ra > 3600 {
+		t.Fatalf("Retry-After = %q, want minutes", r.Header.Get("Retry-After"))
+	}
+	if scalar[bool](t, a, `SELECT has_product_access FROM users WHERE id = $1`, guesser.ID) {
+		t.Fatal("the refused redemption granted access")
+	}
+
+	// Per address: 30 failures from one address across many users.
+	for i := range 30 {
+		u := signUp(t, a, fmt.Sprintf("crowd%d", i))
+		wantError(t, redeem(a, u.Token, "PRAXIOM-YYYYYY", "[2001:db8:7::1]:1"), http.StatusNotFound, "ACCESS_CODE_INVALID")
+	}
+	fresh := signUp(t, a, "fresh")
+	wantError(t, redeem(b, fresh.Token, codes[1].Code, "[2001:db8:7::ffff]:2"), http.StatusTooManyRequests, "RATE_LIMITED") // same /64
+	wantStatus(t, redeem(b, fresh.Token, codes[1].Code, "203.0.113.9:1"), http.StatusOK)
+
+	// Successes spend nothing: one user redeeming (or already holding
+	// access) as often as they like.
+	for range 12 {
+		wantStatus(t, redeem(a, fresh.Token, codes[1].Code, "203.0.113.10:1"), http.StatusOK)
 	}
 }

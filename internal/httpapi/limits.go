@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"math"
 	"net"
 	"net/http"
@@ -26,7 +27,18 @@ type RateLimits struct {
 	PerIP int
 	// TrustedProxies may set X-Forwarded-For; nobody else is believed.
 	TrustedProxies []netip.Prefix
+	// Failures counts failed guesses (access-code redemptions) against
+	// per-hour budgets, across instances when it is the Redis limiter; nil
+	// turns the budgets off.
+	Failures ratelimit.Budget
 }
+
+// The failure budgets of access-code redemption (api/openapi.yaml,
+// "Hostile input"): failed redemptions per user and per client an hour.
+var (
+	redeemFailuresPerUser = ratelimit.PerHour(10)
+	redeemFailuresPerIP   = ratelimit.PerHour(30)
+)
 
 // DefaultPerPlan are the per-user limits by plan.
 var DefaultPerPlan = map[string]int{"trial": 30, "pro": 120, "growth": 300, "power": 600}
@@ -123,6 +135,57 @@ func (s *Server) applyLimit(w http.ResponseWriter, r *http.Request, key string, 
 	}
 	return apperr.New(apperr.RateLimited, "Too many requests; retry after "+
 		(time.Duration(retry)*time.Second).String()+".")
+}
+
+// failureBudgets are the failure budgets a request draws on: its user's
+// and its client's.
+func (s *Server) failureBudgets(r *http.Request) []failureBudget {
+	return []failureBudget{
+		{"fail:redeem:user:" + currentUser(r).ID.String(), redeemFailuresPerUser},
+		{"fail:redeem:ip:" + clientKey(r, s.limits.TrustedProxies), redeemFailuresPerIP},
+	}
+}
+
+type failureBudget struct {
+	key   string
+	limit ratelimit.Limit
+}
+
+// checkFailures returns RATE_LIMITED, with Retry-After, when any of the
+// budgets is spent. A limiter failure lets the request through.
+func (s *Server) checkFailures(w http.ResponseWriter, r *http.Request, budgets []failureBudget) error {
+	if s.limits.Failures == nil {
+		return nil
+	}
+	for _, b := range budgets {
+		res, err := s.limits.Failures.Peek(r.Context(), b.key, b.limit)
+		if err != nil {
+			logger(r).Warn("failure budget: peek failed; request allowed", "error", err.Error())
+			continue
+		}
+		if !res.Allowed {
+			retry := max(1, int(math.Ceil(res.RetryAfter.Seconds())))
+			w.Header().Set("Retry-After", strconv.Itoa(retry))
+			if s.metrics != nil {
+				s.metrics.RateLimited("failures")
+			}
+			return apperr.New(apperr.RateLimited, "Too many failed attempts; retry after "+
+				(time.Duration(retry)*time.Second).String()+".")
+		}
+	}
+	return nil
+}
+
+// spendFailure counts a failed attempt against every budget.
+func (s *Server) spendFailure(r *http.Request, budgets []failureBudget) {
+	if s.limits.Failures == nil {
+		return
+	}
+	for _, b := range budgets {
+		if _, err := s.limits.Failures.Consume(context.WithoutCancel(r.Context()), b.key, b.limit); err != nil {
+			logger(r).Warn("failure budget: consume failed", "error", err.Error())
+		}
+	}
 }
 
 // clientKey is the client's address as rate limits count it: an IPv4

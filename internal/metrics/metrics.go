@@ -46,7 +46,7 @@ func New(pool *pgxpool.Pool) *Metrics {
 		Name: "praxiom_webhook_events_total", Help: "Clerk webhook deliveries by event type and outcome.",
 	}, []string{"type", "outcome"})
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "praxiom_rate_limited_total", Help: "Requests refused by the rate limiter, by scope (user, ip).",
+		Name: "praxiom_rate_limited_total", Help: "Requests refused by the rate limiter, by scope (user, ip, failures).",
 	}, []string{"scope"})
 	m.reg.MustRegister(m.requests, m.latency, jwksFetches, tokenCache, m.webhooks, m.rateLimited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -57,7 +57,7 @@ func New(pool *pgxpool.Pool) *Metrics {
 	// rather than nothing before the first event.
 	m.jwksOK, m.jwksError = jwksFetches.WithLabelValues("ok"), jwksFetches.WithLabelValues("error")
 	m.cacheHit, m.cacheMiss = tokenCache.WithLabelValues("hit"), tokenCache.WithLabelValues("miss")
-	for _, sc := range []string{"user", "ip"} {
+	for _, sc := range []string{"user", "ip", "failures"} {
 		m.rateLimited.WithLabelValues(sc)
 	}
 	return m
