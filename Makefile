@@ -44,20 +44,26 @@ vulncheck:
 
 # Each fuzz target for FUZZTIME; `go test -fuzz` takes one target per run.
 # Their seed corpora (testdata/fuzz/) also run as plain tests in `make test`.
+# FuzzRequestBodies sends bodies through the real router to a real
+# PostgreSQL, so the loop runs under a throwaway cluster (cmd/withpg).
 FUZZTIME ?= 10s
 FUZZ_TARGETS := \
 	./internal/auth:FuzzParseBearer \
 	./internal/auth:FuzzVerify \
+	./internal/auth:FuzzScanObject \
 	./internal/webhook:FuzzWebhookVerify \
 	./internal/webhook:FuzzDecode \
-	./internal/httpapi:FuzzDecodeBytes
+	./internal/jsontext:FuzzCheck \
+	./internal/httpapi:FuzzDecodeBytes \
+	./internal/httpapi:FuzzRequestBodies
 
 fuzz:
-	@set -e; for t in $(FUZZ_TARGETS); do \
+	$(PROVISION) postgres
+	$(GO) run ./cmd/withpg -- bash -c 'set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
-		echo "$(GO) test -run='^$$' -fuzz='^$$name\$$' -fuzztime=$(FUZZTIME) $$pkg"; \
-		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
-	done
+		echo "$(GO) test -run=^\$$ -fuzz=^$$name\$$ -fuzztime=$(FUZZTIME) $$pkg"; \
+		$(GO) test -run="^\$$" -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	done'
 
 # The development stand-in (cmd/praxiom-dev). As root, PostgreSQL runs as the
 # postgres user on a data directory the script gives it.
