@@ -42,14 +42,10 @@ type AccessCode struct {
 const accessCodeColumns = `c.id, c.code, c.max_redemptions, c.redemption_count, c.expires_at,
 	c.revoked_at, c.metadata, c.created_at`
 
-func scanAccessCode(row pgx.Row, extra ...any) (AccessCode, error) {
-	var c AccessCode
-	var meta []byte
-	dest := append([]any{&c.ID, &c.Code, &c.MaxRedemptions, &c.RedemptionCount, &c.ExpiresAt,
-		&c.RevokedAt, &meta, &c.CreatedAt}, extra...)
-	err := row.Scan(dest...)
-	c.Metadata = json.RawMessage(meta)
-	return c, err
+// readAccessCode reads accessCodeColumns.
+func readAccessCode(r *row) AccessCode {
+	return AccessCode{ID: r.uuid(), Code: r.text(), MaxRedemptions: r.int(), RedemptionCount: r.int(),
+		ExpiresAt: r.timePtr(), RevokedAt: r.timePtr(), Metadata: r.json(), CreatedAt: r.time()}
 }
 
 // NewAccessCodes describes a batch of codes to create.
@@ -152,16 +148,12 @@ func (s *Store) CreateAccessCodes(ctx context.Context, a Actor, n NewAccessCodes
 					codes = append(codes, c)
 				}
 			}
-			rows, err := tx.Query(ctx, `INSERT INTO access_codes AS c (code, max_redemptions, expires_at, metadata, created_by)
+			got, err := queryRows(ctx, tx, `INSERT INTO access_codes AS c (code, max_redemptions, expires_at, metadata, created_by)
 				SELECT code, $2, $3, $4, $5 FROM unnest($1::text[]) AS code
 				ON CONFLICT (code) DO NOTHING
-				RETURNING `+accessCodeColumns, codes, n.MaxRedemptions, n.ExpiresAt, string(meta), createdBy)
+				RETURNING `+accessCodeColumns, []any{codes, n.MaxRedemptions, n.ExpiresAt, string(meta), createdBy}, readAccessCode)
 			if err != nil {
 				return dbErr("create access codes", err)
-			}
-			got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (AccessCode, error) { return scanAccessCode(row) })
-			if err != nil {
-				return dbErr("create access codes: scan", err)
 			}
 			created = append(created, got...)
 		}
@@ -180,7 +172,7 @@ func (s *Store) CreateAccessCodes(ctx context.Context, a Actor, n NewAccessCodes
 // ones included), newest first, and how many there are in all. Returns
 // SERVICE_UNAVAILABLE.
 func (s *Store) ListAccessCodes(ctx context.Context, limit, offset int) ([]AccessCode, int, error) {
-	return listPage(ctx, s.pool, "list access codes", scanAccessCode, offset,
+	return listPage(ctx, s.pool, "list access codes", readAccessCode, offset,
 		`SELECT `+accessCodeColumns+`, count(*) OVER () FROM access_codes c
 		ORDER BY c.created_at DESC, c.id LIMIT $1 OFFSET $2`, []any{limit, offset},
 		`SELECT count(*) FROM access_codes`)
@@ -240,8 +232,8 @@ func (s *Store) RedeemAccessCode(ctx context.Context, a Actor, code string) (Use
 		// The user's row lock serializes one user's concurrent redemptions,
 		// so a user never consumes two codes.
 		var err error
-		u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u
-			WHERE u.id = $1 AND u.deleted_at IS NULL FOR UPDATE`, userID))
+		u, err = queryUser(ctx, tx, `SELECT `+userColumns+` FROM users u
+			WHERE u.id = $1 AND u.deleted_at IS NULL FOR UPDATE`, userID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return apperr.New(apperr.Unauthorized, "The user is unknown or deleted.")
 		}
@@ -275,10 +267,10 @@ func (s *Store) RedeemAccessCode(ctx context.Context, a Actor, code string) (Use
 				return dbErr("redeem access code: give back", err)
 			}
 		}
-		u, err = scanUser(tx.QueryRow(ctx, `UPDATE users u SET has_product_access = true,
+		u, err = queryUser(ctx, tx, `UPDATE users u SET has_product_access = true,
 			access_status = CASE WHEN u.access_status = 'suspended' THEN 'suspended' ELSE 'active' END,
 			activated_at = coalesce(u.activated_at, now()), updated_at = now()
-			WHERE u.id = $1 RETURNING `+userColumns, userID))
+			WHERE u.id = $1 RETURNING `+userColumns, userID)
 		if err != nil {
 			return dbErr("redeem access code: grant", err)
 		}

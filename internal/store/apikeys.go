@@ -39,11 +39,11 @@ type APIKey struct {
 const apiKeyColumns = `k.id, k.workspace_id, k.name, k.prefix, k.role, k.read_only, k.created_by,
 	k.created_by_name, k.created_at, k.expires_at, k.last_used_at`
 
-func scanAPIKey(row pgx.Row, extra ...any) (APIKey, error) {
-	var k APIKey
-	err := row.Scan(append([]any{&k.ID, &k.WorkspaceID, &k.Name, &k.Prefix, &k.Role, &k.ReadOnly,
-		&k.CreatedByID, &k.CreatedByName, &k.CreatedAt, &k.ExpiresAt, &k.LastUsedAt}, extra...)...)
-	return k, err
+// readAPIKey reads apiKeyColumns.
+func readAPIKey(r *row) APIKey {
+	return APIKey{ID: r.uuid(), WorkspaceID: r.uuid(), Name: r.text(), Prefix: r.text(), Role: r.text(),
+		ReadOnly: r.bool(), CreatedByID: r.uuidPtr(), CreatedByName: r.text(), CreatedAt: r.time(),
+		ExpiresAt: r.timePtr(), LastUsedAt: r.timePtr()}
 }
 
 // apiKeyLive is the condition of a key that may be used.
@@ -62,15 +62,18 @@ var apiKeyWithWorkspace = `SELECT ` + apiKeyColumns + `, ` + workspaceColumns("k
 // needs no other query to authorize, like one with a session. Returns
 // NOT_FOUND for an unknown, revoked or expired key, SERVICE_UNAVAILABLE.
 func (s *Store) APIKeyByHash(ctx context.Context, hash [32]byte) (APIKey, Workspace, error) {
-	var ws workspaceScan
-	k, err := scanAPIKey(s.pool.QueryRow(ctx, apiKeyWithWorkspace, hash[:]), ws.dest(false)...)
+	var (
+		k  APIKey
+		ws Workspace
+	)
+	err := queryRow(ctx, s.pool, apiKeyWithWorkspace, []any{hash[:]}, func(r *row) { k, ws = readAPIKey(r), readWorkspace(r) })
 	if errors.Is(err, pgx.ErrNoRows) {
 		return APIKey{}, Workspace{}, apperr.New(apperr.NotFound, "No such API key.")
 	}
 	if err != nil {
 		return APIKey{}, Workspace{}, dbErr("api key by hash", err)
 	}
-	return k, ws.w, nil
+	return k, ws, nil
 }
 
 // NewAPIKey is what a key is made from; CreateAPIKey validates it.
@@ -141,10 +144,11 @@ func (s *Store) CreateAPIKey(ctx context.Context, a Actor, wsID uuid.UUID, n New
 			return errAPIKeyLimit
 		}
 		var err error
-		k, err = scanAPIKey(tx.QueryRow(ctx, `INSERT INTO api_keys AS k
+		err = queryRow(ctx, tx, `INSERT INTO api_keys AS k
 			(workspace_id, name, prefix, key_hash, role, read_only, created_by, created_by_name, expires_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+apiKeyColumns,
-			wsID, n.Name, apikey.Prefix(secret), hash[:], n.Role, n.ReadOnly, a.ID, a.Name, n.ExpiresAt))
+			[]any{wsID, n.Name, apikey.Prefix(secret), hash[:], n.Role, n.ReadOnly, a.ID, a.Name, n.ExpiresAt},
+			func(r *row) { k = readAPIKey(r) })
 		if err != nil {
 			return dbErr("create api key: insert", err)
 		}
@@ -161,7 +165,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, a Actor, wsID uuid.UUID, n New
 // ListAPIKeys returns a page of the live keys of workspace wsID, newest
 // first, and how many there are. Returns SERVICE_UNAVAILABLE.
 func (s *Store) ListAPIKeys(ctx context.Context, wsID uuid.UUID, limit, offset int) ([]APIKey, int, error) {
-	return listPage(ctx, s.pool, "list api keys", scanAPIKey, offset,
+	return listPage(ctx, s.pool, "list api keys", readAPIKey, offset,
 		`SELECT `+apiKeyColumns+`, count(*) OVER () FROM api_keys k
 		WHERE k.workspace_id = $1 AND `+apiKeyLive+`
 		ORDER BY k.created_at DESC, k.id DESC LIMIT $2 OFFSET $3`, []any{wsID, limit, offset},

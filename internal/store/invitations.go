@@ -53,11 +53,17 @@ const invitationColumns = `i.id, i.workspace_id, i.invited_email, i.role,
 	CASE WHEN i.status = 'pending' AND i.expires_at <= now() THEN 'expired' ELSE i.status END,
 	i.token, i.invited_by_name, i.expires_at, i.created_at`
 
-func scanInvitation(row pgx.Row, extra ...any) (Invitation, error) {
+// readInvitation reads invitationColumns.
+func readInvitation(r *row) Invitation {
+	return Invitation{ID: r.uuid(), WorkspaceID: r.uuid(), InvitedEmail: r.text(), Role: r.text(), Status: r.text(),
+		Token: r.text(), InvitedByName: r.text(), ExpiresAt: r.time(), CreatedAt: r.time()}
+}
+
+// queryInvitation runs sql, which selects invitationColumns of at most one
+// invitation, and reads it. Returns pgx.ErrNoRows when there is none.
+func queryInvitation(ctx context.Context, q querier, sql string, args ...any) (Invitation, error) {
 	var inv Invitation
-	dest := append([]any{&inv.ID, &inv.WorkspaceID, &inv.InvitedEmail, &inv.Role, &inv.Status,
-		&inv.Token, &inv.InvitedByName, &inv.ExpiresAt, &inv.CreatedAt}, extra...)
-	err := row.Scan(dest...)
+	err := queryRow(ctx, q, sql, args, func(r *row) { inv = readInvitation(r) })
 	return inv, err
 }
 
@@ -151,12 +157,12 @@ func (s *Store) CreateInvitation(ctx context.Context, a Actor, wsID uuid.UUID, i
 		}
 		// ON CONFLICT on the partial unique index waits for a concurrent
 		// insert of the same pending invitation and then does nothing.
-		inv, err = scanInvitation(tx.QueryRow(ctx, `
+		inv, err = queryInvitation(ctx, tx, `
 			INSERT INTO invitations AS i (workspace_id, invited_email, role, token, invited_by, invited_by_name, expires_at)
 			VALUES ($1, $2, $3, $4, $5, coalesce((SELECT name FROM users WHERE id = $5), $6), now() + interval '168 hours')
 			ON CONFLICT (workspace_id, invited_email) WHERE status = 'pending' DO NOTHING
 			RETURNING `+invitationColumns,
-			wsID, email, in.Role, randcode.Token(invitationTokenBytes), inviter, a.Name))
+			wsID, email, in.Role, randcode.Token(invitationTokenBytes), inviter, a.Name)
 		if code, constraint := pgCode(err); errors.Is(err, pgx.ErrNoRows) ||
 			code == uniqueViolation && constraint == "invitations_pending_email_idx" {
 			return errInvitationPending
@@ -184,7 +190,7 @@ func (s *Store) ListInvitations(ctx context.Context, wsID uuid.UUID, status stri
 	if !ok {
 		return nil, 0, apperr.Validation(map[string]string{"status": "is unknown"})
 	}
-	return listPage(ctx, s.pool, "list invitations", scanInvitation, offset,
+	return listPage(ctx, s.pool, "list invitations", readInvitation, offset,
 		`SELECT `+invitationColumns+`, count(*) OVER () FROM invitations i
 		WHERE i.workspace_id = $1 AND `+filter+`
 		ORDER BY i.created_at DESC, i.id DESC LIMIT $2 OFFSET $3`, []any{wsID, limit, offset},
@@ -205,8 +211,8 @@ func (s *Store) RevokeInvitation(ctx context.Context, a Actor, wsID, invID uuid.
 		if _, err := lockRole(ctx, tx, wsID, a, RoleAdmin); err != nil {
 			return err
 		}
-		inv, err := scanInvitation(tx.QueryRow(ctx, `SELECT `+invitationColumns+` FROM invitations i
-			WHERE i.id = $1 AND i.workspace_id = $2 FOR UPDATE`, invID, wsID))
+		inv, err := queryInvitation(ctx, tx, `SELECT `+invitationColumns+` FROM invitations i
+			WHERE i.id = $1 AND i.workspace_id = $2 FOR UPDATE`, invID, wsID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return apperr.New(apperr.NotFound, "No such invitation in this workspace.")
 		}
@@ -241,10 +247,13 @@ var (
 // with its workspace's name, by an indexed equality. Returns NOT_FOUND,
 // SERVICE_UNAVAILABLE.
 func (s *Store) InvitationByToken(ctx context.Context, token string) (Invitation, error) {
-	var name string
-	inv, err := scanInvitation(s.pool.QueryRow(ctx, `SELECT `+invitationColumns+`, w.name
+	var (
+		inv  Invitation
+		name string
+	)
+	err := queryRow(ctx, s.pool, `SELECT `+invitationColumns+`, w.name
 		FROM invitations i JOIN workspaces w ON w.id = i.workspace_id
-		WHERE i.token = $1`, token), &name)
+		WHERE i.token = $1`, []any{token}, func(r *row) { inv, name = readInvitation(r), r.text() })
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Invitation{}, errInvitationNotFound
 	}
@@ -275,8 +284,8 @@ func (s *Store) AcceptInvitation(ctx context.Context, a Actor, token string) (Wo
 	userID := a.ID
 	var ws Workspace
 	err := s.change(ctx, a, "accept invitation", func(tx *changeTx) error {
-		inv, err := scanInvitation(tx.QueryRow(ctx, `SELECT `+invitationColumns+` FROM invitations i
-			WHERE i.token = $1 FOR UPDATE`, token))
+		inv, err := queryInvitation(ctx, tx, `SELECT `+invitationColumns+` FROM invitations i
+			WHERE i.token = $1 FOR UPDATE`, token)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errInvitationNotFound
 		}
@@ -332,7 +341,7 @@ func (s *Store) AcceptInvitation(ctx context.Context, a Actor, token string) (Wo
 		}
 		tx.record(ActionInvitationAccepted, &inv.WorkspaceID, TargetInvitation, inv.ID.String(),
 			map[string]any{"email": inv.InvitedEmail, "role": inv.Role})
-		ws, err = readWorkspace(ctx, tx, inv.WorkspaceID, inv.Role)
+		ws, err = workspaceWithRole(ctx, tx, inv.WorkspaceID, inv.Role)
 		return err
 	})
 	if err != nil {

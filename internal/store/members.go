@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/praxiom/praxiom-api/internal/apperr"
 )
@@ -25,11 +24,9 @@ const memberSelect = `SELECT m.user_id, u.email, u.name, u.avatar_url, m.role, m
 	FROM workspace_members m JOIN users u ON u.id = m.user_id
 	WHERE m.workspace_id = $1`
 
-func scanMember(row pgx.Row, extra ...any) (Member, error) {
-	var m Member
-	dest := append([]any{&m.UserID, &m.Email, &m.Name, &m.AvatarURL, &m.Role, &m.JoinedAt}, extra...)
-	err := row.Scan(dest...)
-	return m, err
+// readMember reads memberSelect's columns.
+func readMember(r *row) Member {
+	return Member{UserID: r.uuid(), Email: r.text(), Name: r.text(), AvatarURL: r.textPtr(), Role: r.text(), JoinedAt: r.time()}
 }
 
 var (
@@ -42,7 +39,7 @@ var (
 // they joined (joined_at, then user_id), and how many there are in all.
 // Returns SERVICE_UNAVAILABLE or INTERNAL.
 func (s *Store) ListMembers(ctx context.Context, wsID uuid.UUID, limit, offset int) ([]Member, int, error) {
-	return listPage(ctx, s.pool, "list members", scanMember, offset,
+	return listPage(ctx, s.pool, "list members", readMember, offset,
 		`SELECT mm.*, count(*) OVER () FROM (`+memberSelect+`) mm
 		ORDER BY mm.joined_at, mm.user_id LIMIT $2 OFFSET $3`, []any{wsID, limit, offset},
 		`SELECT count(*) FROM workspace_members WHERE workspace_id = $1`, wsID)
@@ -98,7 +95,7 @@ func (s *Store) ChangeMemberRole(ctx context.Context, a Actor, wsID, targetID uu
 			tx.record(ActionMemberRoleChanged, &wsID, TargetUser, targetID.String(),
 				map[string]any{"from": targetRole, "to": newRole})
 		}
-		m, err = scanMember(tx.QueryRow(ctx, memberSelect+` AND m.user_id = $2`, wsID, targetID))
+		err = queryRow(ctx, tx, memberSelect+` AND m.user_id = $2`, []any{wsID, targetID}, func(r *row) { m = readMember(r) })
 		return dbErr("change member role: reread", err)
 	})
 	return m, err

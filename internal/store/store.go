@@ -55,6 +55,10 @@ func Open(ctx context.Context, databaseURL string, o Options) (*Store, error) {
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "praxiom-api"
 	cfg.ConnConfig.Tracer = o.Tracer
+	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		registerUUID(c.TypeMap())
+		return nil
+	}
 	cfg.HealthCheckPeriod = 15 * time.Second
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -85,27 +89,19 @@ type querier interface {
 }
 
 // listPage runs query, a page of a list (LIMIT and OFFSET applied) whose
-// rows end with count(*) OVER (), and returns its rows read by scan with
+// rows end with count(*) OVER (), and returns its rows read by read with
 // that count, in one round trip. A page past the end has no row to carry the
 // count; countQuery, run with countArgs, supplies it then. op names the list
 // in errors.
-func listPage[T any](ctx context.Context, q querier, op string, scan func(pgx.Row, ...any) (T, error),
+func listPage[T any](ctx context.Context, q querier, op string, read func(*row) T,
 	offset int, query string, args []any, countQuery string, countArgs ...any) ([]T, int, error) {
-	rows, err := q.Query(ctx, query, args...)
-	if err != nil {
-		return nil, 0, dbErr(op, err)
-	}
-	defer rows.Close()
-	list := []T{}
 	total := 0
-	for rows.Next() {
-		v, err := scan(rows, &total)
-		if err != nil {
-			return nil, 0, dbErr(op+": scan", err)
-		}
-		list = append(list, v)
-	}
-	if err := rows.Err(); err != nil {
+	list, err := queryRows(ctx, q, query, args, func(r *row) T {
+		v := read(r)
+		total = r.int()
+		return v
+	})
+	if err != nil {
 		return nil, 0, dbErr(op, err)
 	}
 	if len(list) == 0 && offset > 0 {

@@ -77,19 +77,26 @@ const userColumns = `u.id, u.clerk_id, u.email, u.email_verified, u.name, u.avat
 	u.has_product_access, u.is_founder, u.is_admin, u.referral_code, u.activated_at,
 	u.clerk_updated_at, u.deleted_at, u.created_at, u.updated_at, u.plan`
 
-func scanUser(row pgx.Row, extra ...any) (User, error) {
+// readUser reads userColumns.
+func readUser(r *row) User {
+	return User{ID: r.uuid(), ClerkID: r.text(), Email: r.text(), EmailVerified: r.bool(), Name: r.text(),
+		AvatarURL: r.textPtr(), AccessStatus: r.text(), HasProductAccess: r.bool(), IsFounder: r.bool(),
+		IsAdmin: r.bool(), ReferralCode: r.text(), ActivatedAt: r.timePtr(), ClerkUpdatedAt: r.timePtr(),
+		DeletedAt: r.timePtr(), CreatedAt: r.time(), UpdatedAt: r.time(), Plan: r.text()}
+}
+
+// queryUser runs sql, which selects userColumns of at most one user, and
+// reads it. Returns pgx.ErrNoRows when there is none.
+func queryUser(ctx context.Context, q querier, sql string, args ...any) (User, error) {
 	var u User
-	dest := append([]any{&u.ID, &u.ClerkID, &u.Email, &u.EmailVerified, &u.Name, &u.AvatarURL, &u.AccessStatus,
-		&u.HasProductAccess, &u.IsFounder, &u.IsAdmin, &u.ReferralCode, &u.ActivatedAt,
-		&u.ClerkUpdatedAt, &u.DeletedAt, &u.CreatedAt, &u.UpdatedAt, &u.Plan}, extra...)
-	err := row.Scan(dest...)
+	err := queryRow(ctx, q, sql, args, func(r *row) { u = readUser(r) })
 	return u, err
 }
 
 // UserByClerkID returns the user whose clerk_id is clerkID, tombstoned or
 // not, with its plan. Returns NOT_FOUND or SERVICE_UNAVAILABLE.
 func (s *Store) UserByClerkID(ctx context.Context, clerkID string) (User, error) {
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.clerk_id = $1`, clerkID))
+	u, err := queryUser(ctx, s.pool, `SELECT `+userColumns+` FROM users u WHERE u.clerk_id = $1`, clerkID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, apperr.New(apperr.NotFound, "User not found.")
 	}
@@ -137,8 +144,11 @@ func upsertUser(ctx context.Context, q querier, p Profile, policy NewUserPolicy)
 	}
 	// A referral code collision (31^8 codes) is retried with a fresh code.
 	for attempt := 0; ; attempt++ {
-		var inserted bool
-		u, err := scanUser(q.QueryRow(ctx, `
+		var (
+			u        User
+			inserted bool
+		)
+		err := queryRow(ctx, q, `
 			INSERT INTO users AS u (clerk_id, email, email_verified, name, avatar_url, clerk_updated_at,
 				access_status, has_product_access, activated_at, referral_code)
 			VALUES ($1, $2, $10, $3, $4, $5, $6, $7, CASE WHEN $7 THEN now() END, $8)
@@ -152,8 +162,9 @@ func upsertUser(ctx context.Context, q querier, p Profile, policy NewUserPolicy)
 			WHERE u.deleted_at IS NULL AND excluded.clerk_updated_at IS NOT NULL
 				AND (u.clerk_updated_at IS NULL OR excluded.clerk_updated_at > u.clerk_updated_at)
 			RETURNING `+userColumns+`, (xmax = 0)`,
-			p.ClerkID, p.Email, p.Name, p.AvatarURL, clerkUpdated, status, active,
-			randcode.String(8), policy.Active, p.EmailVerified), &inserted)
+			[]any{p.ClerkID, p.Email, p.Name, p.AvatarURL, clerkUpdated, status, active,
+				randcode.String(8), policy.Active, p.EmailVerified},
+			func(r *row) { u, inserted = readUser(r), r.bool() })
 		switch {
 		case err == nil && inserted:
 			return u, Created, nil
@@ -161,7 +172,7 @@ func upsertUser(ctx context.Context, q querier, p Profile, policy NewUserPolicy)
 			return u, Updated, nil
 		case errors.Is(err, pgx.ErrNoRows):
 			// The conflict's WHERE refused the update: stale or tombstoned.
-			u, err := scanUser(q.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.clerk_id = $1`, p.ClerkID))
+			u, err := queryUser(ctx, q, `SELECT `+userColumns+` FROM users u WHERE u.clerk_id = $1`, p.ClerkID)
 			if err != nil {
 				return User{}, 0, dbErr("upsert user: reread", err)
 			}
@@ -285,8 +296,8 @@ func (s *Store) AdministerUser(ctx context.Context, action AdminAction, sel User
 				Fields: map[string]string{"email": fmt.Sprintf("matches %d live users: %s", len(ids), strings.Join(ids, ", "))},
 				Err:    &AmbiguousEmailError{Email: sel.Email, ClerkIDs: ids}}
 		}
-		u, err = scanUser(tx.QueryRow(ctx, `UPDATE users u SET `+set+`, updated_at = now()
-			WHERE u.id = $1 RETURNING `+userColumns, matches[0].ID))
+		u, err = queryUser(ctx, tx, `UPDATE users u SET `+set+`, updated_at = now()
+			WHERE u.id = $1 RETURNING `+userColumns, matches[0].ID)
 		if err != nil {
 			return dbErr(op, err)
 		}
@@ -314,13 +325,18 @@ var userWithWorkspace = `SELECT ` + userColumns + `, ` + workspaceColumns("m.rol
 // request needs no other query to authorize, and GET of the workspace none
 // to answer. Returns NOT_FOUND or SERVICE_UNAVAILABLE.
 func (s *Store) UserWithWorkspace(ctx context.Context, clerkID string, wsID uuid.UUID) (User, *Workspace, error) {
-	var ws workspaceScan
-	u, err := scanUser(s.pool.QueryRow(ctx, userWithWorkspace, clerkID, wsID), ws.dest(true)...)
+	var (
+		u  User
+		ws *Workspace
+	)
+	err := queryRow(ctx, s.pool, userWithWorkspace, []any{clerkID, wsID}, func(r *row) {
+		u, ws = readUser(r), readOptionalWorkspace(r)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, nil, apperr.New(apperr.NotFound, "User not found.")
 	}
 	if err != nil {
 		return User{}, nil, dbErr("user with workspace", err)
 	}
-	return u, ws.optional(), nil
+	return u, ws, nil
 }

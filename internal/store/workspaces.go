@@ -153,7 +153,7 @@ func (s *Store) CreateWorkspace(ctx context.Context, a Actor, in NewWorkspace, t
 			return dbErr("create workspace: settings", err)
 		}
 		tx.record(ActionWorkspaceCreated, &wsID, TargetWorkspace, wsID.String(), map[string]any{"name": in.Name})
-		w, err = readWorkspace(ctx, tx, wsID, RoleOwner)
+		w, err = workspaceWithRole(ctx, tx, wsID, RoleOwner)
 		return err
 	})
 	return w, err
@@ -164,7 +164,7 @@ func (s *Store) CreateWorkspace(ctx context.Context, a Actor, in NewWorkspace, t
 // how many there are in all. Returns SERVICE_UNAVAILABLE or INTERNAL.
 func (s *Store) ListWorkspaces(ctx context.Context, userID uuid.UUID, limit, offset int) ([]Workspace, int, error) {
 	// workspaceSelect joins the membership of $2; $1 names the same user here.
-	return listPage(ctx, s.pool, "list workspaces", scanWorkspace, offset,
+	return listPage(ctx, s.pool, "list workspaces", readWorkspace, offset,
 		`SELECT ws.*, count(*) OVER () FROM (`+workspaceSelect+` WHERE m.user_id = $1) ws
 		ORDER BY ws.created_at DESC, ws.id DESC LIMIT $3 OFFSET $4`, []any{userID, userID, limit, offset},
 		`SELECT count(*) FROM workspace_members WHERE user_id = $1`, userID)
@@ -222,7 +222,7 @@ func (s *Store) UpdateWorkspace(ctx context.Context, a Actor, wsID uuid.UUID, p 
 				"name": p.Name.Set, "product_name": p.ProductName.Set, "product_description": p.ProductDescription.Set,
 				"target_users": p.TargetUsers.Set, "current_stage": p.CurrentStage.Set})})
 		}
-		w, err = readWorkspace(ctx, tx, wsID, role)
+		w, err = workspaceWithRole(ctx, tx, wsID, role)
 		return err
 	})
 	return w, err

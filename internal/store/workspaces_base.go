@@ -60,7 +60,7 @@ func (w Workspace) LimitPlan() string {
 
 // workspaceColumns is the one select list of a workspace as a principal
 // sees it, from w (workspaces), s (its subscription, left-joined) and
-// role, the expression of the principal's role. scanWorkspace reads it.
+// role, the expression of the principal's role. readWorkspace reads it.
 func workspaceColumns(role string) string {
 	return `w.id, w.name, w.product_name, w.product_description, w.target_users, w.current_stage, ` +
 		role + `, coalesce(s.plan, 'trial'), coalesce(s.status, 'trialing'), s.trial_ends_at, w.created_at, w.updated_at`
@@ -73,54 +73,37 @@ var workspaceSelect = `SELECT ` + workspaceColumns("m.role") + `
 	JOIN workspace_members m ON m.workspace_id = w.id AND m.user_id = $2
 	LEFT JOIN subscriptions s ON s.workspace_id = w.id`
 
-// workspaceScan holds the destinations of workspaceColumns.
-type workspaceScan struct {
-	w Workspace
-	// The NOT NULL columns, read through pointers when the workspace may
-	// be missing from its row (a LEFT JOIN).
-	id               *uuid.UUID
-	name, role       *string
-	created, updated *time.Time
+// readWorkspace reads workspaceColumns.
+func readWorkspace(r *row) Workspace {
+	return Workspace{ID: r.uuid(), Name: r.text(), ProductName: r.textPtr(), ProductDescription: r.textPtr(),
+		TargetUsers: r.textPtr(), CurrentStage: r.textPtr(), Role: r.text(), Plan: r.text(),
+		SubscriptionStatus: r.text(), TrialEndsAt: r.timePtr(), CreatedAt: r.time(), UpdatedAt: r.time()}
 }
 
-// dest returns the destinations in workspaceColumns' order; optional reads
-// the NOT NULL columns through pointers.
-func (s *workspaceScan) dest(optional bool) []any {
-	w := &s.w
-	if !optional {
-		return []any{&w.ID, &w.Name, &w.ProductName, &w.ProductDescription, &w.TargetUsers, &w.CurrentStage,
-			&w.Role, &w.Plan, &w.SubscriptionStatus, &w.TrialEndsAt, &w.CreatedAt, &w.UpdatedAt}
-	}
-	return []any{&s.id, &s.name, &w.ProductName, &w.ProductDescription, &w.TargetUsers, &w.CurrentStage,
-		&s.role, &w.Plan, &w.SubscriptionStatus, &w.TrialEndsAt, &s.created, &s.updated}
-}
-
-// optional returns the workspace read through dest(true), or nil when its
-// row had none (no such workspace, or no role in it).
-func (s *workspaceScan) optional() *Workspace {
-	if s.id == nil || s.role == nil {
+// readOptionalWorkspace reads workspaceColumns from a LEFT JOIN: nil when
+// the row has no workspace (no such workspace, or no role in it).
+func readOptionalWorkspace(r *row) *Workspace {
+	if id, _ := r.peek(); id == nil {
+		r.i += workspaceColumnCount
 		return nil
 	}
-	w := s.w
-	w.ID, w.Name, w.Role, w.CreatedAt, w.UpdatedAt = *s.id, *s.name, *s.role, *s.created, *s.updated
+	w := readWorkspace(r)
 	return &w
 }
 
-func scanWorkspace(row pgx.Row, extra ...any) (Workspace, error) {
-	var s workspaceScan
-	err := row.Scan(append(s.dest(false), extra...)...)
-	return s.w, err
-}
+// workspaceColumnCount is how many columns workspaceColumns selects.
+const workspaceColumnCount = 12
 
 // workspaceAs reads a workspace with a given role ($2): what a change
 // answers once lockRole has read the actor's role.
 var workspaceAs = `SELECT ` + workspaceColumns("$2::text") + `
 	FROM workspaces w LEFT JOIN subscriptions s ON s.workspace_id = w.id WHERE w.id = $1`
 
-// readWorkspace reads workspace wsID as a principal of role sees it.
+// workspaceWithRole reads workspace wsID as a principal of role sees it.
 // Returns FORBIDDEN when it does not exist.
-func readWorkspace(ctx context.Context, q querier, wsID uuid.UUID, role string) (Workspace, error) {
-	w, err := scanWorkspace(q.QueryRow(ctx, workspaceAs, wsID, role))
+func workspaceWithRole(ctx context.Context, q querier, wsID uuid.UUID, role string) (Workspace, error) {
+	var w Workspace
+	err := queryRow(ctx, q, workspaceAs, []any{wsID, role}, func(r *row) { w = readWorkspace(r) })
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Workspace{}, ErrNotMember
 	}
