@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/praxiom/praxiom-api/internal/apperr"
 )
 
@@ -58,5 +60,17 @@ func TestWriteErrorAdds401Challenge(t *testing.T) {
 		if w.Code != http.StatusUnauthorized || w.Header().Get("WWW-Authenticate") != want {
 			t.Fatalf("auth %q: %d %q, want 401 %q", auth, w.Code, w.Header().Get("WWW-Authenticate"), want)
 		}
+	}
+}
+
+func TestNewRequestIDIsAUUID(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		id := newRequestID()
+		u, err := uuid.Parse(id)
+		if err != nil || u.String() != id || u.Version() != 4 || u.Variant() != uuid.RFC4122 || seen[id] {
+			t.Fatalf("newRequestID() = %q: %v (version %d, variant %v, repeated %v)", id, err, u.Version(), u.Variant(), seen[id])
+		}
+		seen[id] = true
 	}
 }

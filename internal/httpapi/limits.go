@@ -116,15 +116,16 @@ func (s *Server) applyLimit(w http.ResponseWriter, r *http.Request, key string, 
 		logger(r).Warn("rate limiter failed; request allowed", "error", err.Error())
 		return nil
 	}
+	// Canonical keys, set directly: no canonicalizing copy per request.
 	hdr := w.Header()
-	hdr.Set("X-RateLimit-Limit", strconv.Itoa(res.Limit))
-	hdr.Set("X-RateLimit-Remaining", strconv.Itoa(res.Remaining))
+	hdr["X-Ratelimit-Limit"] = []string{strconv.Itoa(res.Limit)}
+	hdr["X-Ratelimit-Remaining"] = []string{strconv.Itoa(res.Remaining)}
 	// Unix seconds, rounded up: never a second that has already begun.
 	reset := res.Reset.Unix()
 	if res.Reset.After(time.Unix(reset, 0)) {
 		reset++
 	}
-	hdr.Set("X-RateLimit-Reset", strconv.FormatInt(reset, 10))
+	hdr["X-Ratelimit-Reset"] = []string{strconv.FormatInt(reset, 10)}
 	if res.Allowed {
 		return nil
 	}

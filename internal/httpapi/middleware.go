@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,7 +14,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	chimw "github.com/go-chi/chi/v5/middleware"
-	"github.com/google/uuid"
 
 	"github.com/praxiom/praxiom-api/internal/apperr"
 	"github.com/praxiom/praxiom-api/internal/metrics"
@@ -42,15 +43,35 @@ func validRequestID(s string) bool {
 	return true
 }
 
+// newRequestID returns a fresh random (version 4) UUID in its string form,
+// in one allocation.
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
+}
+
 // withRequestID gives every request an id, echoed in X-Request-ID, and the
 // state the rest of the chain fills in.
 func (s *Server) withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-ID")
 		if !validRequestID(id) {
-			id = uuid.NewString()
+			id = newRequestID()
 		}
-		w.Header().Set("X-Request-ID", id)
+		w.Header()["X-Request-Id"] = []string{id} // canonical key: no canonicalizing copy
 		ctx := context.WithValue(r.Context(), ctxKey{}, &reqState{id: id, log: s.log})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})

@@ -5,6 +5,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -23,6 +24,20 @@ type Metrics struct {
 	// The series of fixed labels, looked up once: the token cache is
 	// consulted on every authenticated request.
 	jwksOK, jwksError, cacheHit, cacheMiss prometheus.Counter
+	// series caches the request series by their labels (a bounded set:
+	// methods, route patterns and statuses are), so a request costs no
+	// label hashing and no status formatting.
+	series sync.Map // requestLabels → *requestSeries
+}
+
+type requestLabels struct {
+	method, route string
+	status        int
+}
+
+type requestSeries struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
 }
 
 // New registers every metric, the Go runtime and process collectors, and,
@@ -86,9 +101,17 @@ func Method(method string) string {
 // Method) and route pattern (never the raw path, so ids do not explode the
 // label space).
 func (m *Metrics) ObserveRequest(method, route string, status int, d time.Duration) {
-	method = Method(method)
-	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
-	m.latency.WithLabelValues(method, route).Observe(d.Seconds())
+	key := requestLabels{method: Method(method), route: route, status: status}
+	v, ok := m.series.Load(key)
+	if !ok {
+		v, _ = m.series.LoadOrStore(key, &requestSeries{
+			count:   m.requests.WithLabelValues(key.method, route, strconv.Itoa(status)),
+			latency: m.latency.WithLabelValues(key.method, route),
+		})
+	}
+	rs := v.(*requestSeries)
+	rs.count.Inc()
+	rs.latency.Observe(d.Seconds())
 }
 
 // JWKSFetch records a JWKS fetch attempt.
