@@ -9,6 +9,7 @@ go 1.27.0
 toolchain go1.27.3
 
 require (
+	github.com/go-jose/go-jose/v3 v3.0.5
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/praxiom/praxiom-api v0.0.0
@@ -16,10 +17,11 @@ require (
 )
 
 require (
-	github.com/go-jose/go-jose/v3 v3.0.5 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	golang.org/x/crypto v0.59.0 // indirect
+	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/text v0.44.0 // indirect
 	gopkg.in/validator.v2 v2.0.1 // indirect
 )
