@@ -312,9 +312,15 @@ func (s *Store) AdministerUser(ctx context.Context, action AdminAction, sel User
 
 // userWithWorkspace reads a user ($1, a clerk_id) with workspace $2 as
 // that user sees it: nothing of the workspace for outsiders.
+//
+// The membership is a lateral look-up by both key columns (LIMIT 1 keeps
+// the planner from flattening it into a join), so PostgreSQL reads it with
+// one index probe (workspace_id, user_id) whatever the statistics say of
+// the workspace; a plain join may read a workspace's members first.
 var userWithWorkspace = `SELECT ` + userColumns + `, ` + workspaceColumns("m.role") + `
 	FROM users u
-	LEFT JOIN workspace_members m ON m.workspace_id = $2 AND m.user_id = u.id
+	LEFT JOIN LATERAL (SELECT role, workspace_id FROM workspace_members
+		WHERE workspace_id = $2 AND user_id = u.id LIMIT 1) m ON true
 	LEFT JOIN workspaces w ON w.id = m.workspace_id
 	LEFT JOIN subscriptions s ON s.workspace_id = w.id
 	WHERE u.clerk_id = $1`
