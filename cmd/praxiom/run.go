@@ -18,6 +18,7 @@ import (
 	"github.com/praxiom/praxiom-api/internal/clerkuser"
 	"github.com/praxiom/praxiom-api/internal/config"
 	"github.com/praxiom/praxiom-api/internal/httpapi"
+	"github.com/praxiom/praxiom-api/internal/jobs"
 	"github.com/praxiom/praxiom-api/internal/metrics"
 	"github.com/praxiom/praxiom-api/internal/ratelimit"
 	"github.com/praxiom/praxiom-api/internal/store"
@@ -103,7 +104,12 @@ func serve(ctx context.Context, getenv func(string) string, logw io.Writer, read
 		log.Info("migrations applied", "count", n)
 	}
 
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxConns: cfg.DBMaxConns, StatementTimeout: cfg.DBStatementTimeout})
+	mail, err := jobs.NewMailer(cfg, log)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxConns: cfg.DBMaxConns, StatementTimeout: cfg.DBStatementTimeout,
+		Outbox: jobs.OutboxFor(mail)})
 	if err != nil {
 		return err
 	}
@@ -160,6 +166,13 @@ func serve(ctx context.Context, getenv func(string) string, logw io.Writer, read
 		log.Warn("CLERK_WEBHOOK_SIGNING_SECRET is not set: the Clerk webhook answers 503")
 	}
 
+	stopJobs, err := jobs.Start(ctx, st, jobs.Config{Mailer: mail, WebhookRetention: cfg.WebhookRetention,
+		StopTimeout: cfg.ShutdownTimeout, Logger: log, Metrics: m})
+	if err != nil {
+		return err
+	}
+	defer stopJobs(context.WithoutCancel(ctx)) //nolint:errcheck // bounded by StopTimeout; logged by River
+
 	api := httpapi.New(deps)
 	go api.Run(ctx)
 	var handler http.Handler = api
@@ -189,7 +202,6 @@ func serve(ctx context.Context, getenv func(string) string, logw io.Writer, read
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	go pruneWebhookEvents(ctx, st, cfg.WebhookRetention, log)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -245,26 +257,4 @@ func openAdminStore(ctx context.Context, getenv func(string) string) (*store.Sto
 		return nil, errors.New("config: DATABASE_URL is required")
 	}
 	return store.Open(ctx, url, store.Options{MaxConns: 2})
-}
-
-// pruneWebhookEvents deletes old de-duplication records at start-up and
-// then hourly until ctx ends. Several instances may do it at once: the
-// delete is idempotent.
-func pruneWebhookEvents(ctx context.Context, st *store.Store, retention time.Duration, log *slog.Logger) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		n, err := st.PruneWebhookEvents(ctx, retention)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Warn("prune webhook events", "error", err.Error())
-		case n > 0:
-			log.Info("pruned webhook events", "count", n, "retention", retention.String())
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }

@@ -33,9 +33,12 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/api/webhooks/clerk", only(http.MethodPost))
 	r.Post("/api/webhooks/clerk", h(s.clerkWebhook))
 
-	// The invitation look-up needs no credential; it is limited per IP.
+	// The invitation look-up and joining the waitlist need no credential;
+	// they are limited per client IP.
 	r.Handle("/api/invitations/{token}", only(http.MethodGet))
 	r.With(s.limitIP).Get("/api/invitations/{token}", h(s.lookupInvitation))
+	r.Handle("/api/waitlist", only(http.MethodPost))
+	r.With(s.limitIP).Post("/api/waitlist", h(s.joinWaitlist))
 
 	// Everything else under /api needs a credential, checked before routing
 	// (an unknown /api path without one answers 401).
@@ -61,6 +64,8 @@ func (s *Server) routes() http.Handler {
 					r.Post("/access-codes", h(s.createAccessCodes))
 					r.Get("/access-codes", h(s.listAccessCodes))
 					r.Delete("/access-codes/{access_code_id}", h(s.revokeAccessCode))
+					r.Get("/waitlist", h(s.listWaitlist))
+					r.Post("/waitlist/approve", h(s.approveWaitlist))
 				})
 
 				r.With(sessionOnly).Post("/workspaces", h(s.createWorkspace)) // 403 ACCESS_REQUIRED without product access
@@ -92,6 +97,7 @@ func (s *Server) routes() http.Handler {
 			r.With(admin).Post("/invitations", h(s.createInvitation))
 			r.With(admin).Get("/invitations", h(s.listInvitations))
 			r.With(admin).Delete("/invitations/{invitation_id}", h(s.revokeInvitation))
+			r.With(admin).Post("/invitations/{invitation_id}/resend", h(s.resendInvitation))
 
 			// Keys cannot mint or manage keys.
 			r.With(admin, sessionOnly, notImpersonating).Post("/api-keys", h(s.createAPIKey))

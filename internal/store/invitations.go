@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"math"
 	"net/mail"
 	"strings"
 	"time"
@@ -46,17 +47,23 @@ type Invitation struct {
 	InvitedByName string
 	ExpiresAt     time.Time
 	CreatedAt     time.Time
+	// EmailStatus is the status of the invitation's latest email: queued,
+	// sent, failed (also when it was not sent because the invitation stopped
+	// being pending first) or disabled (no email: SMTP is not configured).
+	EmailStatus string
 }
 
 // invitationColumns reads an invitation (alias i) with expiry applied.
 const invitationColumns = `i.id, i.workspace_id, i.invited_email, i.role,
 	CASE WHEN i.status = 'pending' AND i.expires_at <= now() THEN 'expired' ELSE i.status END,
-	i.token, i.invited_by_name, i.expires_at, i.created_at`
+	i.token, i.invited_by_name, i.expires_at, i.created_at,
+	coalesce((SELECT CASE e.status WHEN 'skipped' THEN 'failed' ELSE e.status END
+		FROM emails e WHERE e.id = i.email_id), 'disabled')`
 
 func scanInvitation(row pgx.Row, extra ...any) (Invitation, error) {
 	var inv Invitation
 	dest := append([]any{&inv.ID, &inv.WorkspaceID, &inv.InvitedEmail, &inv.Role, &inv.Status,
-		&inv.Token, &inv.InvitedByName, &inv.ExpiresAt, &inv.CreatedAt}, extra...)
+		&inv.Token, &inv.InvitedByName, &inv.ExpiresAt, &inv.CreatedAt, &inv.EmailStatus}, extra...)
 	err := row.Scan(dest...)
 	return inv, err
 }
@@ -110,6 +117,9 @@ type NewInvitation struct {
 // it is is a member,
 // INVITATION_PENDING when the email has a pending, unexpired invitation
 // (also when a concurrent call created it first), SERVICE_UNAVAILABLE.
+// With email on, the invitation's email is enqueued in the same
+// transaction: no invitation without its email, no email for an invitation
+// that rolled back.
 func (s *Store) CreateInvitation(ctx context.Context, a Actor, wsID uuid.UUID, in NewInvitation) (Invitation, error) {
 	problems := map[string]string{}
 	email := NormalizeEmail(in.Email)
@@ -152,8 +162,10 @@ func (s *Store) CreateInvitation(ctx context.Context, a Actor, wsID uuid.UUID, i
 		// ON CONFLICT on the partial unique index waits for a concurrent
 		// insert of the same pending invitation and then does nothing.
 		inv, err = scanInvitation(tx.QueryRow(ctx, `
-			INSERT INTO invitations AS i (workspace_id, invited_email, role, token, invited_by, invited_by_name, expires_at)
-			VALUES ($1, $2, $3, $4, $5, coalesce((SELECT name FROM users WHERE id = $5), $6), now() + interval '168 hours')
+			INSERT INTO invitations AS i (workspace_id, invited_email, role, token, invited_by, invited_by_name,
+				expires_at, email_requested_at)
+			VALUES ($1, $2, $3, $4, $5, coalesce((SELECT name FROM users WHERE id = $5), $6),
+				now() + interval '168 hours', now())
 			ON CONFLICT (workspace_id, invited_email) WHERE status = 'pending' DO NOTHING
 			RETURNING `+invitationColumns,
 			wsID, email, in.Role, randcode.Token(invitationTokenBytes), inviter, a.Name))
@@ -161,7 +173,10 @@ func (s *Store) CreateInvitation(ctx context.Context, a Actor, wsID uuid.UUID, i
 			code == uniqueViolation && constraint == "invitations_pending_email_idx" {
 			return errInvitationPending
 		}
-		return dbErr("create invitation: insert", err)
+		if err != nil {
+			return dbErr("create invitation: insert", err)
+		}
+		return s.emailInvitation(ctx, tx, &inv)
 	})
 	if err != nil {
 		return Invitation{}, err
@@ -221,6 +236,87 @@ func (s *Store) RevokeInvitation(ctx context.Context, a Actor, wsID, invID uuid.
 		}
 		return nil
 	})
+}
+
+// emailInvitation enqueues an email for inv inside tx and makes it the
+// invitation's latest; inv's EmailStatus becomes queued. With email off the
+// invitation is left without an email (disabled).
+func (s *Store) emailInvitation(ctx context.Context, tx pgx.Tx, inv *Invitation) error {
+	if !s.EmailEnabled() {
+		if inv.EmailStatus != EmailDisabled { // email was on for an earlier email
+			if _, err := tx.Exec(ctx, `UPDATE invitations SET email_id = NULL WHERE id = $1`, inv.ID); err != nil {
+				return dbErr("email invitation", err)
+			}
+			inv.EmailStatus = EmailDisabled
+		}
+		return nil
+	}
+	ids, err := s.enqueueEmails(ctx, tx, EmailInvitation, []uuid.UUID{inv.ID})
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE invitations SET email_id = $2 WHERE id = $1`, inv.ID, ids[0]); err != nil {
+		return dbErr("email invitation", err)
+	}
+	inv.EmailStatus = EmailQueued
+	return nil
+}
+
+// ResendInterval is the least time between two emails of one invitation,
+// the first one included (api/openapi.yaml, resendInvitation).
+const ResendInterval = time.Minute
+
+// ResendInvitation queues invitation invID of workspace wsID for another
+// email on behalf of a, whose role is re-read under the workspace lock and
+// must be admin or owner. It answers the invitation as it now stands
+// (email_status queued, or disabled with email off). At most one email a
+// minute goes out per invitation, counted from its creation or its last
+// resend, as the database records them, so the limit holds across
+// instances. Returns FORBIDDEN (not a member any more, role too low),
+// NOT_FOUND when wsID has no such invitation, INVITATION_EXPIRED,
+// INVITATION_REVOKED or INVITATION_ALREADY_ACCEPTED when it is no longer
+// pending, RATE_LIMITED (with RetryAfter) within a minute of the last email,
+// SERVICE_UNAVAILABLE.
+func (s *Store) ResendInvitation(ctx context.Context, a Actor, wsID, invID uuid.UUID) (Invitation, error) {
+	var inv Invitation
+	err := s.inTx(ctx, "resend invitation", func(tx pgx.Tx) error {
+		if _, err := lockRole(ctx, tx, wsID, a, RoleAdmin); err != nil {
+			return err
+		}
+		var wait float64
+		var err error
+		inv, err = scanInvitation(tx.QueryRow(ctx, `SELECT `+invitationColumns+`,
+				coalesce(extract(epoch FROM i.email_requested_at + $3::interval - now()), 0)::float8
+			FROM invitations i WHERE i.id = $1 AND i.workspace_id = $2 FOR UPDATE`,
+			invID, wsID, ResendInterval.String()), &wait)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return apperr.New(apperr.NotFound, "No such invitation in this workspace.")
+		}
+		if err != nil {
+			return dbErr("resend invitation: lock", err)
+		}
+		switch inv.Status {
+		case InvitationAccepted:
+			return errInvitationAccepted
+		case InvitationRevoked:
+			return errInvitationRevoked
+		case InvitationExpired:
+			return errInvitationExpired
+		}
+		if wait > 0 {
+			retry := time.Duration(math.Ceil(wait)) * time.Second
+			return &apperr.Error{Code: apperr.RateLimited, RetryAfter: retry,
+				Message: "This invitation was emailed less than a minute ago; retry after " + retry.String() + "."}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE invitations SET email_requested_at = now() WHERE id = $1`, inv.ID); err != nil {
+			return dbErr("resend invitation", err)
+		}
+		return s.emailInvitation(ctx, tx, &inv)
+	})
+	if err != nil {
+		return Invitation{}, err
+	}
+	return inv, nil
 }
 
 var (

@@ -45,6 +45,9 @@ type User struct {
 	// Plan is the best plan among the user's workspaces ("trial" when none),
 	// kept on the row by triggers (migration 00003), for rate limiting.
 	Plan string
+	// ReferralCount is how many waitlist entries named the user's referral
+	// code, kept on the row by triggers (migration 00006).
+	ReferralCount int
 }
 
 // Suspended reports whether the account is suspended.
@@ -75,13 +78,13 @@ type NewUserPolicy struct {
 
 const userColumns = `u.id, u.clerk_id, u.email, u.email_verified, u.name, u.avatar_url, u.access_status,
 	u.has_product_access, u.is_founder, u.is_admin, u.referral_code, u.activated_at,
-	u.clerk_updated_at, u.deleted_at, u.created_at, u.updated_at, u.plan`
+	u.clerk_updated_at, u.deleted_at, u.created_at, u.updated_at, u.plan, u.referral_count`
 
 func scanUser(row pgx.Row, extra ...any) (User, error) {
 	var u User
 	dest := append([]any{&u.ID, &u.ClerkID, &u.Email, &u.EmailVerified, &u.Name, &u.AvatarURL, &u.AccessStatus,
 		&u.HasProductAccess, &u.IsFounder, &u.IsAdmin, &u.ReferralCode, &u.ActivatedAt,
-		&u.ClerkUpdatedAt, &u.DeletedAt, &u.CreatedAt, &u.UpdatedAt, &u.Plan}, extra...)
+		&u.ClerkUpdatedAt, &u.DeletedAt, &u.CreatedAt, &u.UpdatedAt, &u.Plan, &u.ReferralCount}, extra...)
 	err := row.Scan(dest...)
 	return u, err
 }
