@@ -1,0 +1,117 @@
+package jobs_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/praxiom/praxiom-api/internal/jobs"
+	"github.com/praxiom/praxiom-api/internal/store"
+	"github.com/praxiom/praxiom-api/internal/testenv"
+)
+
+// TestPruneWebhookEventsPeriodically: the periodic job (run at start, then
+// every PruneInterval, by River's leader) deletes the de-duplication
+// records older than the retention and keeps the others.
+func TestPruneWebhookEventsPeriodically(t *testing.T) {
+	ctx := context.Background()
+	st, _ := testenv.NewStore(t, store.Options{})
+	exec := func(q string) {
+		t.Helper()
+		if _, err := st.Pool().Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(`INSERT INTO webhook_events (svix_id, event_type, processed_at) VALUES
+		('msg_old', 'user.created', now() - interval '8 days'), ('msg_new', 'user.created', now() - interval '6 days')`)
+	c := testenv.TestJobs
+	c.WebhookRetention = 7 * 24 * time.Hour
+	c.PruneInterval = 300 * time.Millisecond
+	stop, err := jobs.Start(ctx, st, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop(ctx) //nolint:errcheck
+	count := func(id string) int {
+		var n int
+		if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM webhook_events WHERE svix_id = $1`, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	waitUntil(t, 10*time.Second, func() bool { return count("msg_old") == 0 })
+	if count("msg_new") != 1 {
+		t.Fatal("a record within the retention was pruned")
+	}
+	// And again on the next period.
+	exec(`INSERT INTO webhook_events (svix_id, event_type, processed_at) VALUES ('msg_later', 'user.created', now() - interval '9 days')`)
+	waitUntil(t, 10*time.Second, func() bool { return count("msg_later") == 0 })
+	// Finished runs stay in the queue's table for a while (River's job
+	// retention), completed.
+	waitUntil(t, 5*time.Second, func() bool {
+		var runs int
+		if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'prune_webhook_events' AND state = 'completed'`).Scan(&runs); err != nil {
+			t.Fatal(err)
+		}
+		return runs >= 2
+	})
+}
+
+// TestStartWhileDatabaseDown: the queue starts in the background once the
+// database answers, so the server may start while it is down; stopping
+// before that returns at once.
+func TestStartWhileDatabaseDown(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, "postgres://nobody@127.0.0.1:1/none?connect_timeout=1", store.Options{ConnectTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var buf syncBuffer
+	c := testenv.TestJobs
+	c.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
+	stop, err := jobs.Start(ctx, st, c)
+	if err != nil {
+		t.Fatalf("start with the database down: %v", err)
+	}
+	waitUntil(t, 5*time.Second, func() bool { return strings.Contains(buf.String(), "job queue did not start; retrying") })
+	began := time.Now()
+	if err := stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(began); d > time.Second {
+		t.Errorf("stop took %s", d)
+	}
+}
+
+func waitUntil(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met after %s", d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
