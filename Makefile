@@ -4,7 +4,7 @@ export GOTOOLCHAIN := go1.27.3
 
 GO ?= go
 
-.PHONY: all test check lint vulncheck fuzz dev dev-smoke docker-check build bench clean clean-data
+.PHONY: all test check lint vulncheck fuzz dev dev-smoke docker-check build bench clean clean-data mailpit
 
 all: check test
 
@@ -44,13 +44,19 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
 	done
 
+# Mailpit (pinned in tools/go.mod, built once into .data/bin by
+# scripts/mailpit.sh) catches the emails the dev server sends.
 dev:
 	$(GO) build -o bin/praxiom ./cmd/praxiom
-	exec ./bin/praxiom dev
+	MAILPIT_BIN="$$(GO='$(GO)' bash scripts/mailpit.sh)" && export MAILPIT_BIN && exec ./bin/praxiom dev
 
 # What can be checked of the Dockerfile without a Docker engine.
 docker-check:
 	GO='$(GO)' bash scripts/check-dockerfile.sh
+
+# Builds the pinned Mailpit into .data/bin (once) and prints its path.
+mailpit:
+	@GO='$(GO)' bash scripts/mailpit.sh
 
 # Runs `make dev` as a new user would and checks the printed curl works.
 dev-smoke:

@@ -17,6 +17,7 @@ import (
 	"github.com/praxiom/praxiom-api/internal/clerkuser"
 	"github.com/praxiom/praxiom-api/internal/devtoken"
 	"github.com/praxiom/praxiom-api/internal/localpg"
+	"github.com/praxiom/praxiom-api/internal/mailpit"
 )
 
 // devIssuer is the iss claim of development tokens.
@@ -69,6 +70,11 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}()
 
+	mail := startMailpit(ctx, getenv, filepath.Join(dir, "mailpit"), logf)
+	if mail != nil {
+		defer mail.Stop() //nolint:errcheck // logs its own outcome
+	}
+
 	overlay := map[string]string{
 		"APP_ENV":                      "development",
 		"DATABASE_URL":                 cluster.URL,
@@ -79,6 +85,14 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if getenv("PLG_GATING") == "" {
 		overlay["PLG_GATING"] = "false"
+	}
+	mailLine := "Email is off (MAILPIT_BIN is not set; `make dev` sets it)."
+	if mail != nil {
+		overlay["SMTP_URL"] = mail.SMTPURL
+		if getenv("MAIL_FROM") == "" {
+			overlay["MAIL_FROM"] = "Praxiom <no-reply@praxiom.localhost>"
+		}
+		mailLine = "Mailpit (every email the server sends lands here): " + mail.UIURL
 	}
 	env := func(k string) string {
 		if v, ok := overlay[k]; ok {
@@ -98,8 +112,9 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 		case addr := <-ready:
 			port := addr[strings.LastIndex(addr, ":")+1:]
 			fmt.Fprintf(stdout, "\nPraxiom API is up (database %s).\nTry it:\n\n  curl -s -H 'Authorization: Bearer %s' http://localhost:%s/api/auth/me\n\n"+
-				"More tokens: go run ./cmd/praxiom dev token --email you@example.com --name 'You'\nCtrl-C stops the server and PostgreSQL; data stays in %s.\n\n",
-				cluster.URL, token, port, dir)
+				"%s\nMore tokens: go run ./cmd/praxiom dev token --email you@example.com --name 'You'\n"+
+				"Ctrl-C stops the server, PostgreSQL and Mailpit; data stays in %s.\n\n",
+				cluster.URL, token, port, mailLine, dir)
 		case <-ctx.Done():
 		}
 	}()
@@ -151,4 +166,23 @@ func loadOrCreateWebhookSecret(path string) (string, error) {
 	}
 	secret := "whsec_" + base64.StdEncoding.EncodeToString(raw)
 	return secret, os.WriteFile(path, []byte(secret+"\n"), 0o600)
+}
+
+// startMailpit starts Mailpit from MAILPIT_BIN (set by `make dev`, which
+// builds the pinned version) with its messages under dir; nil when
+// MAILPIT_BIN is unset or Mailpit cannot start (email stays off then).
+func startMailpit(ctx context.Context, getenv func(string) string, dir string, logf func(string, ...any)) *mailpit.Server {
+	bin := strings.TrimSpace(getenv("MAILPIT_BIN"))
+	if bin == "" {
+		logf("MAILPIT_BIN is not set: no local mail catcher, email is off")
+		return nil
+	}
+	uiPort, _ := strconv.Atoi(getenv("DEV_MAILPIT_UI_PORT"))
+	smtpPort, _ := strconv.Atoi(getenv("DEV_MAILPIT_SMTP_PORT"))
+	mp, err := mailpit.Start(ctx, mailpit.Options{Binary: bin, Dir: dir, UIPort: uiPort, SMTPPort: smtpPort, Logf: logf})
+	if err != nil {
+		logf("Mailpit did not start (%v): email is off", err)
+		return nil
+	}
+	return mp
 }
