@@ -167,7 +167,7 @@ func serve(ctx context.Context, getenv func(string) string, logw io.Writer, read
 	}
 
 	stopJobs, err := jobs.Start(ctx, st, jobs.Config{Mailer: mail, WebhookRetention: cfg.WebhookRetention,
-		StopTimeout: cfg.ShutdownTimeout, Logger: log, Metrics: m})
+		PollOnly: cfg.JobQueuePollOnly, StopTimeout: cfg.ShutdownTimeout, Logger: log, Metrics: m})
 	if err != nil {
 		return err
 	}

@@ -61,6 +61,9 @@ type Config struct {
 	// AppURL is the web app's base URL for links in emails, without a
 	// trailing slash.
 	AppURL string
+	// JobQueuePollOnly makes the job queue's workers poll instead of
+	// LISTENing (behind PgBouncer in transaction mode).
+	JobQueuePollOnly bool
 
 	// The HTTP server's edge (cmd/praxiom).
 	ReadHeaderTimeout time.Duration
@@ -123,6 +126,7 @@ func Load(getenv func(string) string) (Config, error) {
 		SMTPURL:            strings.TrimSpace(getenv("SMTP_URL")),
 		MailFrom:           strings.TrimSpace(getenv("MAIL_FROM")),
 		AppURL:             strings.TrimRight(p.str("APP_URL", DefaultAppURL), "/"),
+		JobQueuePollOnly:   p.bool("JOB_QUEUE_POLL_ONLY", false),
 	}
 	if p.err != nil {
 		return Config{}, p.err

@@ -65,6 +65,7 @@ func TestLoadRejectsWithOneLineReason(t *testing.T) {
 		"mail from two lines":  {set: map[string]string{"MAIL_FROM": "a@b.co\r\nBcc: c@d.co"}, want: "MAIL_FROM"},
 		"bad app url":          {set: map[string]string{"APP_URL": "app.praxiom.ai"}, want: "APP_URL"},
 		"app url with query":   {set: map[string]string{"APP_URL": "https://app.praxiom.ai/?x=1"}, want: "APP_URL"},
+		"bad poll only":        {set: map[string]string{"JOB_QUEUE_POLL_ONLY": "sometimes"}, want: "JOB_QUEUE_POLL_ONLY"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -128,10 +129,11 @@ func TestEmailSettings(t *testing.T) {
 	kv["SMTP_URL"] = " smtps://mail.example.com "
 	kv["MAIL_FROM"] = "no-reply@example.com"
 	kv["APP_URL"] = "https://app.example.com/praxiom/"
+	kv["JOB_QUEUE_POLL_ONLY"] = "true"
 	if c, err = config.Load(env(kv)); err != nil {
 		t.Fatal(err)
 	}
-	if c.SMTPURL != "smtps://mail.example.com" || c.AppURL != "https://app.example.com/praxiom" {
+	if c.SMTPURL != "smtps://mail.example.com" || c.AppURL != "https://app.example.com/praxiom" || !c.JobQueuePollOnly {
 		t.Fatalf("email settings: %q %q", c.SMTPURL, c.AppURL)
 	}
 }

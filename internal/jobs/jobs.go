@@ -82,6 +82,9 @@ type Config struct {
 	StopTimeout time.Duration
 	// EmailWorkers is how many emails one instance sends at once.
 	EmailWorkers int
+	// PollOnly: the workers poll (every FetchPollInterval) instead of
+	// LISTENing for new jobs (behind PgBouncer in transaction mode).
+	PollOnly bool
 
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics
@@ -209,6 +212,7 @@ func Start(ctx context.Context, st *store.Store, c Config) (stop func(context.Co
 		Workers:                     workers,
 		Queues:                      map[string]river.QueueConfig{queueEmail: {MaxWorkers: c.EmailWorkers}, queueMaintenance: {MaxWorkers: 1}},
 		FetchPollInterval:           c.FetchPollInterval,
+		PollOnly:                    c.PollOnly,
 		FetchCooldown:               min(river.FetchCooldownDefault, c.FetchPollInterval),
 		RetryPolicy:                 retryPolicy{base: c.RetryBase, max: c.RetryMax},
 		JobTimeout:                  c.JobTimeout,
