@@ -279,12 +279,13 @@ func TestEmailGivesUp(t *testing.T) {
 	}
 }
 
-// TestEmailTwoInstances: two servers on one database, each with its worker:
-// every email is sent exactly once.
+// TestEmailTwoInstances: two servers on one database, each with its worker
+// (the second only polls, as behind PgBouncer): every email is sent exactly
+// once.
 func TestEmailTwoInstances(t *testing.T) {
 	srv := smtptest.Start(t, smtptest.Options{})
 	a := mailEnv(t, srv, testenv.Options{})
-	b := testenv.NewOn(t, a, testenv.Options{Email: &testenv.Email{SMTPURL: srv.URL}})
+	b := testenv.NewOn(t, a, testenv.Options{Email: &testenv.Email{SMTPURL: srv.URL, Jobs: jobs.Config{PollOnly: true}}})
 	owner := signUp(t, a, "ada@example.com")
 	ws := testenv.InsertWorkspace(t, a.Store, "Acme", owner.ID)
 

@@ -59,8 +59,9 @@ type errorDetail struct {
 // writeError answers err in the error envelope; it alone decides the status
 // and headers of an error answer: the RFC 6750 challenge of a 401
 // (error="invalid_token" whenever a bearer credential was sent), the
-// Retry-After of a 503 and of a RATE_LIMITED error that says when. Clients see the code and the safe message only; a
-// 5xx logs its cause with the request id.
+// Retry-After of a 503 and of an error that says when to retry. Clients see
+// the code and the safe message only; a 5xx logs its cause with the request
+// id.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(r.Context().Err(), context.Canceled) {
 		// The client went away: nobody reads this answer, and it is no

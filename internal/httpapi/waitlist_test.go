@@ -456,6 +456,8 @@ func TestWaitlistApproveValidation(t *testing.T) {
 	}
 	wantError(t, e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/admin/waitlist/approve", Token: admin, Body: `{`}),
 		http.StatusBadRequest, "BAD_REQUEST")
+	wantError(t, e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/admin/waitlist/approve", Token: admin,
+		Body: `{"waitlist_entry_ids": ["` + strings.Repeat("a", 2<<20) + `"]}`}), http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
 	wantError(t, e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/admin/waitlist/approve", Token: admin, Body: `{}`,
 		Header: http.Header{"Content-Type": {"text/plain"}}}), http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE")
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/praxiom/praxiom-api/internal/config"
 	"github.com/praxiom/praxiom-api/internal/jobs"
 	"github.com/praxiom/praxiom-api/internal/store"
 	"github.com/praxiom/praxiom-api/internal/testenv"
@@ -114,4 +115,24 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestNewMailer: without SMTP_URL email is off (no mailer, no outbox) and
+// a production start-up warns; with it, a mailer and an outbox.
+func TestNewMailer(t *testing.T) {
+	for _, env := range []string{"development", "production"} {
+		var buf syncBuffer
+		log := slog.New(slog.NewJSONHandler(&buf, nil))
+		m, err := jobs.NewMailer(config.Config{AppEnv: env, AppURL: config.DefaultAppURL}, log)
+		if err != nil || m != nil || jobs.OutboxFor(m) != nil {
+			t.Fatalf("%s without SMTP_URL: %v %v", env, m, err)
+		}
+		if warned := strings.Contains(buf.String(), "SMTP_URL is not set"); warned != (env == "production") {
+			t.Errorf("%s: warned %v: %s", env, warned, buf.String())
+		}
+	}
+	m, err := jobs.NewMailer(config.Config{SMTPURL: "smtp://127.0.0.1:1025", MailFrom: "a@b.co", AppURL: config.DefaultAppURL}, slog.Default())
+	if err != nil || m == nil || jobs.OutboxFor(m) == nil {
+		t.Fatalf("with SMTP_URL: %v %v", m, err)
+	}
 }

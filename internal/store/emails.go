@@ -35,7 +35,7 @@ const maxEmailError = 1000
 // enqueueEmails writes one email row of kind for each of refs (invitation or
 // waitlist entry ids, by kind) and puts their jobs into the queue, all inside
 // tx: the change and its emails commit or roll back together. It returns the
-// emails' ids in the order of refs; nothing (and no error) when email is off.
+// emails' ids; nothing (and no error) when email is off.
 func (s *Store) enqueueEmails(ctx context.Context, tx pgx.Tx, kind string, refs []uuid.UUID) ([]uuid.UUID, error) {
 	if s.outbox == nil || len(refs) == 0 {
 		return nil, nil
@@ -45,7 +45,7 @@ func (s *Store) enqueueEmails(ctx context.Context, tx pgx.Tx, kind string, refs 
 		column = "waitlist_entry_id"
 	}
 	rows, err := tx.Query(ctx, `INSERT INTO emails (kind, `+column+`)
-		SELECT $1, ref FROM unnest($2::uuid[]) WITH ORDINALITY AS t(ref, n) ORDER BY n
+		SELECT $1, ref FROM unnest($2::uuid[]) AS ref
 		RETURNING id`, kind, refs)
 	if err != nil {
 		return nil, dbErr("enqueue emails", err)

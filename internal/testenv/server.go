@@ -287,6 +287,7 @@ func override(c *jobs.Config, o jobs.Config) {
 	if o.EmailWorkers > 0 {
 		c.EmailWorkers = o.EmailWorkers
 	}
+	c.PollOnly = c.PollOnly || o.PollOnly
 }
 
 // Logs returns everything the server logged so far.
