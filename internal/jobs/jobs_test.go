@@ -3,6 +3,9 @@ package jobs_test
 import (
 	"bytes"
 	"context"
+	"io"
+	"net"
+	neturl "net/url"
 	"log/slog"
 	"strings"
 	"sync"
@@ -87,6 +90,72 @@ func TestStartWhileDatabaseDown(t *testing.T) {
 	if d := time.Since(began); d > time.Second {
 		t.Errorf("stop took %s", d)
 	}
+}
+
+// TestStartsOnceTheDatabaseAnswers: started while the database does not
+// answer, the queue retries and starts as soon as it does, and then works
+// (the periodic pruning runs).
+func TestStartsOnceTheDatabaseAnswers(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.NewDatabase(t)
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := u.Host
+	// A port where nothing listens yet; later a forwarder to the database.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	u.Host = addr
+	st, err := store.Open(ctx, u.String(), store.Options{ConnectTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Pool().Exec(ctx, `SELECT 1`); err == nil {
+		t.Fatal("the database answered before the forwarder started")
+	}
+	var buf syncBuffer
+	c := testenv.TestJobs
+	c.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
+	c.PruneInterval = time.Hour
+	stop, err := jobs.Start(ctx, st, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop(ctx) //nolint:errcheck
+	waitUntil(t, 5*time.Second, func() bool { return strings.Contains(buf.String(), "job queue did not start; retrying") })
+
+	fwd, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fwd.Close()
+	go func() {
+		for {
+			in, err := fwd.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			go func() { _, _ = io.Copy(out, in); out.Close() }()
+			go func() { _, _ = io.Copy(in, out); in.Close() }()
+		}
+	}()
+	// The periodic job runs at start: proof that River started and works.
+	waitUntil(t, 40*time.Second, func() bool {
+		var n int
+		err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'prune_webhook_events' AND state = 'completed'`).Scan(&n)
+		return err == nil && n > 0
+	})
 }
 
 func waitUntil(t *testing.T, d time.Duration, cond func() bool) {
