@@ -171,7 +171,7 @@ func serve(ctx context.Context, getenv func(string) string, logw io.Writer, read
 	if err != nil {
 		return err
 	}
-	defer stopJobs(context.WithoutCancel(ctx)) //nolint:errcheck // bounded by StopTimeout; logged by River
+	defer stopJobs(context.WithoutCancel(ctx)) //nolint:errcheck // bounded by StopTimeout; logs its own failure
 
 	api := httpapi.New(deps)
 	go api.Run(ctx)

@@ -190,7 +190,7 @@ func (p retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
 // retention. The database may be down: River is then started in the
 // background as soon as it answers. stop waits for running jobs up to
 // Config.StopTimeout, then cancels them; it returns once River has stopped,
-// ctx ends or 5 seconds more have passed.
+// ctx ends or 5 seconds more have passed, and logs a failure to stop.
 func Start(ctx context.Context, st *store.Store, c Config) (stop func(context.Context) error, err error) {
 	c.defaults()
 	workers := river.NewWorkers()
@@ -243,6 +243,7 @@ func Start(ctx context.Context, st *store.Store, c Config) (stop func(context.Co
 		ctx, cancel := context.WithTimeout(ctx, c.StopTimeout+5*time.Second)
 		defer cancel()
 		if err := client.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			c.Logger.Warn("job queue did not stop cleanly", "error", err.Error())
 			return fmt.Errorf("jobs: stop: %w", err)
 		}
 		return nil
