@@ -7,7 +7,7 @@ export GOTOOLCHAIN := go1.27.3
 GO ?= go
 PROVISION := bash scripts/provision.sh
 
-.PHONY: all test check lint docs-bundle-check vulncheck fuzz dev dev-smoke docker-check build bench provision clean clean-data
+.PHONY: all test check lint docs-bundle-check vulncheck fuzz dev dev-smoke docker-check build bench provision clean clean-data mailpit
 
 all: check test
 
@@ -66,15 +66,21 @@ fuzz:
 	done'
 
 # The development stand-in (cmd/praxiom-dev). As root, PostgreSQL runs as the
-# postgres user on a data directory the script gives it.
+# postgres user on a data directory the script gives it. Mailpit (pinned in
+# tools/go.mod, built once into .data/bin by scripts/mailpit.sh) catches the
+# emails the dev server sends.
 dev:
 	$(PROVISION) --pgdata "$${PRAXIOM_DATA_DIR:-.data}/postgres" postgres
 	$(GO) build -o bin/praxiom-dev ./cmd/praxiom-dev
-	exec ./bin/praxiom-dev
+	MAILPIT_BIN="$$(GO='$(GO)' bash scripts/mailpit.sh)" && export MAILPIT_BIN && exec ./bin/praxiom-dev
 
 # What can be checked of the Dockerfile without a Docker engine.
 docker-check:
 	GO='$(GO)' bash scripts/check-dockerfile.sh
+
+# Builds the pinned Mailpit into .data/bin (once) and prints its path.
+mailpit:
+	@GO='$(GO)' bash scripts/mailpit.sh
 
 # Runs `make dev` as a new user would and checks the printed curl works.
 dev-smoke:

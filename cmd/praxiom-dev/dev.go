@@ -18,6 +18,7 @@ import (
 	"github.com/praxiom/praxiom-api/internal/clerkuser"
 	"github.com/praxiom/praxiom-api/internal/devtoken"
 	"github.com/praxiom/praxiom-api/internal/localpg"
+	"github.com/praxiom/praxiom-api/internal/mailpit"
 )
 
 // devIssuer is the iss claim of development tokens.
@@ -64,6 +65,11 @@ func dev(ctx context.Context, lookupEnv func(string) (string, bool), stdout, std
 		}
 	}()
 
+	mail := startMailpit(ctx, getenv, filepath.Join(dir, "mailpit"), logf)
+	if mail != nil {
+		defer mail.Stop() //nolint:errcheck // logs its own outcome
+	}
+
 	overlay := map[string]string{
 		"APP_ENV":                      "development",
 		"DATABASE_URL":                 cluster.URL,
@@ -78,6 +84,14 @@ func dev(ctx context.Context, lookupEnv func(string) (string, bool), stdout, std
 	if _, set := lookupEnv("METRICS_ADDR"); !set {
 		// A free port rather than 9090, where a local Prometheus may listen.
 		overlay["METRICS_ADDR"] = "127.0.0.1:0"
+	}
+	mailLine := "Email is off (MAILPIT_BIN is not set; `make dev` sets it)."
+	if mail != nil {
+		overlay["SMTP_URL"] = mail.SMTPURL
+		if getenv("MAIL_FROM") == "" {
+			overlay["MAIL_FROM"] = "Praxiom <no-reply@praxiom.localhost>"
+		}
+		mailLine = "Mailpit (every email the server sends lands here): " + mail.UIURL
 	}
 	env := func(k string) (string, bool) {
 		if v, ok := overlay[k]; ok {
@@ -97,9 +111,17 @@ func dev(ctx context.Context, lookupEnv func(string) (string, bool), stdout, std
 		if a.Metrics != "" {
 			metrics = "http://" + a.Metrics + "/metrics"
 		}
-		fmt.Fprintf(stdout, "\nPraxiom API is up (database %s, metrics %s).\nTry it:\n\n  curl -s -H 'Authorization: Bearer %s' http://localhost:%s/api/auth/me\n\n"+
-			"More tokens: go run ./cmd/praxiom-dev token --email you@example.com --name 'You'\nCtrl-C stops the server and PostgreSQL; data stays in %s.\n\n",
-			cluster.URL, metrics, token, port, dir)
+		base := "http://localhost:" + port
+		fmt.Fprintf(stdout, "\nPraxiom API is up (database %s, metrics %s).\nTry it:\n\n"+
+			"  curl -s -H 'Authorization: Bearer %s' %s/api/auth/me\n\n"+
+			"%s\nThe API reference: %s/docs\n"+
+			"More tokens: ./bin/praxiom-dev token --email you@example.com --name 'You' [--kind impersonated|pending|template|m2m|oauth]\n"+
+			"An API key for an integration (create a workspace first; the answer's \"key\" is shown once):\n"+
+			"  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n"+
+			"    -d '{\"name\":\"My integration\",\"role\":\"member\"}' %s/api/workspaces/WORKSPACE_ID/api-keys\n"+
+			"  then: curl -s -H 'Authorization: Bearer pxm_…' %s/api/workspaces\n"+
+			"Ctrl-C stops the server, PostgreSQL and Mailpit; data stays in %s.\n\n",
+			cluster.URL, metrics, token, base, mailLine, base, token, base, base, dir)
 	}
 	return app.Serve(ctx, env, stderr, ready)
 }
@@ -168,4 +190,23 @@ func loadOrCreateWebhookSecret(path string) (string, error) {
 	}
 	secret := "whsec_" + base64.StdEncoding.EncodeToString(raw)
 	return secret, os.WriteFile(path, []byte(secret+"\n"), 0o600)
+}
+
+// startMailpit starts Mailpit from MAILPIT_BIN (set by `make dev`, which
+// builds the pinned version) with its messages under dir; nil when
+// MAILPIT_BIN is unset or Mailpit cannot start (email stays off then).
+func startMailpit(ctx context.Context, getenv func(string) string, dir string, logf func(string, ...any)) *mailpit.Server {
+	bin := strings.TrimSpace(getenv("MAILPIT_BIN"))
+	if bin == "" {
+		logf("MAILPIT_BIN is not set: no local mail catcher, email is off")
+		return nil
+	}
+	uiPort, _ := strconv.Atoi(getenv("DEV_MAILPIT_UI_PORT"))
+	smtpPort, _ := strconv.Atoi(getenv("DEV_MAILPIT_SMTP_PORT"))
+	mp, err := mailpit.Start(ctx, mailpit.Options{Binary: bin, Dir: dir, UIPort: uiPort, SMTPPort: smtpPort, Logf: logf})
+	if err != nil {
+		logf("Mailpit did not start (%v): email is off", err)
+		return nil
+	}
+	return mp
 }

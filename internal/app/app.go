@@ -1,8 +1,8 @@
 // Package app runs the service. NewAPI builds the HTTP handler from a
 // config.Config (token verifier, rate limiter, Clerk fetcher, webhook
 // verifier, metrics); Run adds what a process needs around it: migrations,
-// the store, the public and metrics listeners, the pruning of webhook
-// records and a graceful shutdown. cmd/praxiom and cmd/praxiom-dev both
+// the store, the job queue (emails, pruning), the public and metrics
+// listeners and a graceful shutdown. cmd/praxiom and cmd/praxiom-dev both
 // call Serve.
 package app
 
@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,6 +23,7 @@ import (
 	"github.com/praxiom/praxiom-api/internal/clerkuser"
 	"github.com/praxiom/praxiom-api/internal/config"
 	"github.com/praxiom/praxiom-api/internal/httpapi"
+	"github.com/praxiom/praxiom-api/internal/jobs"
 	"github.com/praxiom/praxiom-api/internal/metrics"
 	"github.com/praxiom/praxiom-api/internal/ratelimit"
 	"github.com/praxiom/praxiom-api/internal/store"
@@ -173,7 +173,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(Ad
 		log.Info("migrations applied", "count", n)
 	}
 
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxConns: cfg.DBMaxConns, StatementTimeout: cfg.DBStatementTimeout})
+	mail, err := jobs.NewMailer(cfg, log)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxConns: cfg.DBMaxConns,
+		StatementTimeout: cfg.DBStatementTimeout, Outbox: jobs.OutboxFor(mail)})
 	if err != nil {
 		return err
 	}
@@ -184,6 +189,17 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(Ad
 		return err
 	}
 	defer api.Close()
+
+	// The job queue (River): emails, and the periodic pruning of what is
+	// past its retention. It stops after the listeners, so the last
+	// requests' emails are enqueued before it goes.
+	stopJobs, err := jobs.Start(ctx, st, jobs.Config{Mailer: mail, WebhookRetention: cfg.WebhookRetention,
+		AuditRetention: cfg.AuditRetention, PollOnly: cfg.JobQueuePollOnly, StopTimeout: cfg.ShutdownTimeout,
+		Logger: log, Metrics: api.Metrics})
+	if err != nil {
+		return err
+	}
+	defer stopJobs(context.WithoutCancel(ctx)) //nolint:errcheck // bounded by StopTimeout; logs its own failure
 
 	errorLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	servers := []*http.Server{{
@@ -229,13 +245,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(Ad
 	for i, srv := range servers {
 		go func() { errc <- srv.Serve(listeners[i]) }()
 	}
-	// Background work: pruning, and the API's own (API keys' last use),
-	// which flushes once more when it stops, after the listeners closed.
+	// The API's background work (API keys' last use) flushes once more when
+	// it stops, after the listeners closed.
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
-	var bg sync.WaitGroup
-	bg.Go(func() { prune(bgCtx, st, cfg, log) })
-	bg.Go(func() { api.Server.Run(bgCtx) })
-	defer func() { stopBackground(); bg.Wait() }()
+	bgDone := make(chan struct{})
+	go func() { defer close(bgDone); api.Server.Run(bgCtx) }()
+	defer func() { stopBackground(); <-bgDone }()
 
 	var serveErr error
 	select {
@@ -271,38 +286,4 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(Ad
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// prune deletes old webhook de-duplication records and audit events at
-// start-up and then hourly until ctx ends. Several instances may do it at
-// once: the deletes are idempotent.
-func prune(ctx context.Context, st *store.Store, cfg config.Config, log *slog.Logger) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		for _, p := range []struct {
-			what      string
-			retention time.Duration
-			fn        func(context.Context, time.Duration) (int64, error)
-		}{
-			{"webhook events", cfg.WebhookRetention, st.PruneWebhookEvents},
-			{"audit events", cfg.AuditRetention, st.PruneAuditEvents},
-			{"idempotency keys", store.IdempotencyRetention, func(ctx context.Context, _ time.Duration) (int64, error) {
-				return st.PruneIdempotencyKeys(ctx)
-			}},
-		} {
-			n, err := p.fn(ctx, p.retention)
-			switch {
-			case err != nil && ctx.Err() == nil:
-				log.Warn("prune "+p.what, "error", err.Error())
-			case n > 0:
-				log.Info("pruned "+p.what, "count", n, "retention", p.retention.String())
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }

@@ -6,6 +6,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code is a machine-readable error code of the API contract (§2).
@@ -47,6 +48,9 @@ type Error struct {
 	Message string
 	// Fields names the offending input fields of a VALIDATION_ERROR.
 	Fields map[string]string
+	// RetryAfter, when positive, says when a RATE_LIMITED caller may retry
+	// (the HTTP layer sends it as Retry-After, rounded up to seconds).
+	RetryAfter time.Duration
 	// Err is the underlying cause; it is logged, never shown to clients.
 	Err error
 }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/praxiom/praxiom-api/internal/mailer"
 )
 
 // Config is the validated configuration of the service.
@@ -58,12 +60,25 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 
+	// Email (README, "Email"). SMTPURL empty turns email off.
+	SMTPURL  string
+	MailFrom string
+	// AppURL is the web app's base URL for links in emails, without a
+	// trailing slash.
+	AppURL string
+	// JobQueuePollOnly makes the job queue's workers poll instead of
+	// LISTENing (behind PgBouncer in transaction mode).
+	JobQueuePollOnly bool
+
 	// The HTTP server's edge (internal/app).
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
 }
+
+// DefaultAppURL is the web app's base URL when APP_URL is unset.
+const DefaultAppURL = "http://localhost:3000"
 
 // DefaultClerkAPIURL is Clerk's Backend API base URL.
 const DefaultClerkAPIURL = "https://api.clerk.com/v1"
@@ -116,6 +131,10 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		RedisURL:           strings.TrimSpace(getenv("REDIS_URL")),
 		TrustedProxies:     p.prefixes("TRUSTED_PROXIES"),
 		CORSAllowedOrigins: p.list("CORS_ALLOWED_ORIGINS"),
+		SMTPURL:            strings.TrimSpace(getenv("SMTP_URL")),
+		MailFrom:           strings.TrimSpace(getenv("MAIL_FROM")),
+		AppURL:             strings.TrimRight(p.str("APP_URL", DefaultAppURL), "/"),
+		JobQueuePollOnly:   p.bool("JOB_QUEUE_POLL_ONLY", false),
 	}
 	if p.err != nil {
 		return Config{}, p.err
@@ -178,6 +197,23 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 	if c.ReadHeaderTimeout <= 0 || c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0 {
 		return Config{}, errors.New("config: the HTTP_*_TIMEOUT durations must be positive")
 	}
+	if c.SMTPURL != "" {
+		if _, _, _, err := mailer.ParseSMTPURL(c.SMTPURL); err != nil {
+			return Config{}, fmt.Errorf("config: SMTP_URL %w (smtp://[user:password@]host:port or smtps://…)", err)
+		}
+		if c.MailFrom == "" {
+			return Config{}, errors.New("config: MAIL_FROM is required with SMTP_URL (e.g. Praxiom <no-reply@example.com>)")
+		}
+	}
+	if c.MailFrom != "" {
+		if _, err := mailer.ParseFrom(c.MailFrom); err != nil {
+			return Config{}, fmt.Errorf("config: MAIL_FROM %w", err)
+		}
+	}
+	if u, err := url.Parse(c.AppURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+		u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return Config{}, errors.New("config: APP_URL must be an http(s) URL without query or fragment, such as https://app.example.com")
+	}
 	return c, nil
 }
 
@@ -200,10 +236,15 @@ func validListenAddr(s string) bool {
 
 // String describes the configuration with every secret masked.
 func (c Config) String() string {
-	return fmt.Sprintf("app_env=%s port=%d database_url=%s clerk_secret_key=%s clerk_jwt_key=%t clerk_api_url=%s clerk_issuer=%q authorized_parties=%v clock_skew=%s webhook_secret=%s plg_gating=%t rate_limit=%t redis_url=%s trusted_proxies=%v cors_origins=%v metrics_addr=%q",
+	smtp := "unset"
+	if c.SMTPURL != "" {
+		smtp = MaskURL(c.SMTPURL)
+	}
+	return fmt.Sprintf("app_env=%s port=%d database_url=%s clerk_secret_key=%s clerk_jwt_key=%t clerk_api_url=%s clerk_issuer=%q authorized_parties=%v clock_skew=%s webhook_secret=%s plg_gating=%t rate_limit=%t redis_url=%s trusted_proxies=%v cors_origins=%v metrics_addr=%q smtp_url=%s mail_from=%q app_url=%s",
 		c.AppEnv, c.Port, MaskURL(c.DatabaseURL), mask(c.ClerkSecretKey), c.ClerkJWTKey != "", c.ClerkAPIURL,
 		c.ClerkIssuer, c.ClerkAuthorizedParties, c.ClerkClockSkew, mask(c.ClerkWebhookSecret), c.PLGGating,
-		c.RateLimitEnabled, MaskURL(c.RedisURL), c.TrustedProxies, c.CORSAllowedOrigins, c.MetricsAddr)
+		c.RateLimitEnabled, MaskURL(c.RedisURL), c.TrustedProxies, c.CORSAllowedOrigins, c.MetricsAddr,
+		smtp, c.MailFrom, c.AppURL)
 }
 
 func mask(s string) string {

@@ -58,6 +58,14 @@ func TestLoadRejectsWithOneLineReason(t *testing.T) {
 		"bad cors origin":      {set: map[string]string{"CORS_ALLOWED_ORIGINS": "app.praxiom.ai"}, want: "CORS_ALLOWED_ORIGINS"},
 		"bad trusted proxy":    {set: map[string]string{"TRUSTED_PROXIES": "10.0.0.0/33"}, want: "TRUSTED_PROXIES"},
 		"bad host":             {set: map[string]string{"HOST": "example.com"}, want: "HOST"},
+		"bad smtp scheme":      {set: map[string]string{"SMTP_URL": "http://u:s3cret-pw@mail:25", "MAIL_FROM": "a@b.co"}, want: "SMTP_URL"},
+		"bad smtp port":        {set: map[string]string{"SMTP_URL": "smtp://u:s3cret-pw@mail:0", "MAIL_FROM": "a@b.co"}, want: "SMTP_URL"},
+		"smtp without from":    {set: map[string]string{"SMTP_URL": "smtp://u:s3cret-pw@mail:587"}, want: "MAIL_FROM is required"},
+		"bad mail from":        {set: map[string]string{"SMTP_URL": "smtp://mail:587", "MAIL_FROM": "Praxiom"}, want: "MAIL_FROM"},
+		"mail from two lines":  {set: map[string]string{"MAIL_FROM": "a@b.co\r\nBcc: c@d.co"}, want: "MAIL_FROM"},
+		"bad app url":          {set: map[string]string{"APP_URL": "app.praxiom.ai"}, want: "APP_URL"},
+		"app url with query":   {set: map[string]string{"APP_URL": "https://app.praxiom.ai/?x=1"}, want: "APP_URL"},
+		"bad poll only":        {set: map[string]string{"JOB_QUEUE_POLL_ONLY": "sometimes"}, want: "JOB_QUEUE_POLL_ONLY"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -89,18 +97,44 @@ func TestStringMasksSecrets(t *testing.T) {
 	kv := base()
 	kv["CLERK_WEBHOOK_SIGNING_SECRET"] = "whsec_c2VjcmV0c2VjcmV0"
 	kv["CLERK_JWT_KEY"] = pem
+	kv["SMTP_URL"] = "smtp://apikey:smtp-Pa55word@smtp.relay.example:587"
+	kv["MAIL_FROM"] = "Praxiom <no-reply@praxiomai.xyz>"
 	c, err := config.Load(env(kv))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := c.String()
-	for _, secret := range []string{"s3cret-pw", "sk_live_supersecret", "whsec_c2VjcmV0c2VjcmV0", "MIIB"} {
+	for _, secret := range []string{"s3cret-pw", "sk_live_supersecret", "whsec_c2VjcmV0c2VjcmV0", "MIIB", "smtp-Pa55word"} {
 		if strings.Contains(s, secret) {
 			t.Fatalf("String() leaks %q: %s", secret, s)
 		}
 	}
 	if !strings.Contains(s, "db.internal") {
 		t.Fatalf("String() should still show the database host: %s", s)
+	}
+	if !strings.Contains(s, "smtp://apikey:xxxxx@smtp.relay.example:587") || !strings.Contains(s, "app_url=http://localhost:3000") {
+		t.Fatalf("String() should show the SMTP relay with its password masked, and APP_URL: %s", s)
+	}
+}
+
+func TestEmailSettings(t *testing.T) {
+	c, err := config.Load(env(base()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SMTPURL != "" || c.AppURL != config.DefaultAppURL || !strings.Contains(c.String(), "smtp_url=unset") {
+		t.Fatalf("email defaults: %+v", c)
+	}
+	kv := base()
+	kv["SMTP_URL"] = " smtps://mail.example.com "
+	kv["MAIL_FROM"] = "no-reply@example.com"
+	kv["APP_URL"] = "https://app.example.com/praxiom/"
+	kv["JOB_QUEUE_POLL_ONLY"] = "true"
+	if c, err = config.Load(env(kv)); err != nil {
+		t.Fatal(err)
+	}
+	if c.SMTPURL != "smtps://mail.example.com" || c.AppURL != "https://app.example.com/praxiom" || !c.JobQueuePollOnly {
+		t.Fatalf("email settings: %q %q", c.SMTPURL, c.AppURL)
 	}
 }
 

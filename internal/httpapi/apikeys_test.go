@@ -229,10 +229,10 @@ func TestAPIKeyPermissionMatrix(t *testing.T) {
 	foreign := keyCreate(t, e, owner.Token, elsewhere.ID, map[string]any{"name": "Foreign", "role": "admin"})
 
 	type fixture struct {
-		ws                     uuid.UUID
-		keys                   map[string]string // kind → key
-		invitation, victimKey  uuid.UUID
-		invitationToken, other string
+		ws                    uuid.UUID
+		keys                  map[string]string // kind → key
+		invitation, victimKey uuid.UUID
+		invitationToken       string
 	}
 	kinds := []string{"member", "admin", "read-only", "revoked", "expired", "foreign"}
 	newFixture := func(t *testing.T) fixture {

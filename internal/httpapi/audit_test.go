@@ -87,6 +87,7 @@ func TestAuditEveryAction(t *testing.T) {
 	var inv, bobInv invitationBody
 	var key apiKeyOut
 	var codeID string
+	var entryID uuid.UUID
 	actorIs := func(ev auditOut, typ string, id *uuid.UUID, name string) {
 		t.Helper()
 		if ev.Actor.Type != typ || (id == nil) != (ev.Actor.ID == nil) || (id != nil && *ev.Actor.ID != *id) ||
@@ -141,6 +142,16 @@ func TestAuditEveryAction(t *testing.T) {
 		}, func(ev auditOut) {
 			onWorkspace(ev, "invitation", inv.ID.String())
 			if ev.Metadata["email"] != "guest@example.com" || ev.Metadata["role"] != "member" {
+				t.Errorf("metadata %v", ev.Metadata)
+			}
+		}},
+		{"invitation.resent", func() *testenv.Response {
+			// A minute has passed since the invitation's first email.
+			execSQL(t, e, `UPDATE invitations SET email_requested_at = now() - interval '2 minutes' WHERE id = $1`, inv.ID)
+			return wsCall(t, e, http.MethodPost, wsPath(ws.ID, "/invitations/"+inv.ID.String()+"/resend"), owner.Token, nil)
+		}, func(ev auditOut) {
+			onWorkspace(ev, "invitation", inv.ID.String())
+			if ev.Metadata["email"] != "guest@example.com" {
 				t.Errorf("metadata %v", ev.Metadata)
 			}
 		}},
@@ -219,6 +230,20 @@ func TestAuditEveryAction(t *testing.T) {
 		}, func(ev auditOut) {
 			if ev.Target.ID != codeID {
 				t.Errorf("target %+v", ev.Target)
+			}
+		}},
+		{"waitlist.approved", func() *testenv.Response {
+			wantStatus(t, wlJoin(e, map[string]any{"email": "waiting@example.com"}), http.StatusCreated)
+			entryID = wlListed(t, e, admin.Token, "").Entries[0].ID
+			return wlApprove(e, admin.Token, []uuid.UUID{entryID})
+		}, func(ev auditOut) {
+			actorIs(ev, "user", &admin.ID, nameOf(admin))
+			if ev.WorkspaceID != nil || ev.Target.Type != "waitlist_entry" || ev.Target.ID != entryID.String() {
+				t.Errorf("event %+v", ev)
+			}
+			code := scalar[string](t, e, `SELECT id::text FROM access_codes WHERE metadata->>'waitlist_entry_id' = $1`, entryID.String())
+			if ev.Metadata["access_code_id"] != code {
+				t.Errorf("metadata %v, want access_code_id %s", ev.Metadata, code)
 			}
 		}},
 		{"workspace.deleted", func() *testenv.Response {

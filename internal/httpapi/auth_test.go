@@ -115,13 +115,15 @@ type meUser struct {
 	IsFounder        bool    `json:"is_founder"`
 	IsAdmin          bool    `json:"is_admin"`
 	ReferralCode     string  `json:"referral_code"`
+	ReferralCount    int     `json:"referral_count"`
 	ActivatedAt      *string `json:"activated_at"`
 	CreatedAt        string  `json:"created_at"`
 	UpdatedAt        string  `json:"updated_at"`
 }
 
 var userObjectFields = []string{"id", "clerk_id", "email", "name", "avatar_url", "access_status",
-	"has_product_access", "is_founder", "is_admin", "referral_code", "activated_at", "created_at", "updated_at"}
+	"has_product_access", "is_founder", "is_admin", "referral_code", "referral_count", "activated_at", "created_at",
+	"updated_at"}
 
 // decodeMe checks a 200 user object (of GET /api/auth/me or a redemption):
 // exactly the fields of contract §3, well-formed id, referral code and

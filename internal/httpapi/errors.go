@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/praxiom/praxiom-api/internal/apperr"
 	"github.com/praxiom/praxiom-api/internal/auth"
@@ -58,9 +60,10 @@ type errorDetail struct {
 
 // writeError answers err in the error envelope; it alone decides the status
 // and headers of an error answer: the RFC 6750 challenge of a 401
-// (error="invalid_token" whenever a bearer credential was sent) and the
-// Retry-After of a 503. Clients see the code and the safe message only; a
-// 5xx logs its cause with the request id.
+// (error="invalid_token" whenever a bearer credential was sent), the
+// Retry-After of a 503 and of an error that says when to retry. Clients see
+// the code and the safe message only; a 5xx logs its cause with the request
+// id.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(r.Context().Err(), context.Canceled) {
 		// The client went away: nobody reads this answer, and it is no
@@ -98,6 +101,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 			challenge = `Bearer error="invalid_token"`
 		}
 		w.Header().Set("WWW-Authenticate", challenge)
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 	}
 	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "1")

@@ -106,7 +106,8 @@ func TestIdempotencyEveryAuthenticatedPost(t *testing.T) {
 	ws := wsCreate(t, e, admin.Token, map[string]any{"name": "Every"})
 	seen := map[string]bool{}
 	for _, path := range []string{"/api/workspaces", "/api/access-codes/redeem", "/api/admin/access-codes",
-		"/api/invitations/" + strings.Repeat("t", 43) + "/accept", wsPath(ws.ID, "/invitations"), wsPath(ws.ID, "/api-keys")} {
+		"/api/invitations/" + strings.Repeat("t", 43) + "/accept", wsPath(ws.ID, "/invitations"), wsPath(ws.ID, "/api-keys"),
+		wsPath(ws.ID, "/invitations/"+uuid.NewString()+"/resend"), "/api/admin/waitlist/approve"} {
 		r := e.Do(testenv.Request{Method: http.MethodPost, Path: path, Token: admin.Token, Body: map[string]any{},
 			Header: http.Header{"Idempotency-Key": {"\x7f"}}})
 		wantError(t, r, http.StatusBadRequest, "BAD_REQUEST")

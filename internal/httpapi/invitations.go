@@ -23,13 +23,14 @@ type invitationJSON struct {
 	CreatedAt     time.Time `json:"created_at"`
 	InvitedByName string    `json:"invited_by_name"`
 	Token         string    `json:"token"`
+	EmailStatus   string    `json:"email_status"`
 }
 
 func toInvitationJSON(inv store.Invitation) invitationJSON {
 	return invitationJSON{
 		ID: inv.ID, WorkspaceID: inv.WorkspaceID, InvitedEmail: inv.InvitedEmail, Role: inv.Role,
 		Status: inv.Status, ExpiresAt: inv.ExpiresAt.UTC(), CreatedAt: inv.CreatedAt.UTC(),
-		InvitedByName: inv.InvitedByName, Token: inv.Token,
+		InvitedByName: inv.InvitedByName, Token: inv.Token, EmailStatus: inv.EmailStatus,
 	}
 }
 
@@ -106,6 +107,23 @@ func (s *Server) revokeInvitation(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// resendInvitation answers POST
+// /api/workspaces/{workspace_id}/invitations/{invitation_id}/resend (admins
+// and owners; no body): 202 invitation, its email queued again (or
+// email_status disabled when email is off); 404 NOT_FOUND when this
+// workspace has no such invitation; 410 INVITATION_EXPIRED,
+// INVITATION_REVOKED or INVITATION_ALREADY_ACCEPTED when it is no longer
+// pending; 429 RATE_LIMITED with Retry-After within a minute of its last
+// email.
+func (s *Server) resendInvitation(w http.ResponseWriter, r *http.Request) error {
+	inv, err := s.store.ResendInvitation(r.Context(), s.actor(r), currentWorkspace(r).ID, nestedID(r, "invitation_id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, toInvitationJSON(inv))
 	return nil
 }
 

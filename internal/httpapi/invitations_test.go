@@ -36,6 +36,7 @@ type invitationBody struct {
 	CreatedAt     time.Time `json:"created_at"`
 	InvitedByName string    `json:"invited_by_name"`
 	Token         string    `json:"token"`
+	EmailStatus   string    `json:"email_status"`
 }
 
 type invitationList struct {
@@ -497,9 +498,13 @@ func TestInvitationJSONShape(t *testing.T) {
 	wantStatus(t, r, http.StatusCreated)
 	var m map[string]json.RawMessage
 	r.JSON(t, &m)
-	if got := slices.Sorted(maps.Keys(m)); !slices.Equal(got, []string{"created_at", "expires_at", "id",
+	if got := slices.Sorted(maps.Keys(m)); !slices.Equal(got, []string{"created_at", "email_status", "expires_at", "id",
 		"invited_by_name", "invited_email", "role", "status", "token", "workspace_id"}) {
 		t.Errorf("keys = %v", got)
+	}
+	// Without SMTP_URL nothing is sent: the email is disabled.
+	if string(m["email_status"]) != `"disabled"` {
+		t.Errorf("email_status = %s, want \"disabled\" without SMTP", m["email_status"])
 	}
 	for _, k := range []string{"created_at", "expires_at"} {
 		if !strings.HasSuffix(strings.Trim(string(m[k]), `"`), "Z") {

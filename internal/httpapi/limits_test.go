@@ -406,6 +406,8 @@ func TestRateLimitEveryAuthenticatedRouteIsLimited(t *testing.T) {
 		{Method: http.MethodPost, Path: "/api/admin/access-codes", Body: map[string]any{"count": 1}},
 		{Method: http.MethodGet, Path: "/api/admin/access-codes"},
 		{Method: http.MethodDelete, Path: "/api/admin/access-codes/" + some},
+		{Method: http.MethodGet, Path: "/api/admin/waitlist"},
+		{Method: http.MethodPost, Path: "/api/admin/waitlist/approve", Body: map[string]any{"waitlist_entry_ids": []string{some}}},
 		{Method: http.MethodPost, Path: "/api/workspaces", Body: map[string]any{"name": "X"}},
 		{Method: http.MethodGet, Path: "/api/workspaces"},
 		{Method: http.MethodGet, Path: "/api/workspaces/" + ws},
@@ -419,6 +421,7 @@ func TestRateLimitEveryAuthenticatedRouteIsLimited(t *testing.T) {
 		{Method: http.MethodPost, Path: "/api/workspaces/" + ws + "/invitations", Body: map[string]any{"email": "x@example.com", "role": "member"}},
 		{Method: http.MethodGet, Path: "/api/workspaces/" + ws + "/invitations"},
 		{Method: http.MethodDelete, Path: "/api/workspaces/" + ws + "/invitations/" + some},
+		{Method: http.MethodPost, Path: "/api/workspaces/" + ws + "/invitations/" + some + "/resend"},
 		{Method: http.MethodGet, Path: "/api/no-such-route"},
 	}
 	for _, req := range routes {

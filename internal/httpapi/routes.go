@@ -42,9 +42,12 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/api/webhooks/clerk", only(http.MethodPost))
 	r.Post("/api/webhooks/clerk", h(s.clerkWebhook))
 
-	// The invitation look-up needs no credential; it is limited per IP.
+	// The invitation look-up and joining the waitlist need no credential;
+	// they are limited per client IP.
 	r.Handle("/api/invitations/{token}", only(http.MethodGet))
 	r.With(s.limitIP).Get("/api/invitations/{token}", h(s.lookupInvitation))
+	r.Handle("/api/waitlist", only(http.MethodPost))
+	r.With(s.limitIP).Post("/api/waitlist", h(s.joinWaitlist))
 
 	// Everything else under /api needs a credential, checked before routing
 	// (an unknown /api path without one answers 401).
@@ -75,6 +78,8 @@ func (s *Server) routes() http.Handler {
 					r.Get("/access-codes", h(s.listAccessCodes))
 					r.Delete("/access-codes/{access_code_id}", h(s.revokeAccessCode))
 					r.Get("/audit-log", h(s.adminAuditLog))
+					r.Get("/waitlist", h(s.listWaitlist))
+					r.With(idem).Post("/waitlist/approve", h(s.approveWaitlist))
 				})
 
 				r.With(sessionOnly, requireProductAccess, idem).Post("/workspaces", h(s.createWorkspace))
@@ -106,6 +111,7 @@ func (s *Server) routes() http.Handler {
 			r.With(admin, idem).Post("/invitations", h(s.createInvitation))
 			r.With(admin).Get("/invitations", h(s.listInvitations))
 			r.With(admin).Delete("/invitations/{invitation_id}", h(s.revokeInvitation))
+			r.With(admin, idem).Post("/invitations/{invitation_id}/resend", h(s.resendInvitation))
 
 			r.With(admin).Get("/audit-log", h(s.workspaceAuditLog))
 

@@ -41,7 +41,7 @@ func TestRoutesAreTheSpecsOperations(t *testing.T) {
 	// The public /api paths answer their other methods with 405 through a
 	// route of their own (so they never fall through to the credential
 	// check's 401); those are not operations.
-	onlyRoutes := map[string]bool{"/api/webhooks/clerk": true, "/api/invitations/{token}": true}
+	onlyRoutes := map[string]bool{"/api/webhooks/clerk": true, "/api/invitations/{token}": true, "/api/waitlist": true}
 	for r := range served {
 		if _, path, _ := strings.Cut(r, " "); !documented[r] && !onlyRoutes[path] {
 			t.Errorf("%s is served but not in api/openapi.yaml", r)

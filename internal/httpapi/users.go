@@ -21,6 +21,7 @@ type userJSON struct {
 	IsFounder        bool       `json:"is_founder"`
 	IsAdmin          bool       `json:"is_admin"`
 	ReferralCode     string     `json:"referral_code"`
+	ReferralCount    int        `json:"referral_count"`
 	ActivatedAt      *time.Time `json:"activated_at"`
 	CreatedAt        time.Time  `json:"created_at"`
 	UpdatedAt        time.Time  `json:"updated_at"`
@@ -33,7 +34,7 @@ func toUserJSON(u store.User) userJSON {
 	return userJSON{
 		ID: u.ID, ClerkID: u.ClerkID, Email: u.Email, Name: u.Name, AvatarURL: u.AvatarURL,
 		AccessStatus: u.AccessStatus, HasProductAccess: u.HasProductAccess || u.IsFounder,
-		IsFounder: u.IsFounder, IsAdmin: u.IsAdmin, ReferralCode: u.ReferralCode,
+		IsFounder: u.IsFounder, IsAdmin: u.IsAdmin, ReferralCode: u.ReferralCode, ReferralCount: u.ReferralCount,
 		ActivatedAt: utc(u.ActivatedAt), CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
 	}
 }

@@ -3,9 +3,11 @@
 package metrics
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -21,6 +23,9 @@ type Metrics struct {
 	latency     *prometheus.HistogramVec
 	webhooks    *prometheus.CounterVec
 	rateLimited *prometheus.CounterVec
+	emails      *prometheus.CounterVec
+	// queue reads the job queue at scrape time (WatchQueue); nil until set.
+	queue atomic.Pointer[QueueReader]
 	// The series of fixed labels, looked up once: the token cache is
 	// consulted on every authenticated request.
 	jwksOK, jwksError, cacheHit, cacheMiss prometheus.Counter
@@ -63,7 +68,12 @@ func New(pool *pgxpool.Pool) *Metrics {
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "praxiom_rate_limited_total", Help: "Requests refused by the rate limiter, by scope (user, ip, failures).",
 	}, []string{"scope"})
-	m.reg.MustRegister(m.requests, m.latency, jwksFetches, tokenCache, m.webhooks, m.rateLimited,
+	m.emails = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "praxiom_emails_total",
+		Help: "Emails by kind (invitation, waitlist_approval) and outcome: sent; failed (given up after 24 hours of retries); retry (an attempt failed and will be retried); skipped (no longer applies).",
+	}, []string{"kind", "outcome"})
+	m.reg.MustRegister(m.requests, m.latency, jwksFetches, tokenCache, m.webhooks, m.rateLimited, m.emails,
+		queueCollector{m: m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if pool != nil {
 		m.reg.MustRegister(poolCollector{pool: pool})
@@ -75,7 +85,74 @@ func New(pool *pgxpool.Pool) *Metrics {
 	for _, sc := range []string{"user", "ip", "failures"} {
 		m.rateLimited.WithLabelValues(sc)
 	}
+	for _, k := range emailKinds {
+		for _, o := range emailOutcomes {
+			m.emails.WithLabelValues(k, o)
+		}
+	}
 	return m
+}
+
+// The label values of praxiom_emails_total: fixed sets.
+var (
+	emailKinds    = []string{"invitation", "waitlist_approval"}
+	emailOutcomes = []string{"sent", "failed", "retry", "skipped"}
+)
+
+// Email records what happened to an email of kind: outcome is sent,
+// failed, retry or skipped. Values outside those sets are recorded as
+// "other", so no caller can add series.
+func (m *Metrics) Email(kind, outcome string) {
+	m.emails.WithLabelValues(oneOf(kind, emailKinds), oneOf(outcome, emailOutcomes)).Inc()
+}
+
+func oneOf(v string, set []string) string {
+	for _, s := range set {
+		if v == s {
+			return v
+		}
+	}
+	return "other"
+}
+
+// QueueReader reads the job queue's depth (jobs not finished yet) and the
+// age of its oldest unfinished job.
+type QueueReader func(ctx context.Context) (depth int, oldest time.Duration, err error)
+
+// WatchQueue makes every scrape read the job queue with read (at most
+// queueReadTimeout long; a failed read leaves the two gauges out of that
+// scrape).
+func (m *Metrics) WatchQueue(read QueueReader) { m.queue.Store(&read) }
+
+const queueReadTimeout = 2 * time.Second
+
+var (
+	queueDepth  = prometheus.NewDesc("praxiom_job_queue_depth", "Jobs in the queue not finished yet (waiting, scheduled, being retried or running), read at scrape time.", nil, nil)
+	queueOldest = prometheus.NewDesc("praxiom_job_queue_oldest_age_seconds", "Age of the oldest unfinished job in the queue (0 when empty), read at scrape time.", nil, nil)
+)
+
+// queueCollector exports the job queue's depth and oldest age at scrape
+// time.
+type queueCollector struct{ m *Metrics }
+
+func (c queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- queueDepth
+	ch <- queueOldest
+}
+
+func (c queueCollector) Collect(ch chan<- prometheus.Metric) {
+	read := c.m.queue.Load()
+	if read == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), queueReadTimeout)
+	defer cancel()
+	depth, oldest, err := (*read)(ctx)
+	if err != nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(queueDepth, prometheus.GaugeValue, float64(depth))
+	ch <- prometheus.MustNewConstMetric(queueOldest, prometheus.GaugeValue, oldest.Seconds())
 }
 
 // Handler serves the registry in the Prometheus text format.

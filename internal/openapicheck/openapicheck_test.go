@@ -59,7 +59,7 @@ func userJSON() map[string]any {
 		"id": usrID, "clerk_id": "user_2NNEqL2nrIRdJ194ndJqAHwEfxC", "email": "ada@example.com",
 		"name": "Ada Lovelace", "avatar_url": nil, "access_status": "active",
 		"has_product_access": true, "is_founder": false, "is_admin": false,
-		"referral_code": "ADA7K2QX", "activated_at": "2026-03-27T10:30:00Z",
+		"referral_code": "ADA7K2QX", "referral_count": 0, "activated_at": "2026-03-27T10:30:00Z",
 		"created_at": "2026-03-27T10:30:00.123456Z", "updated_at": "2026-03-27T10:30:00Z",
 	}
 }
@@ -158,7 +158,8 @@ func TestSpecLoadsAndValidates(t *testing.T) {
 }
 
 // TestSpecSecurity pins the security of every operation: none for the
-// webhook, the invitation look-up and the probes; a session token or an API
+// webhook, the invitation look-up, joining the waitlist and the probes; a
+// session token or an API
 // key by default; a session token alone where the operation says so, and
 // every authenticated operation documents 401, 429, 500 and 503. (That the
 // spec's operations are exactly the server's routes is checked against the
@@ -166,7 +167,7 @@ func TestSpecLoadsAndValidates(t *testing.T) {
 func TestSpecSecurity(t *testing.T) {
 	c := New(t)
 	public := map[string]bool{
-		"getInvitationByToken": true, "receiveClerkWebhook": true, "receiveClerkWebhookAlias": true,
+		"getInvitationByToken": true, "joinWaitlist": true, "receiveClerkWebhook": true, "receiveClerkWebhookAlias": true,
 		"getHealthz": true, "getReadyz": true,
 		"getOpenAPIYAML": true, "getOpenAPIJSON": true, "getDocs": true, "getDocsBundle": true, "getDocsScript": true,
 	}

@@ -143,8 +143,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, a Actor, wsID uuid.UUID, n New
 		if live >= MaxAPIKeysPerWorkspace {
 			return errAPIKeyLimit
 		}
-		var err error
-		err = queryRow(ctx, tx, `INSERT INTO api_keys AS k
+		err := queryRow(ctx, tx, `INSERT INTO api_keys AS k
 			(workspace_id, name, prefix, key_hash, role, read_only, created_by, created_by_name, expires_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+apiKeyColumns,
 			[]any{wsID, n.Name, apikey.Prefix(secret), hash[:], n.Role, n.ReadOnly, a.ID, a.Name, n.ExpiresAt},

@@ -46,17 +46,23 @@ type Invitation struct {
 	InvitedByName string
 	ExpiresAt     time.Time
 	CreatedAt     time.Time
+	// EmailStatus is the status of the invitation's latest email: queued,
+	// sent, failed (also when it was not sent because the invitation stopped
+	// being pending first) or disabled (no email: SMTP is not configured).
+	EmailStatus string
 }
 
 // invitationColumns reads an invitation (alias i) with expiry applied.
 const invitationColumns = `i.id, i.workspace_id, i.invited_email, i.role,
 	CASE WHEN i.status = 'pending' AND i.expires_at <= now() THEN 'expired' ELSE i.status END,
-	i.token, i.invited_by_name, i.expires_at, i.created_at`
+	i.token, i.invited_by_name, i.expires_at, i.created_at,
+	coalesce((SELECT CASE e.status WHEN 'skipped' THEN 'failed' ELSE e.status END
+		FROM emails e WHERE e.id = i.email_id), 'disabled')`
 
 // readInvitation reads invitationColumns.
 func readInvitation(r *row) Invitation {
 	return Invitation{ID: r.uuid(), WorkspaceID: r.uuid(), InvitedEmail: r.text(), Role: r.text(), Status: r.text(),
-		Token: r.text(), InvitedByName: r.text(), ExpiresAt: r.time(), CreatedAt: r.time()}
+		Token: r.text(), InvitedByName: r.text(), ExpiresAt: r.time(), CreatedAt: r.time(), EmailStatus: r.text()}
 }
 
 // queryInvitation runs sql, which selects invitationColumns of at most one
@@ -116,6 +122,9 @@ type NewInvitation struct {
 // it is is a member,
 // INVITATION_PENDING when the email has a pending, unexpired invitation
 // (also when a concurrent call created it first), SERVICE_UNAVAILABLE.
+// With email on, the invitation's email is enqueued in the same
+// transaction: no invitation without its email, no email for an invitation
+// that rolled back.
 func (s *Store) CreateInvitation(ctx context.Context, a Actor, wsID uuid.UUID, in NewInvitation) (Invitation, error) {
 	problems := map[string]string{}
 	email := NormalizeEmail(in.Email)
@@ -158,8 +167,10 @@ func (s *Store) CreateInvitation(ctx context.Context, a Actor, wsID uuid.UUID, i
 		// ON CONFLICT on the partial unique index waits for a concurrent
 		// insert of the same pending invitation and then does nothing.
 		inv, err = queryInvitation(ctx, tx, `
-			INSERT INTO invitations AS i (workspace_id, invited_email, role, token, invited_by, invited_by_name, expires_at)
-			VALUES ($1, $2, $3, $4, $5, coalesce((SELECT name FROM users WHERE id = $5), $6), now() + interval '168 hours')
+			INSERT INTO invitations AS i (workspace_id, invited_email, role, token, invited_by, invited_by_name,
+				expires_at, email_requested_at)
+			VALUES ($1, $2, $3, $4, $5, coalesce((SELECT name FROM users WHERE id = $5), $6),
+				now() + interval '168 hours', now())
 			ON CONFLICT (workspace_id, invited_email) WHERE status = 'pending' DO NOTHING
 			RETURNING `+invitationColumns,
 			wsID, email, in.Role, randcode.Token(invitationTokenBytes), inviter, a.Name)
@@ -172,7 +183,7 @@ func (s *Store) CreateInvitation(ctx context.Context, a Actor, wsID uuid.UUID, i
 		}
 		tx.record(ActionInvitationCreated, &wsID, TargetInvitation, inv.ID.String(),
 			map[string]any{"email": inv.InvitedEmail, "role": inv.Role})
-		return nil
+		return s.emailInvitation(ctx, tx, &inv)
 	})
 	if err != nil {
 		return Invitation{}, err
@@ -234,6 +245,87 @@ func (s *Store) RevokeInvitation(ctx context.Context, a Actor, wsID, invID uuid.
 			map[string]any{"email": inv.InvitedEmail})
 		return nil
 	})
+}
+
+// emailInvitation enqueues an email for inv inside tx and makes it the
+// invitation's latest; inv's EmailStatus becomes queued. With email off the
+// invitation is left without an email (disabled).
+func (s *Store) emailInvitation(ctx context.Context, tx pgx.Tx, inv *Invitation) error {
+	if !s.EmailEnabled() {
+		if inv.EmailStatus != EmailDisabled { // email was on for an earlier email
+			if _, err := tx.Exec(ctx, `UPDATE invitations SET email_id = NULL WHERE id = $1`, inv.ID); err != nil {
+				return dbErr("email invitation", err)
+			}
+			inv.EmailStatus = EmailDisabled
+		}
+		return nil
+	}
+	ids, err := s.enqueueEmails(ctx, tx, EmailInvitation, []uuid.UUID{inv.ID})
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE invitations SET email_id = $2 WHERE id = $1`, inv.ID, ids[0]); err != nil {
+		return dbErr("email invitation", err)
+	}
+	inv.EmailStatus = EmailQueued
+	return nil
+}
+
+// ResendInterval is the least time between two emails of one invitation,
+// the first one included (api/openapi.yaml, resendInvitation).
+const ResendInterval = time.Minute
+
+// ResendInvitation queues invitation invID of workspace wsID for another
+// email on behalf of a, whose role is re-read under the workspace lock and
+// must be admin or owner. It answers the invitation as it now stands
+// (email_status queued, or disabled with email off). At most one email a
+// minute goes out per invitation, counted from its creation or its last
+// resend, as the database records them, so the limit holds across
+// instances. Returns FORBIDDEN (not a member any more, role too low),
+// NOT_FOUND when wsID has no such invitation, INVITATION_EXPIRED,
+// INVITATION_REVOKED or INVITATION_ALREADY_ACCEPTED when it is no longer
+// pending, RATE_LIMITED (with RetryAfter) within a minute of the last email,
+// SERVICE_UNAVAILABLE.
+func (s *Store) ResendInvitation(ctx context.Context, a Actor, wsID, invID uuid.UUID) (Invitation, error) {
+	var inv Invitation
+	err := s.change(ctx, a, "resend invitation", func(tx *changeTx) error {
+		if _, err := lockRole(ctx, tx, wsID, a, RoleAdmin); err != nil {
+			return err
+		}
+		var wait int // whole seconds until another email may go
+		err := queryRow(ctx, tx, `SELECT `+invitationColumns+`,
+				greatest(coalesce(ceil(extract(epoch FROM i.email_requested_at + $3::interval - now())), 0), 0)::int8
+			FROM invitations i WHERE i.id = $1 AND i.workspace_id = $2 FOR UPDATE`,
+			[]any{invID, wsID, ResendInterval.String()}, func(r *row) { inv, wait = readInvitation(r), r.int() })
+		if errors.Is(err, pgx.ErrNoRows) {
+			return apperr.New(apperr.NotFound, "No such invitation in this workspace.")
+		}
+		if err != nil {
+			return dbErr("resend invitation: lock", err)
+		}
+		switch inv.Status {
+		case InvitationAccepted:
+			return errInvitationAccepted
+		case InvitationRevoked:
+			return errInvitationRevoked
+		case InvitationExpired:
+			return errInvitationExpired
+		}
+		if wait > 0 {
+			retry := time.Duration(wait) * time.Second
+			return &apperr.Error{Code: apperr.RateLimited, RetryAfter: retry,
+				Message: "This invitation was emailed less than a minute ago; retry after " + retry.String() + "."}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE invitations SET email_requested_at = now() WHERE id = $1`, inv.ID); err != nil {
+			return dbErr("resend invitation", err)
+		}
+		tx.record(ActionInvitationResent, &wsID, TargetInvitation, inv.ID.String(), map[string]any{"email": inv.InvitedEmail})
+		return s.emailInvitation(ctx, tx, &inv)
+	})
+	if err != nil {
+		return Invitation{}, err
+	}
+	return inv, nil
 }
 
 var (

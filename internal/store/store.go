@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -27,11 +28,24 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// Tracer, when set, sees every query (tests count round trips with it).
 	Tracer pgx.QueryTracer
+	// Outbox enqueues the emails that changes cause, in their transactions;
+	// nil turns email off (no SMTP_URL): nothing is enqueued and
+	// invitations read email_status "disabled".
+	Outbox Outbox
+}
+
+// Outbox puts jobs that send emails into the job queue inside the
+// transaction of the change that causes them (the transactional outbox): an
+// email exists exactly when its change committed. jobs.Outbox implements it
+// with River's InsertManyTx.
+type Outbox interface {
+	EnqueueEmails(ctx context.Context, tx pgx.Tx, emailIDs []uuid.UUID) error
 }
 
 // Store wraps the pool. It is safe for concurrent use.
 type Store struct {
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	outbox Outbox
 }
 
 // Open connects a pool to databaseURL. It does not wait for the database:
@@ -64,11 +78,14 @@ func Open(ctx context.Context, databaseURL string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open pool: %w", err)
 	}
-	return &Store{pool: pool}, nil
+	return &Store{pool: pool, outbox: o.Outbox}, nil
 }
 
 // Close closes the pool.
 func (s *Store) Close() { s.pool.Close() }
+
+// EmailEnabled reports whether changes enqueue emails (an Outbox is set).
+func (s *Store) EmailEnabled() bool { return s.outbox != nil }
 
 // Pool exposes the pool for tests and health checks.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }

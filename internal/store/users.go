@@ -45,6 +45,9 @@ type User struct {
 	// Plan is the best plan among the user's workspaces ("trial" when none),
 	// kept on the row by triggers (migration 00003), for rate limiting.
 	Plan string
+	// ReferralCount is how many waitlist entries named the user's referral
+	// code, kept on the row by triggers (migration 00006).
+	ReferralCount int
 }
 
 // Suspended reports whether the account is suspended.
@@ -75,14 +78,14 @@ type NewUserPolicy struct {
 
 const userColumns = `u.id, u.clerk_id, u.email, u.email_verified, u.name, u.avatar_url, u.access_status,
 	u.has_product_access, u.is_founder, u.is_admin, u.referral_code, u.activated_at,
-	u.clerk_updated_at, u.deleted_at, u.created_at, u.updated_at, u.plan`
+	u.clerk_updated_at, u.deleted_at, u.created_at, u.updated_at, u.plan, u.referral_count`
 
 // readUser reads userColumns.
 func readUser(r *row) User {
 	return User{ID: r.uuid(), ClerkID: r.text(), Email: r.text(), EmailVerified: r.bool(), Name: r.text(),
 		AvatarURL: r.textPtr(), AccessStatus: r.text(), HasProductAccess: r.bool(), IsFounder: r.bool(),
 		IsAdmin: r.bool(), ReferralCode: r.text(), ActivatedAt: r.timePtr(), ClerkUpdatedAt: r.timePtr(),
-		DeletedAt: r.timePtr(), CreatedAt: r.time(), UpdatedAt: r.time(), Plan: r.text()}
+		DeletedAt: r.timePtr(), CreatedAt: r.time(), UpdatedAt: r.time(), Plan: r.text(), ReferralCount: r.int()}
 }
 
 // queryUser runs sql, which selects userColumns of at most one user, and

@@ -136,3 +136,30 @@ func NewStore(tb testing.TB, o store.Options) (*store.Store, string) {
 	tb.Cleanup(st.Close)
 	return st, url
 }
+
+// NewEmptyDatabase creates a database with nothing in it (no migration
+// applied) for this test and returns its URL; it is dropped when the test
+// ends.
+func NewEmptyDatabase(tb testing.TB) string {
+	tb.Helper()
+	base := BaseURL(tb)
+	ctx := context.Background()
+	name := "e_" + strings.ToLower(randcode.String(12))
+	conn, err := admin(ctx, base)
+	if err != nil {
+		tb.Fatalf("testenv: connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		tb.Fatalf("testenv: create database: %v", err)
+	}
+	tb.Cleanup(func() {
+		c, err := admin(context.Background(), base)
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	})
+	return withDatabase(base, name)
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -22,6 +23,8 @@ import (
 	"github.com/praxiom/praxiom-api/internal/clerkuser"
 	"github.com/praxiom/praxiom-api/internal/devtoken"
 	"github.com/praxiom/praxiom-api/internal/httpapi"
+	"github.com/praxiom/praxiom-api/internal/jobs"
+	"github.com/praxiom/praxiom-api/internal/mailer"
 	"github.com/praxiom/praxiom-api/internal/metrics"
 	"github.com/praxiom/praxiom-api/internal/openapicheck"
 	"github.com/praxiom/praxiom-api/internal/store"
@@ -53,6 +56,46 @@ type Options struct {
 	// NoSpecCheck turns off the validation of every response against
 	// api/openapi.yaml (only for tests that send what the spec cannot know).
 	NoSpecCheck bool
+	// Email, when set, turns email on (README, "Email").
+	Email *Email
+}
+
+// Email turns email on for an Env: the store enqueues emails through an
+// outbox and, unless NoWorker, a River client (jobs.Start) works the queue
+// and sends through a mailer for SMTPURL, tuned for tests.
+type Email struct {
+	// SMTPURL is where the mailer sends (an smtptest.Server's URL).
+	SMTPURL string
+	// From and AppURL default to TestMailFrom and TestAppURL.
+	From, AppURL string
+	// TLS is the mailer's TLS client configuration (smtptest's ClientTLS).
+	TLS *tls.Config
+	// Jobs overrides the tuning of TestJobs field by field (non-zero
+	// fields win); Mailer, Logger and Metrics are the Env's.
+	Jobs jobs.Config
+	// NoWorker enqueues without working the queue.
+	NoWorker bool
+	// WrapOutbox wraps the store's outbox, e.g. to fail after the enqueue.
+	WrapOutbox func(store.Outbox) store.Outbox
+}
+
+// Defaults of Email.
+const (
+	TestMailFrom = "Praxiom <no-reply@praxiom.test>"
+	TestAppURL   = "https://app.praxiom.test"
+)
+
+// TestJobs is the queue's tuning in tests: it polls every 50ms, retries a
+// failed email after 100ms, doubling up to 400ms, for a minute, and
+// rescues a job whose worker died 6s after it started.
+var TestJobs = jobs.Config{
+	FetchPollInterval: 50 * time.Millisecond,
+	RetryBase:         100 * time.Millisecond,
+	RetryMax:          400 * time.Millisecond,
+	RetryFor:          time.Minute,
+	JobTimeout:        5 * time.Second,
+	RescueAfter:       6 * time.Second,
+	StopTimeout:       2 * time.Second,
 }
 
 // Env is a server under test on its own database.
@@ -127,24 +170,52 @@ func Key(tb testing.TB) *devtoken.Key {
 // New starts the API on a fresh database.
 func New(tb testing.TB, o Options) *Env {
 	tb.Helper()
+	m := withOutbox(tb, &o)
 	st, url := NewStore(tb, o.Store)
-	return newEnv(tb, st, url, o)
+	return newEnv(tb, st, url, o, m)
+}
+
+// withOutbox builds the mailer of o.Email and puts an outbox into o.Store.
+func withOutbox(tb testing.TB, o *Options) *mailer.Mailer {
+	tb.Helper()
+	if o.Email == nil {
+		return nil
+	}
+	e := *o.Email
+	if e.From == "" {
+		e.From = TestMailFrom
+	}
+	if e.AppURL == "" {
+		e.AppURL = TestAppURL
+	}
+	m, err := mailer.New(mailer.Config{SMTPURL: e.SMTPURL, From: e.From, AppURL: e.AppURL, TLSConfig: e.TLS,
+		Timeout: 5 * time.Second})
+	if err != nil {
+		tb.Fatalf("testenv: mailer: %v", err)
+	}
+	var ob store.Outbox = jobs.NewOutbox()
+	if e.WrapOutbox != nil {
+		ob = e.WrapOutbox(ob)
+	}
+	o.Store.Outbox = ob
+	return m
 }
 
 // NewOn starts a second API server on other's database, as a second
 // instance would run: its own pool, caches and limiters.
 func NewOn(tb testing.TB, other *Env, o Options) *Env {
 	tb.Helper()
+	m := withOutbox(tb, &o)
 	st, err := store.Open(context.Background(), other.DatabaseURL, o.Store)
 	if err != nil {
 		tb.Fatalf("testenv: open store: %v", err)
 	}
 	tb.Cleanup(st.Close)
-	e := newEnv(tb, st, other.DatabaseURL, o)
+	e := newEnv(tb, st, other.DatabaseURL, o, m)
 	return e
 }
 
-func newEnv(tb testing.TB, st *store.Store, url string, o Options) *Env {
+func newEnv(tb testing.TB, st *store.Store, url string, o Options, m *mailer.Mailer) *Env {
 	tb.Helper()
 	e := &Env{TB: tb, Store: st, DatabaseURL: url, Key: Key(tb), logs: &SyncBuffer{}}
 	verifier := o.Verifier
@@ -184,12 +255,39 @@ func newEnv(tb testing.TB, st *store.Store, url string, o Options) *Env {
 		}
 		deps.Webhook = v
 	}
+	if o.Email != nil && !o.Email.NoWorker {
+		jc := TestJobs
+		override(&jc, o.Email.Jobs)
+		jc.Mailer, jc.Logger, jc.Metrics = m, log, o.Metrics
+		stop, err := jobs.Start(context.Background(), st, jc)
+		if err != nil {
+			tb.Fatalf("testenv: jobs: %v", err)
+		}
+		tb.Cleanup(func() { _ = stop(context.Background()) })
+	}
 	e.Server = httpapi.New(deps)
 	e.Handler = e.Server
 	if !o.NoSpecCheck {
 		e.Handler = Spec(tb).Wrap(tb, e.Handler)
 	}
 	return e
+}
+
+// override sets every non-zero duration and count of o in c.
+func override(c *jobs.Config, o jobs.Config) {
+	for _, f := range []struct{ dst, src *time.Duration }{
+		{&c.FetchPollInterval, &o.FetchPollInterval}, {&c.RetryBase, &o.RetryBase}, {&c.RetryMax, &o.RetryMax},
+		{&c.RetryFor, &o.RetryFor}, {&c.JobTimeout, &o.JobTimeout}, {&c.RescueAfter, &o.RescueAfter},
+		{&c.StopTimeout, &o.StopTimeout}, {&c.PruneInterval, &o.PruneInterval}, {&c.WebhookRetention, &o.WebhookRetention},
+	} {
+		if *f.src > 0 {
+			*f.dst = *f.src
+		}
+	}
+	if o.EmailWorkers > 0 {
+		c.EmailWorkers = o.EmailWorkers
+	}
+	c.PollOnly = c.PollOnly || o.PollOnly
 }
 
 // Logs returns everything the server logged so far.
