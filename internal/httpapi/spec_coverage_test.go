@@ -7,17 +7,17 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/praxiom/praxiom-api/internal/testenv"
+	"github.com/praxiom/praxiom-api/internal/apitest"
 )
 
-// TestMain runs the package's tests, every response of which testenv
+// TestMain runs the package's tests, every response of which apitest
 // validates against api/openapi.yaml, and then, on a full run, fails when an
 // operation of the spec was never exercised or a documented error status of
 // an operation was never seen.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if code == 0 && flag.Lookup("test.run").Value.String() == "" && testenv.SpecUsed() {
-		spec := testenv.Spec(nil)
+	if code == 0 && flag.Lookup("test.run").Value.String() == "" && apitest.SpecUsed() {
+		spec := apitest.Spec(nil)
 		if missing := spec.Uncovered(); len(missing) > 0 {
 			fmt.Fprintf(os.Stderr, "api/openapi.yaml operations no test exercised: %v\n", missing)
 			code = 1
