@@ -42,7 +42,7 @@ type Checker struct {
 	spec *spec
 
 	mu   sync.Mutex
-	seen map[string]map[int]int // operationId → status → responses seen
+	seen map[string]int // operationId → responses seen
 }
 
 // spec is the loaded, validated document with what Check needs from it. It is
@@ -52,7 +52,6 @@ type spec struct {
 	router   routers.Router
 	envelope *openapi3.Schema
 	ops      []string // sorted operationIds
-	statuses map[string][]int
 	// codes is the status → error codes table of the spec (the x-status
 	// of components.schemas.ErrorCode): every error body, from any route,
 	// must carry a code of its status.
@@ -106,25 +105,23 @@ func loadSpec(data []byte) (*spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &spec{doc: doc, router: router, envelope: envRef.Value, statuses: map[string][]int{}, codes: codes}
+	s := &spec{doc: doc, router: router, envelope: envRef.Value, codes: codes}
+	seen := map[string]bool{}
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
 			if op.OperationID == "" {
 				return nil, fmt.Errorf("api/openapi.yaml: %s %s has no operationId", method, path)
 			}
-			if _, dup := s.statuses[op.OperationID]; dup {
+			if seen[op.OperationID] {
 				return nil, fmt.Errorf("api/openapi.yaml: operationId %q is used twice", op.OperationID)
 			}
-			var codes []int
 			for key := range op.Responses.Map() {
 				var code int
 				if _, err := fmt.Sscanf(key, "%d", &code); err != nil {
 					return nil, fmt.Errorf("api/openapi.yaml: %s: response %q is not a status code", op.OperationID, key)
 				}
-				codes = append(codes, code)
 			}
-			slices.Sort(codes)
-			s.statuses[op.OperationID] = codes
+			seen[op.OperationID] = true
 			s.ops = append(s.ops, op.OperationID)
 		}
 	}
@@ -171,7 +168,7 @@ func New(tb testing.TB) *Checker {
 		tb.Fatalf("openapicheck: %v", err)
 		return nil
 	}
-	return &Checker{spec: s, seen: map[string]map[int]int{}}
+	return &Checker{spec: s, seen: map[string]int{}}
 }
 
 // Doc returns the loaded OpenAPI document. Callers must not modify it.
@@ -187,7 +184,7 @@ func (c *Checker) Covered() map[string]bool {
 	defer c.mu.Unlock()
 	out := make(map[string]bool, len(c.spec.ops))
 	for _, op := range c.spec.ops {
-		out[op] = len(c.seen[op]) > 0
+		out[op] = c.seen[op] > 0
 	}
 	return out
 }
@@ -201,30 +198,6 @@ func (c *Checker) Uncovered() []string {
 		}
 	}
 	slices.Sort(out)
-	return out
-}
-
-// SeenStatuses returns, per operationId, the sorted statuses Check has seen.
-func (c *Checker) SeenStatuses() map[string][]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[string][]int, len(c.seen))
-	for op, byStatus := range c.seen {
-		for status := range byStatus {
-			out[op] = append(out[op], status)
-		}
-		slices.Sort(out[op])
-	}
-	return out
-}
-
-// DocumentedStatuses returns, per operationId, the sorted statuses the spec
-// documents.
-func (c *Checker) DocumentedStatuses() map[string][]int {
-	out := make(map[string][]int, len(c.spec.statuses))
-	for op, codes := range c.spec.statuses {
-		out[op] = slices.Clone(codes)
-	}
 	return out
 }
 
@@ -294,7 +267,7 @@ func (c *Checker) check(req *http.Request, status int, header http.Header, body 
 	}
 
 	opID := route.Operation.OperationID
-	c.record(opID, status)
+	c.record(opID)
 
 	input := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: &openapi3filter.RequestValidationInput{
@@ -326,13 +299,10 @@ func (c *Checker) check(req *http.Request, status int, header http.Header, body 
 	return problems
 }
 
-func (c *Checker) record(opID string, status int) {
+func (c *Checker) record(opID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.seen[opID] == nil {
-		c.seen[opID] = map[int]int{}
-	}
-	c.seen[opID][status]++
+	c.seen[opID]++
 }
 
 // checkErrorBody holds an error response to the envelope of §2: JSON, the
@@ -514,13 +484,4 @@ func (r *recorder) result() (int, http.Header) {
 		return http.StatusOK, r.w.Header().Clone()
 	}
 	return r.status, r.header
-}
-
-// CodesByStatus returns the status → error codes table of the spec.
-func (c *Checker) CodesByStatus() map[int][]string {
-	out := make(map[int][]string, len(c.spec.codes))
-	for st, codes := range c.spec.codes {
-		out[st] = slices.Clone(codes)
-	}
-	return out
 }
