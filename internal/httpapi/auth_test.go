@@ -96,7 +96,7 @@ func tokenSecrets(tokens ...string) []string {
 	return out
 }
 
-// meUser is the user object of contract §3.
+// meUser is the user object (api/openapi.yaml, User).
 type meUser struct {
 	ID               string  `json:"id"`
 	ClerkID          string  `json:"clerk_id"`
@@ -117,7 +117,7 @@ var userObjectFields = []string{"id", "clerk_id", "email", "name", "avatar_url",
 	"has_product_access", "is_founder", "is_admin", "referral_code", "activated_at", "created_at", "updated_at"}
 
 // decodeMe checks a 200 user object (of GET /api/auth/me or a redemption):
-// exactly the fields of contract §3, well-formed id, referral code and
+// exactly the fields of api/openapi.yaml's User, well-formed id, referral code and
 // timestamps.
 func decodeMe(t *testing.T, r *apitest.Response) meUser {
 	t.Helper()

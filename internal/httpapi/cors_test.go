@@ -14,7 +14,7 @@ import (
 	"github.com/praxiom/praxiom-api/internal/ratelimit"
 )
 
-// CORS (contract §9): browsers on the allowed origins may call the API and
+// CORS (api/openapi.yaml, "CORS"): browsers on the allowed origins may call the API and
 // read its rate-limit and request-id headers; no other origin gets any CORS
 // header.
 

@@ -20,7 +20,7 @@ import (
 // bodies are decoded into the tests' own mirror types, never the production
 // ones, so that a change to a production type cannot change what is checked.
 
-// errEnvelope is the error body of contract §2.
+// errEnvelope is the error body (api/openapi.yaml, ErrorEnvelope).
 type errEnvelope struct {
 	Error struct {
 		Code      string            `json:"code"`

@@ -16,7 +16,7 @@ import (
 )
 
 // The hostile cases of api/openapi.yaml's "Session tokens only" and
-// "Hostile input", through the real router: each must be 401 with the
+// "Authentication", through the real router: each must be 401 with the
 // invalid_token challenge, and none may provision a user.
 func TestHostileTokensHTTP(t *testing.T) {
 	e := apitest.New(t, apitest.Options{PLGGatingOff: true})

@@ -478,8 +478,8 @@ func TestInvitationCreateRace(t *testing.T) {
 	}
 }
 
-// TestInvitationJSONShape: the invitation object has exactly the contract's
-// keys, with UTC timestamps.
+// TestInvitationJSONShape: the invitation object has exactly the keys of
+// api/openapi.yaml's Invitation, with UTC timestamps.
 func TestInvitationJSONShape(t *testing.T) {
 	e := apitest.New(t, apitest.Options{})
 	owner := signUp(t, e, "ada@example.com")

@@ -23,7 +23,8 @@ import (
 	"github.com/praxiom/praxiom-api/internal/store"
 )
 
-// Rate limits (contract §9): per user per minute by the best plan of the
+// Rate limits (api/openapi.yaml, "Conventions" and the RateLimited response;
+// README, "Operations"): per user per minute by the best plan of the
 // user's workspaces, per client IP on the invitation look-up, shared through
 // Redis across instances.
 
@@ -301,7 +302,7 @@ func TestRateLimitOverrides(t *testing.T) {
 		}
 		if httpapi.DefaultPerPlan["trial"] != 30 || httpapi.DefaultPerPlan["pro"] != 120 ||
 			httpapi.DefaultPerPlan["growth"] != 300 || httpapi.DefaultPerPlan["power"] != 600 || httpapi.DefaultPerIP <= 0 {
-			t.Fatalf("defaults %v / %d differ from contract §9", httpapi.DefaultPerPlan, httpapi.DefaultPerIP)
+			t.Fatalf("defaults %v / %d differ from api/openapi.yaml's RateLimited response", httpapi.DefaultPerPlan, httpapi.DefaultPerIP)
 		}
 	})
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/praxiom/praxiom-api/internal/store"
 )
 
-// wsMember is the member object of contract §6.
+// wsMember is the member object (api/openapi.yaml, Member).
 type wsMember struct {
 	UserID    uuid.UUID `json:"user_id"`
 	Email     string    `json:"email"`
@@ -29,7 +29,8 @@ type wsExpect struct {
 }
 
 // TestTenancyPermissionMatrix holds every workspace, settings and member
-// route to the contract for each kind of caller, on a fresh workspace per
+// route to api/openapi.yaml ("Roles", "API keys") for each kind of caller,
+// on a fresh workspace per
 // request, and checks that every refused request changed nothing and every
 // accepted write changed something.
 func TestTenancyPermissionMatrix(t *testing.T) {

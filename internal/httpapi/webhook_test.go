@@ -18,7 +18,8 @@ import (
 	"github.com/praxiom/praxiom-api/internal/store"
 )
 
-// webhookPaths are the two paths the Clerk webhook is served at (§8).
+// webhookPaths are the two paths the Clerk webhook is served at
+// (api/openapi.yaml, receiveClerkWebhook and receiveClerkWebhookAlias).
 var webhookPaths = []string{"/api/webhooks/clerk", "/webhooks/clerk"}
 
 // deliverTo posts body to path signed with secret for message id at ts;

@@ -16,7 +16,7 @@ import (
 
 // Helpers of the workspace and member tests carry a ws prefix.
 
-// wsWorkspace is the workspace object of contract §5.
+// wsWorkspace is the workspace object (api/openapi.yaml, Workspace).
 type wsWorkspace struct {
 	ID                 uuid.UUID `json:"id"`
 	Name               string    `json:"name"`

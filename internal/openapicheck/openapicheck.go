@@ -1,9 +1,10 @@
-// Package openapicheck holds HTTP responses to the API contract in
-// api/openapi.yaml during tests.
+// Package openapicheck holds HTTP responses to api/openapi.yaml during
+// tests.
 //
 // A Checker finds the operation a request was routed to and validates the
 // response (status, headers, body) against it with kin-openapi; it also
-// applies the contract's cross-cutting rules that a schema cannot express:
+// applies the rules of the document's description ("Conventions",
+// "Errors", "Authentication") that a schema cannot express:
 // the X-Request-ID echo rule, request_id equal to X-Request-ID, one status per
 // error code, WWW-Authenticate on 401, Allow on 405, Retry-After on 429 and no
 // body where the spec documents none. Responses to unknown routes and methods
@@ -64,13 +65,14 @@ var (
 	errLoad    error
 )
 
-// requestIDPattern is what the contract (§1) accepts as a caller's request id
+// requestIDPattern is what api/openapi.yaml ("Conventions") accepts as a caller's request id
 // and what every X-Request-ID response header must look like.
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
 // unroutedStatuses are the statuses a request to an unknown path or a known
 // path with the wrong method may get. Under /api authentication (and with it
-// the suspension check and the rate limit) comes before routing (§2).
+// the suspension check and the rate limit) comes before routing ("Order of
+// checks").
 var unroutedStatuses = map[error][]int{
 	routers.ErrPathNotFound:     {http.StatusNotFound, http.StatusInternalServerError, http.StatusServiceUnavailable},
 	routers.ErrMethodNotAllowed: {http.StatusMethodNotAllowed, http.StatusInternalServerError, http.StatusServiceUnavailable},
@@ -225,7 +227,7 @@ func (c *Checker) check(req *http.Request, status int, header http.Header, body 
 		return problems
 	}
 
-	// Cross-cutting rules (§1, §2) that hold for every response.
+	// Cross-cutting rules ("Conventions", "Errors") that hold for every response.
 	checkRequestID(req, header, addf)
 	if status >= 400 {
 		c.checkErrorBody(req, status, header, body, addf)
@@ -250,7 +252,7 @@ func (c *Checker) check(req *http.Request, status int, header http.Header, body 
 	route, pathParams, err := c.spec.router.FindRoute(req)
 	if err != nil {
 		if isPreflight(req) && status >= 200 && status < 300 {
-			return problems // CORS preflight, answered before routing (§9)
+			return problems // CORS preflight, answered before routing ("CORS")
 		}
 		allowed, known := unroutedStatuses[err]
 		if !known {
@@ -305,7 +307,7 @@ func (c *Checker) record(opID string) {
 	c.seen[opID]++
 }
 
-// checkErrorBody holds an error response to the envelope of §2: JSON, the
+// checkErrorBody holds an error response to the envelope of "Errors": JSON, the
 // ErrorEnvelope schema, a code of its status and request_id equal to the
 // X-Request-ID header.
 func (c *Checker) checkErrorBody(req *http.Request, status int, header http.Header, body []byte, addf func(string, ...any)) {
@@ -339,7 +341,7 @@ func (c *Checker) checkErrorBody(req *http.Request, status int, header http.Head
 	}
 }
 
-// checkRequestID applies §1: every response carries X-Request-ID, the
+// checkRequestID applies "Conventions": every response carries X-Request-ID, the
 // caller's value when it is valid, else a fresh valid one.
 func checkRequestID(req *http.Request, header http.Header, addf func(string, ...any)) {
 	got := header.Get("X-Request-ID")
@@ -356,7 +358,7 @@ func checkRequestID(req *http.Request, header http.Header, addf func(string, ...
 	}
 }
 
-// checkWWWAuthenticate applies §2: a 401 carries `Bearer error="invalid_token"`
+// checkWWWAuthenticate applies "Authentication": a 401 carries `Bearer error="invalid_token"`
 // when a bearer token was sent and a plain `Bearer` challenge when no
 // Authorization header was sent.
 func checkWWWAuthenticate(req *http.Request, header http.Header, addf func(string, ...any)) {
