@@ -34,10 +34,11 @@ import (
 	"github.com/praxiom/praxiom-api/internal/store"
 )
 
-// Options adjust the server under test; the zero value is the production
-// wiring (app.NewAPI from the configuration's defaults) with PLG gating on,
-// the test key as CLERK_JWT_KEY, claims provisioning, a webhook secret,
-// metrics, and rate limits off, on a fresh database.
+// Options adjust the server under test. The zero value is the production
+// wiring (app.NewAPI from the configuration's defaults: PLG gating on, the
+// verified-token cache, metrics on) with the test key as CLERK_JWT_KEY,
+// users provisioned from token claims, a fresh webhook secret and rate
+// limits off, on a fresh database.
 type Options struct {
 	// PLGGatingOff makes new users start active with product access
 	// (PLG_GATING=false).
