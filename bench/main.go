@@ -49,10 +49,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	svix "github.com/svix/svix-webhooks/go"
 
+	"github.com/praxiom/praxiom-api/internal/clerktest"
 	"github.com/praxiom/praxiom-api/internal/devtoken"
 )
-
-const benchSecretKey = "sk_bench"
 
 type config struct {
 	D, Warmup       time.Duration
@@ -157,7 +156,7 @@ type bench struct {
 	pmPID    int
 	stm      *statements
 	pgss     bool
-	fake     *fakeClerk
+	fakes    map[string]*clerktest.Server // by server name
 	on, off  *server
 	tokens   string // tokens file
 	bad      string // unknown-kid tokens file
@@ -244,10 +243,14 @@ func run(ctx context.Context, c config, stdout io.Writer) (err error) {
 	if err := b.mintTokens(key); err != nil {
 		return err
 	}
-	if b.fake, err = newFakeClerk(key.JWKS()); err != nil {
-		return err
+	// One fake Clerk per server, so that its JWKS fetches and user look-ups
+	// (there should be none: the users are seeded) are counted apart.
+	b.fakes = map[string]*clerktest.Server{}
+	for _, name := range []string{"cache-on", "cache-off"} {
+		f := clerktest.Start(key)
+		defer f.Close()
+		b.fakes[name] = f
 	}
-	defer b.fake.Close()
 
 	raw := make([]byte, 24)
 	_, _ = rand.Read(raw)
@@ -255,8 +258,8 @@ func run(ctx context.Context, c config, stdout io.Writer) (err error) {
 	env := func(name string) map[string]string {
 		return map[string]string{
 			"APP_ENV": "production", "DATABASE_URL": cl.URL, "MIGRATE_ON_START": "false",
-			"DB_MAX_CONNS": strconv.Itoa(c.DBMaxConns), "CLERK_API_URL": b.fake.URL(name),
-			"CLERK_SECRET_KEY": benchSecretKey, "CLERK_WEBHOOK_SIGNING_SECRET": b.whSecret,
+			"DB_MAX_CONNS": strconv.Itoa(c.DBMaxConns), "CLERK_API_URL": b.fakes[name].URL(),
+			"CLERK_SECRET_KEY": clerktest.SecretKey, "CLERK_WEBHOOK_SIGNING_SECRET": b.whSecret,
 			"RATE_LIMIT_ENABLED": "false", "METRICS_ADDR": "127.0.0.1:0", "LOG_LEVEL": "warn",
 		}
 	}
@@ -579,7 +582,7 @@ func (b *bench) longFlood(ctx context.Context) error {
 	w := b.windows[len(b.windows)-1]
 	sum := summarize(sc, []wrkResult{res})
 	b.report.LongFlood = &longFlood{Summary: sum, Seconds: w[1].Sub(w[0]).Seconds()}
-	for _, f := range b.fake.Fetches(b.on.Name) {
+	for _, f := range b.fakes[b.on.Name].JWKSFetchTimes() {
 		if !f.Before(w[0]) && !f.After(w[1]) {
 			b.report.LongFlood.Fetches++
 		}
@@ -754,10 +757,10 @@ func userUpdated(clerkID string, i int, t time.Time) []byte {
 // collectServerFacts reads peak RSS and the fake Clerk's counters.
 func (b *bench) collectServerFacts() {
 	for _, s := range []*server{b.on, b.off} {
-		fetches := b.fake.Fetches(s.Name)
+		fetches := b.fakes[s.Name].JWKSFetchTimes()
 		info := serverFacts{Name: s.Name, TokenCache: s.CacheSize,
 			PeakRSSKiB: statusKB(s.PID(), "VmHWM"), RSSKiB: statusKB(s.PID(), "VmRSS"),
-			JWKSFetches: len(fetches), UserLookups: b.fake.UserCalls(s.Name)}
+			JWKSFetches: len(fetches), UserLookups: int(b.fakes[s.Name].TotalUserCalls())}
 		for i := 1; i < len(fetches); i++ {
 			gap := fetches[i].Sub(fetches[i-1]).Seconds()
 			if info.MinFetchGapS == 0 || gap < info.MinFetchGapS {

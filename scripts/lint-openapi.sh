@@ -4,7 +4,8 @@
 # Version: pinned below, run through npx from the npm registry (cached in
 # npm's cache after the first run). 2.x needs Node.js 20.19+ or 22.12+.
 # Rules: redocly.yaml at the repository root (recommended-strict, so any
-# finding fails, with the rules that contradict the contract turned off).
+# finding fails, with the rules that contradict what api/openapi.yaml
+# deliberately does turned off; redocly.yaml says why for each).
 #
 # Node.js and npm come from scripts/provision.sh (`make lint` runs it first);
 # a Node.js older than the CLI supports (Debian 12's own is 18.x) stops the

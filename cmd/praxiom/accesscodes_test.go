@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/praxiom/praxiom-api/internal/pgtest"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
 func TestAccessCodesCreatePrintsCodes(t *testing.T) {
-	url := testenv.NewDatabase(t)
+	url := pgtest.NewDatabase(t)
 	getenv := func(k string) string {
 		if k == "DATABASE_URL" {
 			return url

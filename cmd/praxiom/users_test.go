@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
+	"github.com/praxiom/praxiom-api/internal/pgtest"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 	"github.com/praxiom/praxiom-api/internal/webhook"
 )
 
@@ -18,7 +19,7 @@ import (
 // stale one), naming their Clerk ids and changing nobody; --clerk-id picks
 // one.
 func TestUsersCommandChangesOneUser(t *testing.T) {
-	url := testenv.NewDatabase(t)
+	url := pgtest.NewDatabase(t)
 	getenv := envOf(map[string]string{"DATABASE_URL": url})
 	ctx := context.Background()
 	st, err := store.Open(ctx, url, store.Options{MaxConns: 2})
@@ -34,7 +35,7 @@ func TestUsersCommandChangesOneUser(t *testing.T) {
 		if id == "user_other" {
 			mail = "other@example.com"
 		}
-		ev, err := webhook.Decode(testenv.UserEvent("user.created", id, mail, "Ada", "", time.Now()))
+		ev, err := webhook.Decode(apitest.UserEvent("user.created", id, mail, "Ada", "", time.Now()))
 		if err != nil {
 			t.Fatal(err)
 		}

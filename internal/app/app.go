@@ -3,7 +3,8 @@
 // verifier, metrics); Run adds what a process needs around it: migrations,
 // the store, the job queue (emails, pruning), the public and metrics
 // listeners and a graceful shutdown. cmd/praxiom and cmd/praxiom-dev both
-// call Serve.
+// call Serve; the tests build their servers with NewAPI too
+// (internal/apitest).
 package app
 
 import (
@@ -34,7 +35,8 @@ import (
 type API struct {
 	*httpapi.Server
 	// Metrics are the instruments the server updates; nil when
-	// cfg.MetricsAddr is empty. Run serves them on their own listener.
+	// cfg.MetricsAddr is empty (and WithMetrics was not given). Run serves
+	// them on their own listener.
 	Metrics *metrics.Metrics
 	close   func() error
 }
@@ -47,56 +49,100 @@ func (a *API) Close() error {
 	return a.close()
 }
 
+// Option replaces a part of what NewAPI builds from the configuration. The
+// binary passes none; tests pass what a configuration cannot say.
+type Option func(*options)
+
+type options struct {
+	verifier   auth.TokenVerifier
+	limiterSet bool
+	limiter    ratelimit.Limiter
+	failures   ratelimit.Budget
+	metrics    *metrics.Metrics
+}
+
+// WithVerifier makes the server verify tokens with v instead of the verifier
+// NewAPI builds from the Clerk settings (and its verified-token cache).
+func WithVerifier(v auth.TokenVerifier) Option {
+	return func(o *options) { o.verifier = v }
+}
+
+// WithRateLimiter makes the server count requests with limiter and failed
+// guesses with failures instead of the limiter NewAPI builds (in memory, or
+// shared through REDIS_URL). It applies only when RATE_LIMIT_ENABLED is true;
+// a nil limiter or budget turns that part of the limits off.
+func WithRateLimiter(limiter ratelimit.Limiter, failures ratelimit.Budget) Option {
+	return func(o *options) { o.limiterSet, o.limiter, o.failures = true, limiter, failures }
+}
+
+// WithMetrics makes the server update m, whether METRICS_ADDR is set or not,
+// instead of instruments of its own.
+func WithMetrics(m *metrics.Metrics) Option {
+	return func(o *options) { o.metrics = m }
+}
+
 // NewAPI builds the API from cfg on st: the token verifier (CLERK_JWT_KEY or
 // Clerk's JWKS, behind the verified-token cache), the rate limiter (in
 // memory, or shared through REDIS_URL), the Clerk user fetcher when
 // CLERK_SECRET_KEY is set, the webhook verifier when the signing secret is
 // set, and the metrics when METRICS_ADDR is. readiness reports pending
-// migrations (a store.Migrator). The caller closes the API after its last
-// request.
-func NewAPI(cfg config.Config, st *store.Store, readiness httpapi.ReadinessChecker, log *slog.Logger) (*API, error) {
-	a := &API{}
-	if cfg.MetricsAddr != "" {
+// migrations (a store.Migrator). opts replace some of these (tests). The
+// caller closes the API after its last request. It is the one place that
+// builds an httpapi.Server.
+func NewAPI(cfg config.Config, st *store.Store, readiness httpapi.ReadinessChecker, log *slog.Logger, opts ...Option) (*API, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	a := &API{Metrics: o.metrics}
+	if a.Metrics == nil && cfg.MetricsAddr != "" {
 		a.Metrics = metrics.New(st.Pool())
 	}
-	authCfg := auth.Config{
-		JWTKeyPEM: cfg.ClerkJWTKey, APIURL: cfg.ClerkAPIURL, SecretKey: cfg.ClerkSecretKey,
-		Issuer: cfg.ClerkIssuer, AuthorizedParties: cfg.ClerkAuthorizedParties, Leeway: cfg.ClerkClockSkew,
-		Logger: log,
-	}
-	if a.Metrics != nil {
-		authCfg.OnJWKSFetch = a.Metrics.JWKSFetch
-	}
-	verifier, err := auth.NewVerifier(authCfg)
-	if err != nil {
-		return nil, err
-	}
-	tokens := auth.NewCachedVerifier(verifier, cfg.TokenCacheSize, nil)
-	if a.Metrics != nil {
-		tokens.Observe = a.Metrics.TokenCache
+	verifier := o.verifier
+	if verifier == nil {
+		authCfg := auth.Config{
+			JWTKeyPEM: cfg.ClerkJWTKey, APIURL: cfg.ClerkAPIURL, SecretKey: cfg.ClerkSecretKey,
+			Issuer: cfg.ClerkIssuer, AuthorizedParties: cfg.ClerkAuthorizedParties, Leeway: cfg.ClerkClockSkew,
+			Logger: log,
+		}
+		if a.Metrics != nil {
+			authCfg.OnJWKSFetch = a.Metrics.JWKSFetch
+		}
+		v, err := auth.NewVerifier(authCfg)
+		if err != nil {
+			return nil, err
+		}
+		tokens := auth.NewCachedVerifier(v, cfg.TokenCacheSize, nil)
+		if a.Metrics != nil {
+			tokens.Observe = a.Metrics.TokenCache
+		}
+		verifier = tokens
 	}
 	deps := httpapi.Deps{
-		Store: st, Verifier: tokens, Readiness: readiness, Logger: log, TrialDays: cfg.TrialDays,
+		Store: st, Verifier: verifier, Readiness: readiness, Logger: log, TrialDays: cfg.TrialDays,
 		Policy:  store.NewUserPolicy{Active: !cfg.PLGGating},
 		Metrics: a.Metrics, CORSOrigins: cfg.CORSAllowedOrigins,
 	}
 	if cfg.RateLimitEnabled {
 		deps.RateLimits = httpapi.RateLimits{PerPlan: cfg.RateLimits, PerIP: cfg.RateLimitIP, TrustedProxies: cfg.TrustedProxies}
-		if cfg.RedisURL != "" {
-			opts, err := redis.ParseURL(cfg.RedisURL)
+		switch {
+		case o.limiterSet:
+			deps.RateLimits.Limiter, deps.RateLimits.Failures = o.limiter, o.failures
+		case cfg.RedisURL != "":
+			ropts, err := redis.ParseURL(cfg.RedisURL)
 			if err != nil {
 				return nil, errors.New("config: REDIS_URL is malformed")
 			}
 			// The limiter's own 250 ms deadline reaches go-redis only with
 			// this set; without it a stalled Redis holds each request for
 			// the client's read time-out.
-			opts.ContextTimeoutEnabled = true
-			rdb := redis.NewClient(opts)
+			ropts.ContextTimeoutEnabled = true
+			rdb := redis.NewClient(ropts)
 			a.close = rdb.Close
 			rl := ratelimit.NewRedis(rdb, log)
 			deps.RateLimits.Limiter, deps.RateLimits.Failures = rl, rl
 			log.Info("rate limits shared through Redis", "redis", config.MaskURL(cfg.RedisURL))
-		} else {
+		default:
 			rl := ratelimit.NewLocal(nil)
 			deps.RateLimits.Limiter, deps.RateLimits.Failures = rl, rl
 		}
@@ -105,6 +151,7 @@ func NewAPI(cfg config.Config, st *store.Store, readiness httpapi.ReadinessCheck
 		deps.Fetcher = clerkuser.NewFetcher(cfg.ClerkAPIURL, cfg.ClerkSecretKey, nil)
 	}
 	if cfg.ClerkWebhookSecret != "" {
+		var err error
 		if deps.Webhook, err = webhook.NewVerifier(cfg.ClerkWebhookSecret); err != nil {
 			_ = a.Close()
 			return nil, err

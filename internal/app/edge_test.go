@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"bufio"
@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
+	"github.com/praxiom/praxiom-api/internal/app"
 	"github.com/praxiom/praxiom-api/internal/devtoken"
-	"github.com/praxiom/praxiom-api/internal/testenv"
+	"github.com/praxiom/praxiom-api/internal/pgtest"
 )
 
 // Edge tests: the real server from Serve, configured through the
@@ -22,10 +24,10 @@ import (
 
 // edgeServe runs Serve on a fresh database with the base configuration
 // plus kv, and returns its addresses on 127.0.0.1. It stops at cleanup.
-func edgeServe(t *testing.T, kv map[string]string) Addrs {
+func edgeServe(t *testing.T, kv map[string]string) app.Addrs {
 	t.Helper()
 	env := map[string]string{
-		"DATABASE_URL": testenv.NewDatabase(t), "CLERK_JWT_KEY": testenv.Key(t).PublicPEM(), "PORT": "0", "HOST": "127.0.0.1",
+		"DATABASE_URL": pgtest.NewDatabase(t), "CLERK_JWT_KEY": apitest.Key(t).PublicPEM(), "PORT": "0", "HOST": "127.0.0.1",
 		"CLERK_WEBHOOK_SIGNING_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "SHUTDOWN_TIMEOUT": "5s",
 		"LOG_LEVEL": "error", "METRICS_ADDR": "127.0.0.1:0",
 	}
@@ -85,7 +87,7 @@ func edgeClosed(c net.Conn) <-chan []byte {
 
 func edgeToken(t *testing.T, email string) string {
 	t.Helper()
-	tok, err := testenv.Key(t).Mint(devtoken.Options{Subject: devtoken.SubjectForEmail(email), Email: email, Name: "Edge", TTL: time.Hour})
+	tok, err := apitest.Key(t).Mint(devtoken.Options{Subject: devtoken.SubjectForEmail(email), Email: email, Name: "Edge", TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"bytes"
@@ -20,10 +20,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
+	"github.com/praxiom/praxiom-api/internal/app"
 	"github.com/praxiom/praxiom-api/internal/devtoken"
+	"github.com/praxiom/praxiom-api/internal/pgtest"
 	"github.com/praxiom/praxiom-api/internal/randcode"
 	"github.com/praxiom/praxiom-api/internal/redistest"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 	"github.com/praxiom/praxiom-api/migrations"
 )
 
@@ -50,7 +52,7 @@ func (l *lockedBuffer) String() string {
 // drops it at cleanup and returns its URL.
 func emptyDatabase(t *testing.T) string {
 	t.Helper()
-	base := testenv.BaseURL(t)
+	base := pgtest.BaseURL(t)
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatalf("DATABASE_URL is not a URL: %v", err)
@@ -133,7 +135,7 @@ func TestScaleOut(t *testing.T) {
 	began := time.Now()
 	dbURL := emptyDatabase(t)
 	rds := redistest.Start(t)
-	key := testenv.Key(t)
+	key := apitest.Key(t)
 	raw := make([]byte, 24)
 	_, _ = rand.Read(raw)
 	secret := "whsec_" + base64.StdEncoding.EncodeToString(raw)
@@ -150,15 +152,15 @@ func TestScaleOut(t *testing.T) {
 	const n = 2
 	var (
 		barrier = make(chan struct{})
-		ready   [n]chan Addrs
+		ready   [n]chan app.Addrs
 		done    [n]chan error
 		logs    [n]*lockedBuffer
 	)
 	for i := range n {
-		ready[i], done[i], logs[i] = make(chan Addrs, 1), make(chan error, 1), &lockedBuffer{}
+		ready[i], done[i], logs[i] = make(chan app.Addrs, 1), make(chan error, 1), &lockedBuffer{}
 		go func() {
 			<-barrier
-			done[i] <- Serve(ctx, env, logs[i], func(a Addrs) { ready[i] <- a })
+			done[i] <- app.Serve(ctx, env, logs[i], func(a app.Addrs) { ready[i] <- a })
 		}()
 	}
 	startAt := time.Now()
@@ -309,7 +311,7 @@ func TestScaleOut(t *testing.T) {
 			start = make(chan struct{})
 		)
 		for i := range n {
-			h := testenv.SignedHeaders(t, secret, ids[i], time.Now(), bodies[i])
+			h := apitest.SignedHeaders(t, secret, ids[i], time.Now(), bodies[i])
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -335,7 +337,7 @@ func TestScaleOut(t *testing.T) {
 		for r := range rounds {
 			clerkID := "user_scale_" + strings.ToLower(randcode.String(10))
 			svixID := "msg_" + randcode.String(20)
-			body := testenv.UserEvent("user.created", clerkID, clerkID+"@example.com", "Ada", "Lovelace", time.Now())
+			body := apitest.UserEvent("user.created", clerkID, clerkID+"@example.com", "Ada", "Lovelace", time.Now())
 			got := deliverBoth(t, [n][]byte{body, body}, [n]string{svixID, svixID})
 			var ss []string
 			for i, a := range got {
@@ -368,13 +370,13 @@ func TestScaleOut(t *testing.T) {
 		for r := range rounds {
 			clerkID := "user_scale_" + strings.ToLower(randcode.String(10))
 			t0 := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
-			created := testenv.UserEvent("user.created", clerkID, clerkID+"@example.com", "First", "Version", t0)
+			created := apitest.UserEvent("user.created", clerkID, clerkID+"@example.com", "First", "Version", t0)
 			if a := do(t, "POST", base[r%n]+"/api/webhooks/clerk", created,
-				testenv.SignedHeaders(t, secret, "msg_"+randcode.String(20), time.Now(), created)); status(a) != "ok" {
+				apitest.SignedHeaders(t, secret, "msg_"+randcode.String(20), time.Now(), created)); status(a) != "ok" {
 				t.Fatalf("round %d: user.created: %d %s", r, a.status, a.body)
 			}
-			newer := testenv.UserEvent("user.updated", clerkID, "newer-"+clerkID+"@example.com", "Newer", "Data", t0.Add(2*time.Second))
-			older := testenv.UserEvent("user.updated", clerkID, "older-"+clerkID+"@example.com", "Older", "Data", t0.Add(time.Second))
+			newer := apitest.UserEvent("user.updated", clerkID, "newer-"+clerkID+"@example.com", "Newer", "Data", t0.Add(2*time.Second))
+			older := apitest.UserEvent("user.updated", clerkID, "older-"+clerkID+"@example.com", "Older", "Data", t0.Add(time.Second))
 			got := deliverBoth(t, [n][]byte{newer, older}, [n]string{"msg_" + randcode.String(20), "msg_" + randcode.String(20)})
 			if got[0].status != http.StatusOK || status(got[0]) != "ok" {
 				t.Fatalf("round %d: newer update on A: %d %s", r, got[0].status, got[0].body)

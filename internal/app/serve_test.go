@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"bufio"
@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/praxiom/praxiom-api/internal/testenv"
+	"github.com/praxiom/praxiom-api/internal/apitest"
+	"github.com/praxiom/praxiom-api/internal/app"
+	"github.com/praxiom/praxiom-api/internal/pgtest"
 )
 
 // envOf is an environment of exactly kv, read like os.LookupEnv.
@@ -22,12 +24,12 @@ func envOf(kv map[string]string) func(string) (string, bool) {
 // runServe starts Serve with the environment kv and returns its addresses
 // on 127.0.0.1, the cancel that stands for SIGTERM, and the channel Serve's
 // result arrives on.
-func runServe(t *testing.T, kv map[string]string) (Addrs, context.CancelFunc, <-chan error) {
+func runServe(t *testing.T, kv map[string]string) (app.Addrs, context.CancelFunc, <-chan error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan Addrs, 1)
+	ready := make(chan app.Addrs, 1)
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, envOf(kv), io.Discard, func(a Addrs) { ready <- a }) }()
+	go func() { done <- app.Serve(ctx, envOf(kv), io.Discard, func(a app.Addrs) { ready <- a }) }()
 	select {
 	case a := <-ready:
 		a.API = "127.0.0.1:" + a.API[strings.LastIndex(a.API, ":")+1:]
@@ -39,7 +41,7 @@ func runServe(t *testing.T, kv map[string]string) (Addrs, context.CancelFunc, <-
 		cancel()
 		t.Fatal("Serve did not start")
 	}
-	return Addrs{}, nil, nil
+	return app.Addrs{}, nil, nil
 }
 
 // refused reports whether nothing accepts connections on addr.
@@ -56,7 +58,7 @@ func refused(addr string) bool {
 // the request completes, Serve returns nil and both listeners are closed.
 func TestServeDrainsInFlightRequests(t *testing.T) {
 	kv := map[string]string{
-		"DATABASE_URL": testenv.NewDatabase(t), "CLERK_JWT_KEY": testenv.Key(t).PublicPEM(), "PORT": "0",
+		"DATABASE_URL": pgtest.NewDatabase(t), "CLERK_JWT_KEY": apitest.Key(t).PublicPEM(), "PORT": "0",
 		"CLERK_WEBHOOK_SIGNING_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "SHUTDOWN_TIMEOUT": "10s",
 		"METRICS_ADDR": "127.0.0.1:0",
 	}
@@ -106,7 +108,7 @@ func TestServeDrainsInFlightRequests(t *testing.T) {
 // turns /readyz to 503 while requests are still served, then the server stops.
 func TestServeDrainsBeforeClosing(t *testing.T) {
 	kv := map[string]string{
-		"DATABASE_URL": testenv.NewDatabase(t), "CLERK_JWT_KEY": testenv.Key(t).PublicPEM(), "PORT": "0", "HOST": "127.0.0.1",
+		"DATABASE_URL": pgtest.NewDatabase(t), "CLERK_JWT_KEY": apitest.Key(t).PublicPEM(), "PORT": "0", "HOST": "127.0.0.1",
 		"SHUTDOWN_DRAIN_DELAY": "700ms", "METRICS_ADDR": "",
 	}
 	addrs, cancel, done := runServe(t, kv)
@@ -147,12 +149,12 @@ func TestServeRefusesABusyMetricsAddress(t *testing.T) {
 	}
 	defer busy.Close()
 	kv := map[string]string{
-		"DATABASE_URL": testenv.NewDatabase(t), "CLERK_JWT_KEY": testenv.Key(t).PublicPEM(), "PORT": "0",
+		"DATABASE_URL": pgtest.NewDatabase(t), "CLERK_JWT_KEY": apitest.Key(t).PublicPEM(), "PORT": "0",
 		"HOST": "127.0.0.1", "METRICS_ADDR": busy.Addr().String(),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err = Serve(ctx, envOf(kv), io.Discard, func(Addrs) { t.Error("Serve reported ready with its metrics address taken") })
+	err = app.Serve(ctx, envOf(kv), io.Discard, func(app.Addrs) { t.Error("Serve reported ready with its metrics address taken") })
 	if err == nil || !strings.Contains(err.Error(), "METRICS_ADDR") {
 		t.Fatalf("Serve with a busy METRICS_ADDR: %v", err)
 	}

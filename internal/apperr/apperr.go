@@ -9,10 +9,11 @@ import (
 	"time"
 )
 
-// Code is a machine-readable error code of the API contract (§2).
+// Code is a machine-readable error code (api/openapi.yaml, ErrorCode and
+// "Errors").
 type Code string
 
-// The error codes of the contract. The HTTP layer maps each to one status.
+// The error codes of api/openapi.yaml. The HTTP layer maps each to one status.
 const (
 	BadRequest                Code = "BAD_REQUEST"
 	InvalidSignature          Code = "INVALID_SIGNATURE"
@@ -42,7 +43,7 @@ const (
 	Unavailable               Code = "SERVICE_UNAVAILABLE"
 )
 
-// Error is an error with a contract code and a client-safe message.
+// Error is an error with a Code and a client-safe message.
 type Error struct {
 	Code    Code
 	Message string

@@ -197,9 +197,10 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-type clockFunc func() time.Time
+// nowFunc is a func as the SDK's clock (clerkjwt.VerifyParams.Clock).
+type nowFunc func() time.Time
 
-func (f clockFunc) Now() time.Time { return f() }
+func (f nowFunc) Now() time.Time { return f() }
 
 func invalid(reason string) error {
 	return fmt.Errorf("%w: %s", ErrInvalidToken, reason)
@@ -286,7 +287,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	sc, err := clerkjwt.Verify(ctx, &clerkjwt.VerifyParams{
 		Token:       token,
 		JWK:         jwk,
-		Clock:       clockFunc(func() time.Time { return v.now().UTC() }),
+		Clock:       nowFunc(func() time.Time { return v.now().UTC() }),
 		Leeway:      v.leeway,
 		IsSatellite: true, // skip the SDK's issuer shape check; exact check below
 	})

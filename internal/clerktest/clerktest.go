@@ -11,7 +11,11 @@
 // Clerk's error envelope otherwise. Every request is counted, authorized or
 // not, so tests can assert how often the code under test called Clerk.
 // Point the code under test at URL() (CLERK_API_URL). The server listens on
-// the loopback interface only and is closed when the test ends.
+// the loopback interface only and is closed when the test ends (New), or
+// when its owner closes it (Start, for the benchmark of bench/).
+//
+// User.Object is the Clerk User object and User.Event the webhook event
+// carrying it, for the webhook tests.
 package clerktest
 
 import (
@@ -35,6 +39,7 @@ const SecretKey = "sk_test_fake"
 type Server struct {
 	srv         *httptest.Server
 	jwksFetches atomic.Int64
+	jwksTimes   []time.Time // guarded by mu
 	userCalls   atomic.Int64
 	badAuth     atomic.Int64
 
@@ -59,6 +64,14 @@ type userAnswer struct {
 // are none) and no users. It is closed by tb's cleanup.
 func New(tb testing.TB, keys ...*devtoken.Key) *Server {
 	tb.Helper()
+	s := Start(keys...)
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// Start is New for a program without a testing.TB (the benchmark): the
+// caller closes the server.
+func Start(keys ...*devtoken.Key) *Server {
 	s := &Server{
 		jwksBody:   devtoken.JWKSOf(keys...),
 		jwksStatus: http.StatusOK,
@@ -74,10 +87,6 @@ func New(tb testing.TB, keys ...*devtoken.Key) *Server {
 		}
 	})
 	s.srv = httptest.NewServer(mux)
-	tb.Cleanup(func() {
-		s.OpenJWKS()
-		s.srv.Close()
-	})
 	return s
 }
 
@@ -135,6 +144,9 @@ func errorCode(status int) string {
 
 func (s *Server) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	s.jwksFetches.Add(1)
+	s.mu.Lock()
+	s.jwksTimes = append(s.jwksTimes, time.Now())
+	s.mu.Unlock()
 	if !s.authorized(w, r) {
 		return
 	}
@@ -205,6 +217,13 @@ func (s *Server) OpenJWKS() {
 
 // JWKSFetches returns how many JWKS requests arrived, authorized or not.
 func (s *Server) JWKSFetches() int64 { return s.jwksFetches.Load() }
+
+// JWKSFetchTimes returns when each JWKS request arrived, in order.
+func (s *Server) JWKSFetchTimes() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Time(nil), s.jwksTimes...)
+}
 
 // AuthHeaders returns the Authorization header of every request so far
 // (both endpoints), in order of arrival; "" for a request without one.
@@ -404,4 +423,19 @@ func (u User) Object() map[string]any {
 		"public_metadata": map[string]any{}, "private_metadata": map[string]any{}, "unsafe_metadata": map[string]any{},
 		"created_at": upd.Add(-time.Hour).UnixMilli(), "updated_at": upd.UnixMilli(),
 	}
+}
+
+// Event returns the body of a Clerk webhook event of type typ
+// ("user.created", "user.updated") whose data is u.Object(), stamped with
+// u's updated_at, as Svix delivers it (sign it with apitest.SignedHeaders).
+func (u User) Event(typ string) []byte {
+	if u.UpdatedAt.IsZero() {
+		u.UpdatedAt = time.Now()
+	}
+	b, err := json.Marshal(map[string]any{"type": typ, "object": "event", "data": u.Object(),
+		"timestamp": u.UpdatedAt.UnixMilli(), "instance_id": "ins_test"})
+	if err != nil {
+		panic("clerktest: marshal event: " + err.Error())
+	}
+	return b
 }

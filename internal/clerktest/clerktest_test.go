@@ -2,6 +2,7 @@ package clerktest_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -298,5 +299,61 @@ func TestUnknownPath(t *testing.T) {
 	s := clerktest.New(t)
 	if code, body := get(t, s.URL()+"/sessions"); code != 404 || !strings.Contains(body, "resource_not_found") {
 		t.Fatalf("unknown path = %d %s", code, body)
+	}
+}
+
+func TestStartWithoutTB(t *testing.T) {
+	s := clerktest.Start(keyA())
+	if got := kids(t, s); len(got) != 1 || got[0] != keyA().KID {
+		t.Fatalf("kids = %v, want [%s]", got, keyA().KID)
+	}
+	s.Close()
+	if code, _ := getNoFail(s.URL() + "/jwks"); code != 0 {
+		t.Fatalf("closed fake answered %d", code)
+	}
+}
+
+func TestJWKSFetchTimes(t *testing.T) {
+	s := clerktest.New(t, keyA())
+	before := time.Now()
+	kids(t, s)
+	get(t, s.URL()+"/users/user_none") // not a JWKS request
+	kids(t, s)
+	after := time.Now()
+	times := s.JWKSFetchTimes()
+	if len(times) != 2 || int64(len(times)) != s.JWKSFetches() {
+		t.Fatalf("JWKSFetchTimes = %v, JWKSFetches = %d; want 2 of each", times, s.JWKSFetches())
+	}
+	if times[0].Before(before) || times[1].Before(times[0]) || times[1].After(after) {
+		t.Errorf("times %v not in order within [%v, %v]", times, before, after)
+	}
+}
+
+func TestUserEvent(t *testing.T) {
+	at := time.Date(2026, 3, 27, 10, 30, 0, 0, time.UTC)
+	u := clerktest.User{ID: "user_ev", Emails: clerktest.Emails("ev@example.com"), FirstName: "Eve", UpdatedAt: at}
+	var ev struct {
+		Type      string         `json:"type"`
+		Object    string         `json:"object"`
+		Timestamp int64          `json:"timestamp"`
+		Data      map[string]any `json:"data"`
+	}
+	if err := json.Unmarshal(u.Event("user.updated"), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Type != "user.updated" || ev.Object != "event" || ev.Timestamp != at.UnixMilli() {
+		t.Errorf("envelope = %+v", ev)
+	}
+	want, _ := json.Marshal(u.Object())
+	if got, _ := json.Marshal(ev.Data); string(got) != string(want) {
+		t.Errorf("data = %s, want the user object %s", got, want)
+	}
+	// Without UpdatedAt the event is stamped now.
+	before := time.Now().UnixMilli()
+	if err := json.Unmarshal(clerktest.User{ID: "user_now"}.Event("user.created"), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Timestamp < before || ev.Data["updated_at"] != float64(ev.Timestamp) {
+		t.Errorf("timestamp %d, updated_at %v; want both now", ev.Timestamp, ev.Data["updated_at"])
 	}
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // The refusals of the access rules below, in the order routes.go applies
-// them (api/openapi.yaml, "Errors": authenticate, suspended, path,
+// them (api/openapi.yaml, "Order of checks": authenticate, suspended, path,
 // membership, role).
 var (
 	errSuspended     = apperr.New(apperr.AccountSuspended, "Your account is suspended.")

@@ -15,11 +15,11 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
 	"github.com/praxiom/praxiom-api/internal/httpapi"
 	"github.com/praxiom/praxiom-api/internal/ratelimit"
 	"github.com/praxiom/praxiom-api/internal/redistest"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
 var acPattern = regexp.MustCompile(`^PRAXIOM-[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{6}$`)
@@ -36,7 +36,7 @@ type acCode struct {
 }
 
 // acAdmin provisions an admin and returns its token.
-func acAdmin(t *testing.T, e *testenv.Env, email string) string {
+func acAdmin(t *testing.T, e *apitest.Env, email string) string {
 	t.Helper()
 	tok := signUp(t, e, email).Token
 	if _, err := e.Store.AdministerUser(context.Background(), store.GrantAdmin, store.ByEmail(email)); err != nil {
@@ -45,9 +45,9 @@ func acAdmin(t *testing.T, e *testenv.Env, email string) string {
 	return tok
 }
 
-func acCreate(t *testing.T, e *testenv.Env, adminTok string, body map[string]any) []acCode {
+func acCreate(t *testing.T, e *apitest.Env, adminTok string, body map[string]any) []acCode {
 	t.Helper()
-	r := e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/admin/access-codes", Token: adminTok, Body: body})
+	r := e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/admin/access-codes", Token: adminTok, Body: body})
 	wantStatus(t, r, http.StatusCreated)
 	var out struct {
 		Codes []acCode `json:"codes"`
@@ -60,12 +60,12 @@ func acCreate(t *testing.T, e *testenv.Env, adminTok string, body map[string]any
 	return out.Codes
 }
 
-func acRedeem(e *testenv.Env, tok string, code any) *testenv.Response {
-	return e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/access-codes/redeem", Token: tok,
+func acRedeem(e *apitest.Env, tok string, code any) *apitest.Response {
+	return e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/access-codes/redeem", Token: tok,
 		Body: map[string]any{"code": code}})
 }
 
-func acCount(t *testing.T, e *testenv.Env, id uuid.UUID) int {
+func acCount(t *testing.T, e *apitest.Env, id uuid.UUID) int {
 	t.Helper()
 	return scalar[int](t, e, `SELECT redemption_count FROM access_codes WHERE id = $1`, id)
 }
@@ -74,7 +74,7 @@ func acCount(t *testing.T, e *testenv.Env, id uuid.UUID) int {
 // three admin routes (a suspended admin 403 ACCOUNT_SUSPENDED, nobody 401)
 // and change nothing.
 func TestAccessCodeAdminRoutesForbidden(t *testing.T) {
-	e := invNewEnv(t, 0)
+	e := apitest.New(t, apitest.Options{})
 	adminTok := acAdmin(t, e, "root@example.com")
 	code := acCreate(t, e, adminTok, map[string]any{"count": 1})[0]
 	user := signUp(t, e, "user@example.com")
@@ -97,13 +97,13 @@ func TestAccessCodeAdminRoutesForbidden(t *testing.T) {
 		{"anonymous", "", http.StatusUnauthorized, "UNAUTHORIZED"},
 	} {
 		t.Run(tc.who, func(t *testing.T) {
-			wantError(t, e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/admin/access-codes", Token: tc.tok,
+			wantError(t, e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/admin/access-codes", Token: tc.tok,
 				Body: map[string]any{"count": 5}}), tc.status, tc.code)
 			wantError(t, e.Get("/api/admin/access-codes", tc.tok), tc.status, tc.code)
-			wantError(t, e.Do(testenv.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/" + code.ID.String(),
+			wantError(t, e.Do(apitest.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/" + code.ID.String(),
 				Token: tc.tok}), tc.status, tc.code)
 			// Even a malformed id or body: the admin check comes first.
-			wantError(t, e.Do(testenv.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/xyz",
+			wantError(t, e.Do(apitest.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/xyz",
 				Token: tc.tok}), tc.status, tc.code)
 			if n := scalar[int](t, e, `SELECT count(*) FROM access_codes`); n != 1 {
 				t.Errorf("%d codes, want 1", n)
@@ -117,7 +117,7 @@ func TestAccessCodeAdminRoutesForbidden(t *testing.T) {
 
 // TestAccessCodeCreateValidation: 422 naming every bad field.
 func TestAccessCodeCreateValidation(t *testing.T) {
-	e := invNewEnv(t, 0)
+	e := apitest.New(t, apitest.Options{})
 	adminTok := acAdmin(t, e, "root@example.com")
 	past := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
 	big := map[string]any{"k": strings.Repeat("x", 4097)}
@@ -147,13 +147,13 @@ func TestAccessCodeCreateValidation(t *testing.T) {
 			[]string{"count", "expires_at", "max_redemptions", "metadata"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/admin/access-codes", Token: adminTok, Body: tc.body})
+			r := e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/admin/access-codes", Token: adminTok, Body: tc.body})
 			wantFields(t, r, tc.want...)
 		})
 	}
-	wantError(t, e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/admin/access-codes", Token: adminTok, Body: `{"count":`}),
+	wantError(t, e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/admin/access-codes", Token: adminTok, Body: `{"count":`}),
 		http.StatusBadRequest, "BAD_REQUEST")
-	wantError(t, e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/admin/access-codes", Token: adminTok, Body: `[1]`}),
+	wantError(t, e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/admin/access-codes", Token: adminTok, Body: `[1]`}),
 		http.StatusBadRequest, "BAD_REQUEST")
 	if n := scalar[int](t, e, `SELECT count(*) FROM access_codes`); n != 0 {
 		t.Fatalf("%d codes after refused creations", n)
@@ -166,7 +166,7 @@ func TestAccessCodeCreateValidation(t *testing.T) {
 // TestAccessCodeCreateAndList: the code format, the defaults, newest first
 // with a total, pagination.
 func TestAccessCodeCreateAndList(t *testing.T) {
-	e := invNewEnv(t, 0)
+	e := apitest.New(t, apitest.Options{})
 	adminTok := acAdmin(t, e, "root@example.com")
 	expires := time.Now().Add(48 * time.Hour).UTC().Truncate(time.Second)
 	first := acCreate(t, e, adminTok, map[string]any{"count": 3, "max_redemptions": 5,
@@ -231,7 +231,7 @@ func TestAccessCodeCreateAndList(t *testing.T) {
 // TestAccessCodeRedeem: case-insensitive and trimmed; already-has-access is
 // not consumed; exhausted, revoked, expired and unknown codes.
 func TestAccessCodeRedeem(t *testing.T) {
-	e := invNewEnv(t, 0)
+	e := apitest.New(t, apitest.Options{})
 	adminTok := acAdmin(t, e, "root@example.com")
 	codes := acCreate(t, e, adminTok, map[string]any{"count": 4})
 	single, spare, revoked, expired := codes[0], codes[1], codes[2], codes[3]
@@ -263,16 +263,16 @@ func TestAccessCodeRedeem(t *testing.T) {
 	bob := signUp(t, e, "bob@example.com")
 	wantError(t, acRedeem(e, bob.Token, single.Code), http.StatusConflict, "ACCESS_CODE_EXHAUSTED")
 
-	r := e.Do(testenv.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/" + revoked.ID.String(), Token: adminTok})
+	r := e.Do(apitest.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/" + revoked.ID.String(), Token: adminTok})
 	wantStatus(t, r, http.StatusNoContent)
 	if len(r.Body) != 0 {
 		t.Errorf("204 with a body %s", r.Body)
 	}
-	wantStatus(t, e.Do(testenv.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/" + revoked.ID.String(), Token: adminTok}),
+	wantStatus(t, e.Do(apitest.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/" + revoked.ID.String(), Token: adminTok}),
 		http.StatusNoContent)
 	wantError(t, acRedeem(e, bob.Token, revoked.Code), http.StatusNotFound, "ACCESS_CODE_INVALID")
 	// Revoked and exhausted: invalid wins.
-	wantStatus(t, e.Do(testenv.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/" + single.ID.String(), Token: adminTok}),
+	wantStatus(t, e.Do(apitest.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/" + single.ID.String(), Token: adminTok}),
 		http.StatusNoContent)
 	wantError(t, acRedeem(e, bob.Token, single.Code), http.StatusNotFound, "ACCESS_CODE_INVALID")
 
@@ -290,17 +290,17 @@ func TestAccessCodeRedeem(t *testing.T) {
 	// Missing or blank: 422 naming code.
 	for _, body := range []any{map[string]any{}, map[string]any{"code": ""}, map[string]any{"code": "  "},
 		map[string]any{"code": nil}, map[string]any{"code": 5}} {
-		r := e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/access-codes/redeem", Token: bob.Token, Body: body})
+		r := e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/access-codes/redeem", Token: bob.Token, Body: body})
 		wantFields(t, r, "code")
 	}
-	r = e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/access-codes/redeem", Token: bob.Token,
+	r = e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/access-codes/redeem", Token: bob.Token,
 		Body: map[string]any{"code": spare.Code, "extra": 1}})
 	wantError(t, r, http.StatusUnprocessableEntity, "VALIDATION_ERROR")
 
 	// Admin revoke: unknown id 404, malformed 400.
-	wantError(t, e.Do(testenv.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/" + uuid.NewString(), Token: adminTok}),
+	wantError(t, e.Do(apitest.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/" + uuid.NewString(), Token: adminTok}),
 		http.StatusNotFound, "NOT_FOUND")
-	wantError(t, e.Do(testenv.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/xyz", Token: adminTok}),
+	wantError(t, e.Do(apitest.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/xyz", Token: adminTok}),
 		http.StatusBadRequest, "BAD_REQUEST")
 
 	// A suspended user cannot redeem; nobody without a token either.
@@ -319,7 +319,7 @@ func TestAccessCodeRedeem(t *testing.T) {
 // TestAccessCodeLastRedemptionRace: ten users race for the last redemption:
 // exactly one 200, nine 409 ACCESS_CODE_EXHAUSTED.
 func TestAccessCodeLastRedemptionRace(t *testing.T) {
-	e := invNewEnv(t, 16)
+	e := apitest.New(t, apitest.Options{Store: store.Options{MaxConns: 16}})
 	adminTok := acAdmin(t, e, "root@example.com")
 	for round := range 3 {
 		code := acCreate(t, e, adminTok, map[string]any{"count": 1, "max_redemptions": 5})[0]
@@ -328,7 +328,7 @@ func TestAccessCodeLastRedemptionRace(t *testing.T) {
 		for i := range toks {
 			toks[i] = signUp(t, e, fmt.Sprintf("racer%d-%d@example.com", round, i)).Token
 		}
-		answers := testenv.Race(len(toks), func(i int) *testenv.Response { return acRedeem(e, toks[i], code.Code) })
+		answers := apitest.Race(len(toks), func(i int) *apitest.Response { return acRedeem(e, toks[i], code.Code) })
 		byOutcome := map[string]int{}
 		for _, a := range answers {
 			byOutcome[fmt.Sprintf("%d %s", a.Status, a.Code())]++
@@ -352,19 +352,19 @@ func TestAccessCodeLastRedemptionRace(t *testing.T) {
 func TestAccessCodeGuessingIsBounded(t *testing.T) {
 	srv := redistest.Start(t)
 	failures := func() ratelimit.Budget { return ratelimit.NewRedis(srv.Client(t), nil) }
-	a := testenv.New(t, testenv.Options{RateLimits: httpapi.RateLimits{Failures: failures()}})
-	b := testenv.NewOn(t, a, testenv.Options{RateLimits: httpapi.RateLimits{Failures: failures()}})
+	a := apitest.New(t, apitest.Options{RateLimits: httpapi.RateLimits{Failures: failures()}})
+	b := apitest.NewOn(t, a, apitest.Options{RateLimits: httpapi.RateLimits{Failures: failures()}})
 	codes, err := a.Store.CreateAccessCodes(context.Background(), store.CLIActor, store.NewAccessCodes{Count: 2, MaxRedemptions: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
-	redeem := func(e *testenv.Env, tok, code, addr string) *testenv.Response {
-		return e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/access-codes/redeem", Token: tok,
+	redeem := func(e *apitest.Env, tok, code, addr string) *apitest.Response {
+		return e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/access-codes/redeem", Token: tok,
 			Body: map[string]any{"code": code}, RemoteAddr: addr})
 	}
 	guesser := signUp(t, a, "guesser")
 	for i := range 10 { // through both instances
-		e := []*testenv.Env{a, b}[i%2]
+		e := []*apitest.Env{a, b}[i%2]
 		wantError(t, redeem(e, guesser.Token, fmt.Sprintf("PRAXIOM-ZZZZ%02d", i), "198.51.100.1:1"), http.StatusNotFound, "ACCESS_CODE_INVALID")
 	}
 	r := redeem(b, guesser.Token, codes[0].Code, "198.51.100.2:1") // a good code, another address

@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/praxiom/praxiom-api/internal/apikey"
-	"github.com/praxiom/praxiom-api/internal/testenv"
+	"github.com/praxiom/praxiom-api/internal/apitest"
 )
 
 // apiKeyOut is the API key object, read independently of the server's types.
@@ -35,9 +35,9 @@ type apiKeyOut struct {
 var keyRE = regexp.MustCompile(`^pxm_[0-9A-Za-z]{46}$`)
 
 // keyCreate creates a key in wsID as tok (201 expected) and returns it.
-func keyCreate(t *testing.T, e *testenv.Env, tok string, wsID uuid.UUID, body map[string]any) apiKeyOut {
+func keyCreate(t *testing.T, e *apitest.Env, tok string, wsID uuid.UUID, body map[string]any) apiKeyOut {
 	t.Helper()
-	k := wantJSON[apiKeyOut](t, wsCall(t, e, http.MethodPost, wsPath(wsID, "/api-keys"), tok, body), http.StatusCreated)
+	k := wantJSON[apiKeyOut](t, e.Do(apitest.Request{Method: http.MethodPost, Path: wsPath(wsID, "/api-keys"), Token: tok, Body: body}), http.StatusCreated)
 	if !keyRE.MatchString(k.Key) || !apikey.Valid(k.Key) || k.Prefix != k.Key[:12] {
 		t.Fatalf("created key %q (prefix %q) is not a valid key", k.Key, k.Prefix)
 	}
@@ -45,7 +45,7 @@ func keyCreate(t *testing.T, e *testenv.Env, tok string, wsID uuid.UUID, body ma
 }
 
 func TestAPIKeyLifecycle(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	owner := signUp(t, e, "key-owner")
 	ws := wsCreate(t, e, owner.Token, map[string]any{"name": "Keys"})
 	other := wsCreate(t, e, owner.Token, map[string]any{"name": "Other"})
@@ -98,24 +98,24 @@ func TestAPIKeyLifecycle(t *testing.T) {
 	}
 
 	// An invitation made with the key names it.
-	inv := wantJSON[map[string]any](t, wsCall(t, e, http.MethodPost, wsPath(ws.ID, "/invitations"), k.Key,
-		map[string]any{"email": "guest@example.com", "role": "member"}), http.StatusCreated)
+	inv := wantJSON[map[string]any](t, e.Do(apitest.Request{Method: http.MethodPost, Path: wsPath(ws.ID, "/invitations"), Token: k.Key,
+		Body: map[string]any{"email": "guest@example.com", "role": "member"}}), http.StatusCreated)
 	if inv["invited_by_name"] != "API key CI pipeline" {
 		t.Fatalf("invited_by_name = %v, want API key CI pipeline", inv["invited_by_name"])
 	}
 
 	// Revoked: 401 from the next request on; revoking again, or an id of
 	// another workspace, is 404.
-	wantStatus(t, wsCall(t, e, http.MethodDelete, wsPath(ws.ID, "/api-keys/"+k.ID.String()), owner.Token, nil), http.StatusNoContent)
+	wantStatus(t, e.Do(apitest.Request{Method: http.MethodDelete, Path: wsPath(ws.ID, "/api-keys/"+k.ID.String()), Token: owner.Token}), http.StatusNoContent)
 	assertUnauthorized(t, e.Get(wsPath(ws.ID, ""), k.Key), true)
-	wantError(t, wsCall(t, e, http.MethodDelete, wsPath(ws.ID, "/api-keys/"+k.ID.String()), owner.Token, nil), http.StatusNotFound, "NOT_FOUND")
+	wantError(t, e.Do(apitest.Request{Method: http.MethodDelete, Path: wsPath(ws.ID, "/api-keys/"+k.ID.String()), Token: owner.Token}), http.StatusNotFound, "NOT_FOUND")
 	k2 := keyCreate(t, e, owner.Token, other.ID, map[string]any{"name": "Other's", "role": "member"})
-	wantError(t, wsCall(t, e, http.MethodDelete, wsPath(ws.ID, "/api-keys/"+k2.ID.String()), owner.Token, nil), http.StatusNotFound, "NOT_FOUND")
-	wantError(t, wsCall(t, e, http.MethodDelete, wsPath(ws.ID, "/api-keys/not-a-uuid"), owner.Token, nil), http.StatusBadRequest, "BAD_REQUEST")
+	wantError(t, e.Do(apitest.Request{Method: http.MethodDelete, Path: wsPath(ws.ID, "/api-keys/"+k2.ID.String()), Token: owner.Token}), http.StatusNotFound, "NOT_FOUND")
+	wantError(t, e.Do(apitest.Request{Method: http.MethodDelete, Path: wsPath(ws.ID, "/api-keys/not-a-uuid"), Token: owner.Token}), http.StatusBadRequest, "BAD_REQUEST")
 	wantStatus(t, e.Get(wsPath(other.ID, ""), k2.Key), http.StatusOK)
 
 	// The workspace's deletion deletes its keys.
-	wantStatus(t, wsCall(t, e, http.MethodDelete, wsPath(other.ID, ""), owner.Token, nil), http.StatusNoContent)
+	wantStatus(t, e.Do(apitest.Request{Method: http.MethodDelete, Path: wsPath(other.ID, ""), Token: owner.Token}), http.StatusNoContent)
 	assertUnauthorized(t, e.Get("/api/workspaces", k2.Key), true)
 	if n := scalar[int](t, e, `SELECT count(*) FROM api_keys WHERE id = $1`, k2.ID); n != 0 {
 		t.Fatalf("the deleted workspace's key is still stored")
@@ -125,7 +125,7 @@ func TestAPIKeyLifecycle(t *testing.T) {
 
 func TestAPIKeyRefusedCredentials(t *testing.T) {
 	tr := &rtTracer{}
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true, Store: storeOptions(tr)})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true, Store: storeOptions(tr)})
 	owner := signUp(t, e, "keyref-owner")
 	ws := wsCreate(t, e, owner.Token, map[string]any{"name": "Refusals"})
 	k := keyCreate(t, e, owner.Token, ws.ID, map[string]any{"name": "Good", "role": "member"})
@@ -163,7 +163,7 @@ func TestAPIKeyRefusedCredentials(t *testing.T) {
 }
 
 func TestAPIKeyCreateValidation(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	owner := signUp(t, e, "keyval-owner")
 	ws := wsCreate(t, e, owner.Token, map[string]any{"name": "Validation"})
 	later := func(d time.Duration) string { return time.Now().Add(d).UTC().Format(time.RFC3339) }
@@ -186,7 +186,7 @@ func TestAPIKeyCreateValidation(t *testing.T) {
 		{"NUL in the name", map[string]any{"name": "a\x00b", "role": "member"}, []string{"name"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			wantFields(t, wsCall(t, e, http.MethodPost, wsPath(ws.ID, "/api-keys"), owner.Token, c.body), c.fields...)
+			wantFields(t, e.Do(apitest.Request{Method: http.MethodPost, Path: wsPath(ws.ID, "/api-keys"), Token: owner.Token, Body: c.body}), c.fields...)
 		})
 	}
 	if n := wsCount(t, e, "api_keys", ws.ID); n != 0 {
@@ -200,7 +200,7 @@ func TestAPIKeyCreateValidation(t *testing.T) {
 }
 
 func TestAPIKeyLimit(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	owner := signUp(t, e, "keylim-owner")
 	ws := wsCreate(t, e, owner.Token, map[string]any{"name": "Limit"})
 	// 99 live keys and one revoked, straight in the table; the API makes the 100th.
@@ -209,9 +209,9 @@ func TestAPIKeyLimit(t *testing.T) {
 			CASE WHEN i = 0 THEN now() END
 		FROM generate_series(0, 99) AS i`, ws.ID)
 	last := keyCreate(t, e, owner.Token, ws.ID, map[string]any{"name": "Hundredth", "role": "member"})
-	wantError(t, wsCall(t, e, http.MethodPost, wsPath(ws.ID, "/api-keys"), owner.Token,
-		map[string]any{"name": "One too many", "role": "member"}), http.StatusConflict, "API_KEY_LIMIT")
-	wantStatus(t, wsCall(t, e, http.MethodDelete, wsPath(ws.ID, "/api-keys/"+last.ID.String()), owner.Token, nil), http.StatusNoContent)
+	wantError(t, e.Do(apitest.Request{Method: http.MethodPost, Path: wsPath(ws.ID, "/api-keys"), Token: owner.Token,
+		Body: map[string]any{"name": "One too many", "role": "member"}}), http.StatusConflict, "API_KEY_LIMIT")
+	wantStatus(t, e.Do(apitest.Request{Method: http.MethodDelete, Path: wsPath(ws.ID, "/api-keys/"+last.ID.String()), Token: owner.Token}), http.StatusNoContent)
 	keyCreate(t, e, owner.Token, ws.ID, map[string]any{"name": "Room again", "role": "member"})
 }
 
@@ -221,7 +221,7 @@ func TestAPIKeyLimit(t *testing.T) {
 // every refused request changed nothing and every accepted write changed
 // something.
 func TestAPIKeyPermissionMatrix(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	owner := signUp(t, e, "kmx-owner")
 	target := signUp(t, e, "kmx-target") // a member acted upon
 	peer := signUp(t, e, "kmx-peer")     // an admin acted upon
@@ -238,8 +238,8 @@ func TestAPIKeyPermissionMatrix(t *testing.T) {
 	newFixture := func(t *testing.T) fixture {
 		t.Helper()
 		ws := wsCreate(t, e, owner.Token, map[string]any{"name": "Matrix", "product_name": "P"})
-		testenv.AddMember(t, e.Store, ws.ID, target.ID, "member")
-		testenv.AddMember(t, e.Store, ws.ID, peer.ID, "admin")
+		apitest.AddMember(t, e.Store, ws.ID, target.ID, "member")
+		apitest.AddMember(t, e.Store, ws.ID, peer.ID, "admin")
 		f := fixture{ws: ws.ID, keys: map[string]string{"foreign": foreign.Key}}
 		f.keys["member"] = keyCreate(t, e, owner.Token, ws.ID, map[string]any{"name": "M", "role": "member"}).Key
 		f.keys["admin"] = keyCreate(t, e, owner.Token, ws.ID, map[string]any{"name": "A", "role": "admin"}).Key
@@ -303,7 +303,7 @@ func TestAPIKeyPermissionMatrix(t *testing.T) {
 					path = wsPath(f.ws, path)
 				}
 				before := wsSnapshot(t, e, f.ws)
-				r := wsCall(t, e, c.method, path, f.keys[kind], c.body)
+				r := e.Do(apitest.Request{Method: c.method, Path: path, Token: f.keys[kind], Body: c.body})
 				want := c.want[i]
 				wantOutcome(t, r, want.status, want.code)
 				if want.status == http.StatusUnauthorized {
@@ -336,24 +336,24 @@ func TestAPIKeyPermissionMatrix(t *testing.T) {
 // TestAPIKeySurvivesItsCreatorAndIsLimitedPerKey: a key belongs to its
 // workspace, not to the person who made it; its rate limit is its own.
 func TestAPIKeySurvivesItsCreator(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	owner := signUp(t, e, "keysurv-owner")
 	admin := signUp(t, e, "keysurv-admin")
 	ws := wsCreate(t, e, owner.Token, map[string]any{"name": "Survives"})
-	testenv.AddMember(t, e.Store, ws.ID, admin.ID, "admin")
+	apitest.AddMember(t, e.Store, ws.ID, admin.ID, "admin")
 	k := keyCreate(t, e, admin.Token, ws.ID, map[string]any{"name": "Admin's", "role": "member"})
-	wantStatus(t, wsCall(t, e, http.MethodDelete, wsPath(ws.ID, "/members/"+admin.ID.String()), admin.Token, nil), http.StatusNoContent)
+	wantStatus(t, e.Do(apitest.Request{Method: http.MethodDelete, Path: wsPath(ws.ID, "/members/"+admin.ID.String()), Token: admin.Token}), http.StatusNoContent)
 	wantStatus(t, e.Get(wsPath(ws.ID, ""), k.Key), http.StatusOK)
 	// A removed admin can manage no key any more (the role is read under the lock).
-	wantError(t, wsCall(t, e, http.MethodDelete, wsPath(ws.ID, "/api-keys/"+k.ID.String()), admin.Token, nil), http.StatusForbidden, "FORBIDDEN")
+	wantError(t, e.Do(apitest.Request{Method: http.MethodDelete, Path: wsPath(ws.ID, "/api-keys/"+k.ID.String()), Token: admin.Token}), http.StatusForbidden, "FORBIDDEN")
 }
 
 // TestAPIKeyLastUsedIsBatched: using a key writes nothing on the request;
 // the next flush writes last_used_at for every key used, in one statement.
 func TestAPIKeyLastUsedIsBatched(t *testing.T) {
 	tr := &rtTracer{}
-	o := testenv.Options{PLGGatingOff: true, Store: storeOptions(tr)}
-	e := wsNewEnv(t, o)
+	o := apitest.Options{PLGGatingOff: true, Store: storeOptions(tr)}
+	e := apitest.New(t, o)
 	owner := signUp(t, e, "keyused-owner")
 	ws := wsCreate(t, e, owner.Token, map[string]any{"name": "Used"})
 	a := keyCreate(t, e, owner.Token, ws.ID, map[string]any{"name": "A", "role": "member"})
@@ -408,13 +408,13 @@ func TestAPIKeyLastUsedIsBatched(t *testing.T) {
 // TestAPIKeyRevocationAcrossInstances: two servers on one database; a key
 // revoked through one is refused by the other at its next request.
 func TestAPIKeyRevocationAcrossInstances(t *testing.T) {
-	a := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
-	b := testenv.NewOn(t, a, testenv.Options{PLGGatingOff: true})
+	a := apitest.New(t, apitest.Options{PLGGatingOff: true})
+	b := apitest.NewOn(t, a, apitest.Options{PLGGatingOff: true})
 	owner := signUp(t, a, "keyinst-owner")
 	ws := wsCreate(t, a, owner.Token, map[string]any{"name": "Instances"})
 	k := keyCreate(t, a, owner.Token, ws.ID, map[string]any{"name": "Shared", "role": "member"})
 	wantStatus(t, b.Get(wsPath(ws.ID, ""), k.Key), http.StatusOK)
 	wantStatus(t, b.Get(wsPath(ws.ID, ""), k.Key), http.StatusOK)
-	wantStatus(t, wsCall(t, a, http.MethodDelete, wsPath(ws.ID, "/api-keys/"+k.ID.String()), owner.Token, nil), http.StatusNoContent)
+	wantStatus(t, a.Do(apitest.Request{Method: http.MethodDelete, Path: wsPath(ws.ID, "/api-keys/"+k.ID.String()), Token: owner.Token}), http.StatusNoContent)
 	assertUnauthorized(t, b.Get(wsPath(ws.ID, ""), k.Key), true)
 }

@@ -10,9 +10,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
 	"github.com/praxiom/praxiom-api/internal/devtoken"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
 // auditOut is an audit event as the API shows it, read independently of the
@@ -47,14 +47,14 @@ type auditPage struct {
 func nameOf(p person) string { return strings.Split(p.Email, "@")[0] }
 
 // auditCount counts the stored events of action.
-func auditCount(t *testing.T, e *testenv.Env, action string) int {
+func auditCount(t *testing.T, e *apitest.Env, action string) int {
 	t.Helper()
 	return scalar[int](t, e, `SELECT count(*) FROM audit_events WHERE action = $1`, action)
 }
 
 // lastEvent reads the newest event of action through the platform admin's
 // log.
-func lastEvent(t *testing.T, e *testenv.Env, adminTok, action string) auditOut {
+func lastEvent(t *testing.T, e *apitest.Env, adminTok, action string) auditOut {
 	t.Helper()
 	page := wantJSON[auditPage](t, e.Get("/api/admin/audit-log?limit=1&action="+action, adminTok), http.StatusOK)
 	if len(page.Events) != 1 {
@@ -67,7 +67,7 @@ func lastEvent(t *testing.T, e *testenv.Env, adminTok, action string) auditOut {
 // its action, with the actor, the workspace, the target, the metadata, and
 // the request's id and address.
 func TestAuditEveryAction(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{})
+	e := apitest.New(t, apitest.Options{})
 	ctx := context.Background()
 	admin := signUp(t, e, "audit-admin")
 	owner := signUp(t, e, "audit-owner")
@@ -80,7 +80,7 @@ func TestAuditEveryAction(t *testing.T) {
 
 	type step struct {
 		action string
-		do     func() *testenv.Response // nil response: a change made outside HTTP
+		do     func() *apitest.Response // nil response: a change made outside HTTP
 		check  func(ev auditOut)
 	}
 	var ws wsWorkspace
@@ -102,7 +102,7 @@ func TestAuditEveryAction(t *testing.T) {
 		}
 	}
 	steps := []step{
-		{"user.access_granted", func() *testenv.Response {
+		{"user.access_granted", func() *apitest.Response {
 			if _, err := e.Store.AdministerUser(ctx, store.GrantAccess, store.ByEmail(owner.Email)); err != nil {
 				t.Fatal(err)
 			}
@@ -113,8 +113,8 @@ func TestAuditEveryAction(t *testing.T) {
 				t.Errorf("cli event: %+v", ev)
 			}
 		}},
-		{"workspace.created", func() *testenv.Response {
-			r := wsCall(t, e, http.MethodPost, "/api/workspaces", owner.Token, map[string]any{"name": "Audited"})
+		{"workspace.created", func() *apitest.Response {
+			r := e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/workspaces", Token: owner.Token, Body: map[string]any{"name": "Audited"}})
 			ws = wantJSON[wsWorkspace](t, r, http.StatusCreated)
 			return r
 		}, func(ev auditOut) {
@@ -124,19 +124,22 @@ func TestAuditEveryAction(t *testing.T) {
 				t.Errorf("metadata %v", ev.Metadata)
 			}
 		}},
-		{"workspace.updated", func() *testenv.Response {
-			return wsCall(t, e, http.MethodPatch, wsPath(ws.ID, ""), owner.Token, map[string]any{"name": "Renamed", "target_users": "PMs"})
+		{"workspace.updated", func() *apitest.Response {
+			return e.Do(apitest.Request{Method: http.MethodPatch, Path: wsPath(ws.ID, ""), Token: owner.Token,
+				Body: map[string]any{"name": "Renamed", "target_users": "PMs"}})
 		}, func(ev auditOut) {
 			onWorkspace(ev, "workspace", ws.ID.String())
 			if f, _ := json.Marshal(ev.Metadata["fields"]); string(f) != `["name","target_users"]` {
 				t.Errorf("fields %s", f)
 			}
 		}},
-		{"settings.updated", func() *testenv.Response {
-			return wsCall(t, e, http.MethodPatch, wsPath(ws.ID, "/settings"), owner.Token, map[string]any{"digest_timezone": "Europe/Paris"})
+		{"settings.updated", func() *apitest.Response {
+			return e.Do(apitest.Request{Method: http.MethodPatch, Path: wsPath(ws.ID, "/settings"), Token: owner.Token,
+				Body: map[string]any{"digest_timezone": "Europe/Paris"}})
 		}, func(ev auditOut) { onWorkspace(ev, "workspace", ws.ID.String()) }},
-		{"invitation.created", func() *testenv.Response {
-			r := wsCall(t, e, http.MethodPost, wsPath(ws.ID, "/invitations"), owner.Token, map[string]any{"email": "guest@example.com", "role": "member"})
+		{"invitation.created", func() *apitest.Response {
+			r := e.Do(apitest.Request{Method: http.MethodPost, Path: wsPath(ws.ID, "/invitations"), Token: owner.Token,
+				Body: map[string]any{"email": "guest@example.com", "role": "member"}})
 			inv = wantJSON[invitationBody](t, r, http.StatusCreated)
 			return r
 		}, func(ev auditOut) {
@@ -145,36 +148,38 @@ func TestAuditEveryAction(t *testing.T) {
 				t.Errorf("metadata %v", ev.Metadata)
 			}
 		}},
-		{"invitation.resent", func() *testenv.Response {
+		{"invitation.resent", func() *apitest.Response {
 			// A minute has passed since the invitation's first email.
 			execSQL(t, e, `UPDATE invitations SET email_requested_at = now() - interval '2 minutes' WHERE id = $1`, inv.ID)
-			return wsCall(t, e, http.MethodPost, wsPath(ws.ID, "/invitations/"+inv.ID.String()+"/resend"), owner.Token, nil)
+			return e.Do(apitest.Request{Method: http.MethodPost, Path: wsPath(ws.ID, "/invitations/"+inv.ID.String()+"/resend"), Token: owner.Token})
 		}, func(ev auditOut) {
 			onWorkspace(ev, "invitation", inv.ID.String())
 			if ev.Metadata["email"] != "guest@example.com" {
 				t.Errorf("metadata %v", ev.Metadata)
 			}
 		}},
-		{"invitation.revoked", func() *testenv.Response {
-			return wsCall(t, e, http.MethodDelete, wsPath(ws.ID, "/invitations/"+inv.ID.String()), owner.Token, nil)
+		{"invitation.revoked", func() *apitest.Response {
+			return e.Do(apitest.Request{Method: http.MethodDelete, Path: wsPath(ws.ID, "/invitations/"+inv.ID.String()), Token: owner.Token})
 		}, func(ev auditOut) { onWorkspace(ev, "invitation", inv.ID.String()) }},
-		{"invitation.accepted", func() *testenv.Response {
+		{"invitation.accepted", func() *apitest.Response {
 			bobInv = invCreate(t, e, owner.Token, ws.ID, bob.Email, "member")
-			return e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/invitations/" + bobInv.Token + "/accept", Token: bob.Token})
+			return e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/invitations/" + bobInv.Token + "/accept", Token: bob.Token})
 		}, func(ev auditOut) {
 			actorIs(ev, "user", &bob.ID, nameOf(bob))
 			onWorkspace(ev, "invitation", bobInv.ID.String())
 		}},
-		{"member.role_changed", func() *testenv.Response {
-			return wsCall(t, e, http.MethodPatch, wsPath(ws.ID, "/members/"+bob.ID.String()), owner.Token, map[string]any{"role": "admin"})
+		{"member.role_changed", func() *apitest.Response {
+			return e.Do(apitest.Request{Method: http.MethodPatch, Path: wsPath(ws.ID, "/members/"+bob.ID.String()), Token: owner.Token,
+				Body: map[string]any{"role": "admin"}})
 		}, func(ev auditOut) {
 			onWorkspace(ev, "user", bob.ID.String())
 			if ev.Metadata["from"] != "member" || ev.Metadata["to"] != "admin" {
 				t.Errorf("metadata %v, want from member to admin", ev.Metadata)
 			}
 		}},
-		{"api_key.created", func() *testenv.Response {
-			r := wsCall(t, e, http.MethodPost, wsPath(ws.ID, "/api-keys"), owner.Token, map[string]any{"name": "Zapier", "role": "admin"})
+		{"api_key.created", func() *apitest.Response {
+			r := e.Do(apitest.Request{Method: http.MethodPost, Path: wsPath(ws.ID, "/api-keys"), Token: owner.Token,
+				Body: map[string]any{"name": "Zapier", "role": "admin"}})
 			key = wantJSON[apiKeyOut](t, r, http.StatusCreated)
 			return r
 		}, func(ev auditOut) {
@@ -186,22 +191,22 @@ func TestAuditEveryAction(t *testing.T) {
 				t.Error("the event holds the key")
 			}
 		}},
-		{"member.removed", func() *testenv.Response {
+		{"member.removed", func() *apitest.Response {
 			// An admin key removes bob: the actor is the key.
-			return wsCall(t, e, http.MethodDelete, wsPath(ws.ID, "/members/"+bob.ID.String()), key.Key, nil)
+			return e.Do(apitest.Request{Method: http.MethodDelete, Path: wsPath(ws.ID, "/members/"+bob.ID.String()), Token: key.Key})
 		}, func(ev auditOut) {
 			actorIs(ev, "api_key", &key.ID, "API key Zapier")
 			onWorkspace(ev, "user", bob.ID.String())
 		}},
-		{"member.left", func() *testenv.Response {
-			testenv.AddMember(t, e.Store, ws.ID, bob.ID, "member")
-			return wsCall(t, e, http.MethodDelete, wsPath(ws.ID, "/members/"+bob.ID.String()), bob.Token, nil)
+		{"member.left", func() *apitest.Response {
+			apitest.AddMember(t, e.Store, ws.ID, bob.ID, "member")
+			return e.Do(apitest.Request{Method: http.MethodDelete, Path: wsPath(ws.ID, "/members/"+bob.ID.String()), Token: bob.Token})
 		}, func(ev auditOut) { onWorkspace(ev, "user", bob.ID.String()) }},
-		{"api_key.revoked", func() *testenv.Response {
-			return wsCall(t, e, http.MethodDelete, wsPath(ws.ID, "/api-keys/"+key.ID.String()), owner.Token, nil)
+		{"api_key.revoked", func() *apitest.Response {
+			return e.Do(apitest.Request{Method: http.MethodDelete, Path: wsPath(ws.ID, "/api-keys/"+key.ID.String()), Token: owner.Token})
 		}, func(ev auditOut) { onWorkspace(ev, "api_key", key.ID.String()) }},
-		{"access_codes.created", func() *testenv.Response {
-			r := wsCall(t, e, http.MethodPost, "/api/admin/access-codes", admin.Token, map[string]any{"count": 3})
+		{"access_codes.created", func() *apitest.Response {
+			r := e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/admin/access-codes", Token: admin.Token, Body: map[string]any{"count": 3}})
 			var out struct {
 				Codes []struct {
 					ID string `json:"id"`
@@ -216,23 +221,23 @@ func TestAuditEveryAction(t *testing.T) {
 				t.Errorf("event %+v", ev)
 			}
 		}},
-		{"access_code.redeemed", func() *testenv.Response {
+		{"access_code.redeemed", func() *apitest.Response {
 			code := scalar[string](t, e, `SELECT code FROM access_codes WHERE id = $1`, codeID)
-			return wsCall(t, e, http.MethodPost, "/api/access-codes/redeem", bob.Token, map[string]any{"code": code})
+			return e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/access-codes/redeem", Token: bob.Token, Body: map[string]any{"code": code}})
 		}, func(ev auditOut) {
 			actorIs(ev, "user", &bob.ID, nameOf(bob))
 			if ev.Target.Type != "access_code" || ev.Target.ID != codeID || ev.WorkspaceID != nil {
 				t.Errorf("event %+v", ev)
 			}
 		}},
-		{"access_code.revoked", func() *testenv.Response {
-			return wsCall(t, e, http.MethodDelete, "/api/admin/access-codes/"+codeID, admin.Token, nil)
+		{"access_code.revoked", func() *apitest.Response {
+			return e.Do(apitest.Request{Method: http.MethodDelete, Path: "/api/admin/access-codes/" + codeID, Token: admin.Token})
 		}, func(ev auditOut) {
 			if ev.Target.ID != codeID {
 				t.Errorf("target %+v", ev.Target)
 			}
 		}},
-		{"waitlist.approved", func() *testenv.Response {
+		{"waitlist.approved", func() *apitest.Response {
 			wantStatus(t, wlJoin(e, map[string]any{"email": "waiting@example.com"}), http.StatusCreated)
 			entryID = wlListed(t, e, admin.Token, "").Entries[0].ID
 			return wlApprove(e, admin.Token, []uuid.UUID{entryID})
@@ -246,14 +251,14 @@ func TestAuditEveryAction(t *testing.T) {
 				t.Errorf("metadata %v, want access_code_id %s", ev.Metadata, code)
 			}
 		}},
-		{"workspace.deleted", func() *testenv.Response {
-			return wsCall(t, e, http.MethodDelete, wsPath(ws.ID, ""), owner.Token, nil)
+		{"workspace.deleted", func() *apitest.Response {
+			return e.Do(apitest.Request{Method: http.MethodDelete, Path: wsPath(ws.ID, ""), Token: owner.Token})
 		}, func(ev auditOut) { onWorkspace(ev, "workspace", ws.ID.String()) }},
 	}
 	for _, a := range []store.AdminAction{store.GrantFounder, store.Suspend, store.Unsuspend, store.RevokeAdmin} {
 		steps = append(steps, step{map[store.AdminAction]string{store.GrantFounder: "user.founder_granted",
 			store.Suspend: "user.suspended", store.Unsuspend: "user.unsuspended", store.RevokeAdmin: "user.admin_revoked"}[a],
-			func() *testenv.Response {
+			func() *apitest.Response {
 				if _, err := e.Store.AdministerUser(ctx, a, store.ByEmail(bob.Email)); err != nil {
 					t.Fatal(err)
 				}
@@ -296,14 +301,14 @@ func TestAuditEveryAction(t *testing.T) {
 // member.removed and member.promoted, and the deletion of a workspace left
 // empty, all as the system.
 func TestAuditWebhookHandOff(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	owner := signUp(t, e, "ho-owner")
 	admin := signUp(t, e, "ho-admin")
 	shared := wsCreate(t, e, owner.Token, map[string]any{"name": "Shared"})
 	alone := wsCreate(t, e, owner.Token, map[string]any{"name": "Alone"})
-	testenv.AddMember(t, e.Store, shared.ID, admin.ID, "admin")
+	apitest.AddMember(t, e.Store, shared.ID, admin.ID, "admin")
 	clerkID := scalar[string](t, e, `SELECT clerk_id FROM users WHERE id = $1`, owner.ID)
-	r := e.Deliver(uniq("msg_"), testenv.DeletedEvent(clerkID, time.Now()))
+	r := e.Deliver(uniq("msg_"), apitest.DeletedEvent(clerkID, time.Now()))
 	wantStatus(t, r, http.StatusOK)
 	rows, err := e.Store.Pool().Query(context.Background(), `SELECT action, actor_type, coalesce(workspace_id::text, ''),
 		target_id, metadata::text, request_id FROM audit_events WHERE actor_type = 'system' ORDER BY seq`)
@@ -342,16 +347,16 @@ func TestAuditWebhookHandOff(t *testing.T) {
 // a conflict, a gone invitation, a bad body or a missing target record no
 // event; neither do requests that change nothing.
 func TestAuditRefusedRequestsWriteNothing(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	owner := signUp(t, e, "ref-owner")
 	member := signUp(t, e, "ref-member")
 	ws := wsCreate(t, e, owner.Token, map[string]any{"name": "Refusals"})
-	testenv.AddMember(t, e.Store, ws.ID, member.ID, "member")
+	apitest.AddMember(t, e.Store, ws.ID, member.ID, "member")
 	pending := invCreate(t, e, owner.Token, ws.ID, "pending@example.com", "member")
 	accepted := invCreate(t, e, owner.Token, ws.ID, "accepted@example.com", "admin")
 	execSQL(t, e, `UPDATE invitations SET status = 'accepted' WHERE id = $1`, accepted.ID)
 	revoked := invCreate(t, e, owner.Token, ws.ID, "revoked@example.com", "member")
-	wantStatus(t, wsCall(t, e, http.MethodDelete, wsPath(ws.ID, "/invitations/"+revoked.ID.String()), owner.Token, nil), http.StatusNoContent)
+	wantStatus(t, e.Do(apitest.Request{Method: http.MethodDelete, Path: wsPath(ws.ID, "/invitations/"+revoked.ID.String()), Token: owner.Token}), http.StatusNoContent)
 	before := scalar[int](t, e, `SELECT count(*) FROM audit_events`)
 	for _, c := range []struct {
 		name         string
@@ -373,7 +378,7 @@ func TestAuditRefusedRequestsWriteNothing(t *testing.T) {
 		{"a member reading the log", "GET", "/audit-log", member.Token, nil, 403},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r := wsCall(t, e, c.method, wsPath(ws.ID, c.path), c.tok, c.body)
+			r := e.Do(apitest.Request{Method: c.method, Path: wsPath(ws.ID, c.path), Token: c.tok, Body: c.body})
 			if r.Status != c.status {
 				t.Fatalf("status %d, want %d: %s", r.Status, c.status, r.Body)
 			}
@@ -389,7 +394,7 @@ func TestAuditRefusedRequestsWriteNothing(t *testing.T) {
 // after its event was written (here: a deferred constraint trigger fails at
 // commit), neither the change nor the event exists.
 func TestAuditFailedCommitLeavesNeither(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	owner := signUp(t, e, "fail-owner")
 	ws := wsCreate(t, e, owner.Token, map[string]any{"name": "Before"})
 	execSQL(t, e, `CREATE FUNCTION fail_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -397,7 +402,7 @@ func TestAuditFailedCommitLeavesNeither(t *testing.T) {
 	execSQL(t, e, `CREATE CONSTRAINT TRIGGER audit_fails AFTER INSERT ON audit_events
 		DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.action = 'workspace.updated')
 		EXECUTE FUNCTION fail_at_commit()`)
-	r := wsCall(t, e, http.MethodPatch, wsPath(ws.ID, ""), owner.Token, map[string]any{"name": "After"})
+	r := e.Do(apitest.Request{Method: http.MethodPatch, Path: wsPath(ws.ID, ""), Token: owner.Token, Body: map[string]any{"name": "After"}})
 	wantError(t, r, http.StatusInternalServerError, "INTERNAL")
 	if name := scalar[string](t, e, `SELECT name FROM workspaces WHERE id = $1`, ws.ID); name != "Before" {
 		t.Fatalf("the change survived: name %q", name)
@@ -414,12 +419,12 @@ func TestAuditFailedCommitLeavesNeither(t *testing.T) {
 // events are written between pages: every event that existed when paging
 // began is seen exactly once, newest first, and new ones never shift a page.
 func TestAuditPagingUnderWrites(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	owner := signUp(t, e, "page-owner")
 	ws := wsCreate(t, e, owner.Token, map[string]any{"name": "Paging"})
 	for i := range 25 {
-		wantStatus(t, wsCall(t, e, http.MethodPatch, wsPath(ws.ID, "/settings"), owner.Token,
-			map[string]any{"morning_digest_enabled": i%2 == 0}), http.StatusOK)
+		wantStatus(t, e.Do(apitest.Request{Method: http.MethodPatch, Path: wsPath(ws.ID, "/settings"), Token: owner.Token,
+			Body: map[string]any{"morning_digest_enabled": i%2 == 0}}), http.StatusOK)
 	}
 	var existing []uuid.UUID
 	rows, _ := e.Store.Pool().Query(context.Background(), `SELECT id FROM audit_events WHERE workspace_id = $1 ORDER BY seq DESC`, ws.ID)
@@ -445,7 +450,8 @@ func TestAuditPagingUnderWrites(t *testing.T) {
 			order = append(order, ev.ID)
 		}
 		// Writes between pages.
-		wantStatus(t, wsCall(t, e, http.MethodPatch, wsPath(ws.ID, ""), owner.Token, map[string]any{"name": uniq("p")}), http.StatusOK)
+		wantStatus(t, e.Do(apitest.Request{Method: http.MethodPatch, Path: wsPath(ws.ID, ""), Token: owner.Token,
+			Body: map[string]any{"name": uniq("p")}}), http.StatusOK)
 		if page.NextCursor == nil {
 			break
 		}
@@ -475,7 +481,7 @@ func TestAuditPagingUnderWrites(t *testing.T) {
 // TestAuditImpersonator: a change made in an impersonated session records
 // the impersonator; GET /api/auth/me shows it.
 func TestAuditImpersonator(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	owner := signUp(t, e, "imp-owner")
 	ws := wsCreate(t, e, owner.Token, map[string]any{"name": "Impersonated"})
 	sub := scalar[string](t, e, `SELECT clerk_id FROM users WHERE id = $1`, owner.ID)
@@ -484,7 +490,7 @@ func TestAuditImpersonator(t *testing.T) {
 		t.Fatal(err)
 	}
 	imp := e.Mint(o)
-	wantStatus(t, wsCall(t, e, http.MethodPatch, wsPath(ws.ID, ""), imp, map[string]any{"name": "By an admin"}), http.StatusOK)
+	wantStatus(t, e.Do(apitest.Request{Method: http.MethodPatch, Path: wsPath(ws.ID, ""), Token: imp, Body: map[string]any{"name": "By an admin"}}), http.StatusOK)
 	page := wantJSON[auditPage](t, e.Get(wsPath(ws.ID, "/audit-log?action=workspace.updated"), owner.Token), http.StatusOK)
 	if len(page.Events) != 1 || page.Events[0].Actor.Impersonator == nil || *page.Events[0].Actor.Impersonator != o.Actor ||
 		*page.Events[0].Actor.ID != owner.ID {

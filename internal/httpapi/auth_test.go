@@ -5,11 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync"
@@ -19,20 +16,16 @@ import (
 
 	"github.com/go-jose/go-jose/v3"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
 	"github.com/praxiom/praxiom-api/internal/auth"
-	"github.com/praxiom/praxiom-api/internal/clerkuser"
+	"github.com/praxiom/praxiom-api/internal/clerktest"
 	"github.com/praxiom/praxiom-api/internal/devtoken"
-	"github.com/praxiom/praxiom-api/internal/httpapi"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
 // ---------------------------------------------------------------------------
 // Helpers shared by the tests of this package (auth, webhook, ops).
 // ---------------------------------------------------------------------------
-
-// fakeSecretKey is the Clerk secret key testenv gives its Fetcher.
-const fakeSecretKey = "sk_test_fake"
 
 var (
 	referralCodeRE = regexp.MustCompile(`^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{8}$`)
@@ -62,7 +55,7 @@ func uniq(prefix string) string {
 
 // assertUnauthorized checks a 401 with the envelope and the RFC 6750
 // challenge: error="invalid_token" when a bearer token was sent.
-func assertUnauthorized(t *testing.T, r *testenv.Response, bearerSent bool) {
+func assertUnauthorized(t *testing.T, r *apitest.Response, bearerSent bool) {
 	t.Helper()
 	wantError(t, r, http.StatusUnauthorized, "UNAUTHORIZED")
 	want := `Bearer`
@@ -103,7 +96,7 @@ func tokenSecrets(tokens ...string) []string {
 	return out
 }
 
-// meUser is the user object of contract §3.
+// meUser is the user object (api/openapi.yaml, User).
 type meUser struct {
 	ID               string  `json:"id"`
 	ClerkID          string  `json:"clerk_id"`
@@ -126,9 +119,9 @@ var userObjectFields = []string{"id", "clerk_id", "email", "name", "avatar_url",
 	"updated_at"}
 
 // decodeMe checks a 200 user object (of GET /api/auth/me or a redemption):
-// exactly the fields of contract §3, well-formed id, referral code and
+// exactly the fields of api/openapi.yaml's User, well-formed id, referral code and
 // timestamps.
-func decodeMe(t *testing.T, r *testenv.Response) meUser {
+func decodeMe(t *testing.T, r *apitest.Response) meUser {
 	t.Helper()
 	if r.Status != http.StatusOK {
 		t.Fatalf("user object: status %d, want 200; body %s", r.Status, r.Body)
@@ -178,200 +171,9 @@ func assertUTCTime(t *testing.T, name, s string) {
 }
 
 // countUsers counts the rows of users with clerkID.
-func countUsers(t *testing.T, e *testenv.Env, clerkID string) int {
+func countUsers(t *testing.T, e *apitest.Env, clerkID string) int {
 	t.Helper()
 	return scalar[int](t, e, `SELECT count(*) FROM users WHERE clerk_id = $1`, clerkID)
-}
-
-// clerkUser describes a Clerk User object; empty strings are JSON nulls.
-type clerkUser struct {
-	ID        string
-	Emails    []string // ids idn_0, idn_1, …
-	Primary   int      // index into Emails; -1 for a null primary_email_address_id
-	First     string
-	Last      string
-	Username  string
-	ImageURL  string
-	UpdatedAt time.Time
-}
-
-func nullable(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-// object returns the Clerk User JSON object (as the Backend API and the
-// webhook's data carry it).
-func (u clerkUser) object() map[string]any {
-	emails := make([]map[string]any, 0, len(u.Emails))
-	for i, e := range u.Emails {
-		emails = append(emails, map[string]any{"id": fmt.Sprintf("idn_%d", i), "object": "email_address",
-			"email_address": e, "verification": map[string]any{"status": "verified", "strategy": "email_code"}})
-	}
-	var primary any
-	if u.Primary >= 0 && len(u.Emails) > 0 {
-		primary = fmt.Sprintf("idn_%d", u.Primary)
-	}
-	upd := u.UpdatedAt
-	if upd.IsZero() {
-		upd = time.Now()
-	}
-	return map[string]any{
-		"id": u.ID, "object": "user",
-		"email_addresses": emails, "primary_email_address_id": primary,
-		"first_name": nullable(u.First), "last_name": nullable(u.Last), "username": nullable(u.Username),
-		"image_url": nullable(u.ImageURL), "has_image": u.ImageURL != "",
-		"phone_numbers": []any{}, "web3_wallets": []any{}, "external_accounts": []any{},
-		"public_metadata": map[string]any{}, "private_metadata": map[string]any{}, "unsafe_metadata": map[string]any{},
-		"created_at": upd.Add(-time.Hour).UnixMilli(), "updated_at": upd.UnixMilli(),
-	}
-}
-
-// event returns a Clerk webhook body of type typ carrying u.
-func (u clerkUser) event(typ string) []byte {
-	upd := u.UpdatedAt
-	if upd.IsZero() {
-		upd = time.Now()
-	}
-	b, err := json.Marshal(map[string]any{"type": typ, "object": "event", "data": u.object(),
-		"timestamp": upd.UnixMilli(), "instance_id": "ins_test"})
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
-// fakeClerk is an httptest Clerk Backend API: GET /v1/jwks and
-// GET /v1/users/{id}, both requiring the secret key.
-type fakeClerk struct {
-	srv         *httptest.Server
-	jwksFetches atomic.Int64
-	userFetches atomic.Int64
-	badAuth     atomic.Int64
-
-	mu         sync.Mutex
-	keys       []*devtoken.Key
-	jwksStatus int
-	users      map[string]map[string]any
-	userStatus map[string]int    // forced status per user id
-	userBody   map[string]string // forced raw body per user id
-	userDelay  func()            // runs before answering a user
-}
-
-func newFakeClerk(t *testing.T, keys ...*devtoken.Key) *fakeClerk {
-	t.Helper()
-	f := &fakeClerk{keys: keys, jwksStatus: http.StatusOK, users: map[string]map[string]any{},
-		userStatus: map[string]int{}, userBody: map[string]string{}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/jwks", func(w http.ResponseWriter, r *http.Request) {
-		f.jwksFetches.Add(1)
-		if !f.authorized(w, r) {
-			return
-		}
-		f.mu.Lock()
-		status, keys := f.jwksStatus, f.keys
-		f.mu.Unlock()
-		if status != http.StatusOK {
-			clerkError(w, status, "internal_clerk_error")
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(devtoken.JWKSOf(keys...))
-	})
-	mux.HandleFunc("GET /v1/users/{id}", func(w http.ResponseWriter, r *http.Request) {
-		f.userFetches.Add(1)
-		if !f.authorized(w, r) {
-			return
-		}
-		id := r.PathValue("id")
-		f.mu.Lock()
-		u, ok := f.users[id]
-		status, forced := f.userStatus[id]
-		body, raw := f.userBody[id]
-		delay := f.userDelay
-		f.mu.Unlock()
-		if delay != nil {
-			delay()
-		}
-		switch {
-		case raw:
-			w.Header().Set("Content-Type", "text/html")
-			w.WriteHeader(status)
-			_, _ = io.WriteString(w, body)
-		case forced:
-			clerkError(w, status, "forced")
-		case !ok:
-			clerkError(w, http.StatusNotFound, "resource_not_found")
-		default:
-			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(u)
-		}
-	})
-	f.srv = httptest.NewServer(mux)
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-// authorized answers 401 as Clerk does, and counts it, unless r carries the
-// secret key.
-func (f *fakeClerk) authorized(w http.ResponseWriter, r *http.Request) bool {
-	if r.Header.Get("Authorization") == "Bearer "+fakeSecretKey {
-		return true
-	}
-	f.badAuth.Add(1)
-	clerkError(w, http.StatusUnauthorized, "authentication_invalid")
-	return false
-}
-
-func clerkError(w http.ResponseWriter, status int, code string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = fmt.Fprintf(w, `{"errors":[{"code":%q,"message":"fake","long_message":"fake clerk"}],"clerk_trace_id":"trace"}`, code)
-}
-
-// URL is the CLERK_API_URL of the fake.
-func (f *fakeClerk) URL() string { return f.srv.URL + "/v1" }
-
-func (f *fakeClerk) setKeys(keys ...*devtoken.Key) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.keys = keys
-}
-
-func (f *fakeClerk) setJWKSStatus(status int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.jwksStatus = status
-}
-
-func (f *fakeClerk) addUser(u clerkUser) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.users[u.ID] = u.object()
-}
-
-func (f *fakeClerk) failUser(id string, status int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.userStatus[id] = status
-}
-
-func (f *fakeClerk) rawUser(id string, status int, body string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.userStatus[id] = status
-	f.userBody[id] = body
-}
-
-// closedURL returns the URL of an HTTP server that is no longer running.
-func closedURL(t *testing.T) string {
-	t.Helper()
-	srv := httptest.NewServer(http.NotFoundHandler())
-	u := srv.URL
-	srv.Close()
-	return u
 }
 
 // pemVerifier builds a networkless verifier for key.
@@ -420,12 +222,12 @@ const (
 )
 
 func TestAuthTokenMatrix(t *testing.T) {
-	key := testenv.Key(t)
+	key := apitest.Key(t)
 	v := pemVerifier(t, key, func(c *auth.Config) {
 		c.Issuer = testIssuer
 		c.AuthorizedParties = []string{testAZP, "https://admin.praxiom.test"}
 	})
-	e := testenv.New(t, testenv.Options{Verifier: v})
+	e := apitest.New(t, apitest.Options{Verifier: v})
 
 	now := time.Now()
 	ptr := func(at time.Time) *time.Time { return &at }
@@ -519,7 +321,7 @@ func TestAuthTokenMatrix(t *testing.T) {
 					tokens = append(tokens, tc.auth)
 				}
 			}
-			r := e.Do(testenv.Request{Method: http.MethodGet, Path: "/api/auth/me", Header: h})
+			r := e.Do(apitest.Request{Method: http.MethodGet, Path: "/api/auth/me", Header: h})
 			if tc.status == http.StatusOK {
 				u := decodeMe(t, r)
 				if u.Name != "Matrix User" || !strings.HasPrefix(u.Email, "matrix") {
@@ -548,13 +350,13 @@ func mustJSON(v any) string {
 // JWKS path
 // ---------------------------------------------------------------------------
 
-func jwksEnv(t *testing.T, fake *fakeClerk, apiURL string) (*testenv.Env, *auth.Verifier) {
+func jwksEnv(t *testing.T, apiURL string) (*apitest.Env, *auth.Verifier) {
 	t.Helper()
-	v, err := auth.NewVerifier(auth.Config{APIURL: apiURL, SecretKey: fakeSecretKey, Leeway: 5 * time.Second})
+	v, err := auth.NewVerifier(auth.Config{APIURL: apiURL, SecretKey: clerktest.SecretKey, Leeway: 5 * time.Second})
 	if err != nil {
 		t.Fatalf("verifier: %v", err)
 	}
-	return testenv.New(t, testenv.Options{Verifier: v}), v
+	return apitest.New(t, apitest.Options{Verifier: v}), v
 }
 
 func mintWith(t *testing.T, k *devtoken.Key, o devtoken.Options) string {
@@ -573,13 +375,13 @@ func mintWith(t *testing.T, k *devtoken.Key, o devtoken.Options) string {
 }
 
 func TestAuthJWKSRandomKidsCauseAtMostOneFetch(t *testing.T) {
-	key := testenv.Key(t)
-	fake := newFakeClerk(t, key)
-	e, _ := jwksEnv(t, fake, fake.URL())
+	key := apitest.Key(t)
+	fake := clerktest.New(t, key)
+	e, _ := jwksEnv(t, fake.URL())
 
 	// Warm the cache.
 	decodeMe(t, e.Get("/api/auth/me", mintWith(t, key, devtoken.Options{})))
-	if got := fake.jwksFetches.Load(); got != 1 {
+	if got := fake.JWKSFetches(); got != 1 {
 		t.Fatalf("JWKS fetches after the first request = %d, want 1", got)
 	}
 
@@ -589,7 +391,7 @@ func TestAuthJWKSRandomKidsCauseAtMostOneFetch(t *testing.T) {
 		kid := uniq("kid-random-")
 		toks[i] = mintWith(t, key, devtoken.Options{KID: &kid})
 	}
-	res := testenv.Race(n, func(i int) *testenv.Response { return e.Get("/api/auth/me", toks[i]) })
+	res := apitest.Race(n, func(i int) *apitest.Response { return e.Get("/api/auth/me", toks[i]) })
 	for i, r := range res {
 		if r.Status != http.StatusUnauthorized {
 			t.Errorf("request %d with a random kid: status %d, want 401: %s", i, r.Status, r.Body)
@@ -606,49 +408,49 @@ func TestAuthJWKSRandomKidsCauseAtMostOneFetch(t *testing.T) {
 		toks = append(toks, tok)
 		assertUnauthorized(t, e.Get("/api/auth/me", tok), true)
 	}
-	if got := fake.jwksFetches.Load(); got > 2 {
+	if got := fake.JWKSFetches(); got > 2 {
 		t.Errorf("JWKS fetches = %d, want at most 2 (one beyond the first)", got)
 	}
-	if fake.badAuth.Load() != 0 {
+	if fake.BadAuth() != 0 {
 		t.Error("a JWKS fetch did not carry the secret key")
 	}
 	// The known key keeps working.
 	decodeMe(t, e.Get("/api/auth/me", mintWith(t, key, devtoken.Options{})))
-	assertLogsClean(t, e.Logs(), append(tokenSecrets(toks...), fakeSecretKey)...)
+	assertLogsClean(t, e.Logs(), append(tokenSecrets(toks...), clerktest.SecretKey)...)
 }
 
 func TestAuthJWKSKeyRotation(t *testing.T) {
-	oldKey, newKey := testenv.Key(t), rotKey()
-	fake := newFakeClerk(t, oldKey)
-	e, _ := jwksEnv(t, fake, fake.URL())
+	oldKey, newKey := apitest.Key(t), rotKey()
+	fake := clerktest.New(t, oldKey)
+	e, _ := jwksEnv(t, fake.URL())
 
 	decodeMe(t, e.Get("/api/auth/me", mintWith(t, oldKey, devtoken.Options{})))
 
 	// Clerk publishes the new key next to the old one; the first token of
 	// the new key refreshes the set once.
-	fake.setKeys(oldKey, newKey)
+	fake.SetKeys(oldKey, newKey)
 	r := e.Get("/api/auth/me", mintWith(t, newKey, devtoken.Options{Name: "Rotated"}))
 	u := decodeMe(t, r)
 	if u.Name != "Rotated" {
 		t.Errorf("name = %q", u.Name)
 	}
-	if got := fake.jwksFetches.Load(); got != 2 {
+	if got := fake.JWKSFetches(); got != 2 {
 		t.Errorf("JWKS fetches = %d, want 2 (initial + one refresh for the new kid)", got)
 	}
 	// Both keys are accepted during the rotation, without more fetches.
 	decodeMe(t, e.Get("/api/auth/me", mintWith(t, oldKey, devtoken.Options{})))
 	decodeMe(t, e.Get("/api/auth/me", mintWith(t, newKey, devtoken.Options{})))
-	if got := fake.jwksFetches.Load(); got != 2 {
+	if got := fake.JWKSFetches(); got != 2 {
 		t.Errorf("JWKS fetches = %d after using cached keys, want 2", got)
 	}
 }
 
 func TestAuthJWKSUnavailableColdCache(t *testing.T) {
-	key := testenv.Key(t)
+	key := apitest.Key(t)
 	t.Run("JWKS endpoint answers 500", func(t *testing.T) {
-		fake := newFakeClerk(t, key)
-		fake.setJWKSStatus(http.StatusInternalServerError)
-		e, _ := jwksEnv(t, fake, fake.URL())
+		fake := clerktest.New(t, key)
+		fake.SetJWKSStatus(http.StatusInternalServerError)
+		e, _ := jwksEnv(t, fake.URL())
 		tok := mintWith(t, key, devtoken.Options{})
 		r := e.Get("/api/auth/me", tok)
 		wantError(t, r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
@@ -656,11 +458,13 @@ func TestAuthJWKSUnavailableColdCache(t *testing.T) {
 			t.Errorf("503 carries WWW-Authenticate %q", r.Header.Get("WWW-Authenticate"))
 		}
 		// Once Clerk is back, the empty cache fetches again and the token works.
-		fake.setJWKSStatus(http.StatusOK)
+		fake.SetJWKSStatus(http.StatusOK)
 		decodeMe(t, e.Get("/api/auth/me", tok))
 	})
 	t.Run("JWKS endpoint unreachable", func(t *testing.T) {
-		e, _ := jwksEnv(t, nil, closedURL(t)+"/v1")
+		gone := clerktest.New(t)
+		gone.Close()
+		e, _ := jwksEnv(t, gone.URL())
 		r := e.Get("/api/auth/me", mintWith(t, key, devtoken.Options{}))
 		wantError(t, r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
 	})
@@ -673,7 +477,7 @@ func TestAuthJWKSUnavailableColdCache(t *testing.T) {
 func TestAuthProvisionFromClaims(t *testing.T) {
 	for _, gatingOff := range []bool{false, true} {
 		t.Run(fmt.Sprintf("PLGGatingOff=%v", gatingOff), func(t *testing.T) {
-			e := testenv.New(t, testenv.Options{PLGGatingOff: gatingOff})
+			e := apitest.New(t, apitest.Options{PLGGatingOff: gatingOff})
 			sub := "user_" + uniq("claims")
 			tok := e.Mint(devtoken.Options{Subject: sub, Email: "  Ada.Lovelace@Example.COM ", Name: "Ada Lovelace", TTL: time.Minute})
 			u := decodeMe(t, e.Get("/api/auth/me", tok))
@@ -714,7 +518,7 @@ func TestAuthProvisionFromClaims(t *testing.T) {
 }
 
 func TestAuthProvisionFromClaimsNeedsEmail(t *testing.T) {
-	e := testenv.New(t, testenv.Options{})
+	e := apitest.New(t, apitest.Options{})
 	for name, email := range map[string]string{"no email claim": "", "malformed email claim": "not an email", "display-name form": "Ada <ada@example.com>"} {
 		t.Run(name, func(t *testing.T) {
 			sub := "user_" + uniq("noemail")
@@ -728,29 +532,29 @@ func TestAuthProvisionFromClaimsNeedsEmail(t *testing.T) {
 }
 
 func TestAuthProvisionFromClerkAPI(t *testing.T) {
-	fake := newFakeClerk(t)
-	e := testenv.New(t, testenv.Options{ClerkAPIURL: fake.URL()})
+	fake := clerktest.New(t)
+	e := apitest.New(t, apitest.Options{ClerkAPIURL: fake.URL()})
 	upd := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
 
 	cases := []struct {
 		name                  string
-		user                  clerkUser
+		user                  clerktest.User
 		email, display, image string
 	}{
 		{name: "primary chosen by id, first and last name, image",
-			user:  clerkUser{Emails: []string{"old@example.com", "Ada@Example.COM"}, Primary: 1, First: "Ada", Last: "Lovelace", Username: "ada", ImageURL: "https://img.clerk.com/ada.png"},
+			user:  clerktest.User{Emails: clerktest.Emails("old@example.com", "Ada@Example.COM"), Primary: 1, FirstName: "Ada", LastName: "Lovelace", Username: "ada", ImageURL: "https://img.clerk.com/ada.png"},
 			email: "ada@example.com", display: "Ada Lovelace", image: "https://img.clerk.com/ada.png"},
 		{name: "first name only",
-			user:  clerkUser{Emails: []string{"first@example.com"}, First: "Grace", Username: "gh"},
+			user:  clerktest.User{Emails: clerktest.Emails("first@example.com"), FirstName: "Grace", Username: "gh"},
 			email: "first@example.com", display: "Grace"},
 		{name: "last name only",
-			user:  clerkUser{Emails: []string{"last@example.com"}, Last: "Hopper"},
+			user:  clerktest.User{Emails: clerktest.Emails("last@example.com"), LastName: "Hopper"},
 			email: "last@example.com", display: "Hopper"},
 		{name: "username fallback",
-			user:  clerkUser{Emails: []string{"user@example.com"}, Username: "alan_t"},
+			user:  clerktest.User{Emails: clerktest.Emails("user@example.com"), Username: "alan_t"},
 			email: "user@example.com", display: "alan_t"},
 		{name: "email local-part fallback",
-			user:  clerkUser{Emails: []string{"b@example.com", "Local.Part@Example.com"}, Primary: 1},
+			user:  clerktest.User{Emails: clerktest.Emails("b@example.com", "Local.Part@Example.com"), Primary: 1},
 			email: "local.part@example.com", display: "local.part"},
 	}
 	for _, tc := range cases {
@@ -758,7 +562,7 @@ func TestAuthProvisionFromClerkAPI(t *testing.T) {
 			u := tc.user
 			u.ID = "user_" + uniq("api")
 			u.UpdatedAt = upd
-			fake.addUser(u)
+			fake.AddUser(u)
 			// The token's claims disagree with Clerk: Clerk wins.
 			tok := e.Mint(devtoken.Options{Subject: u.ID, Email: "claims@example.com", Name: "Claims Name", TTL: time.Minute})
 			got := decodeMe(t, e.Get("/api/auth/me", tok))
@@ -780,7 +584,7 @@ func TestAuthProvisionFromClerkAPI(t *testing.T) {
 			}
 		})
 	}
-	if fake.badAuth.Load() != 0 {
+	if fake.BadAuth() != 0 {
 		t.Error("a Backend API call did not carry the secret key")
 	}
 
@@ -792,19 +596,16 @@ func TestAuthProvisionFromClerkAPI(t *testing.T) {
 		code   string
 	}{
 		{"Clerk 404", func(string) {}, 401, "UNAUTHORIZED"},
-		{"Clerk 404 with a non-JSON body", func(id string) { fake.rawUser(id, 404, "<html>not found</html>") }, 401, "UNAUTHORIZED"},
-		{"user without email", func(id string) { fake.addUser(clerkUser{ID: id, First: "No", Last: "Mail"}) }, 401, "UNAUTHORIZED"},
+		{"Clerk 404 with a non-JSON body", func(id string) { fake.SetUserRaw(id, 404, "<html>not found</html>") }, 401, "UNAUTHORIZED"},
+		{"user without email", func(id string) { fake.AddUser(clerktest.User{ID: id, FirstName: "No", LastName: "Mail"}) }, 401, "UNAUTHORIZED"},
 		{"primary id matching no address", func(id string) {
-			u := clerkUser{ID: id, Emails: []string{"x@example.com"}}
-			obj := u.object()
+			obj := clerktest.User{ID: id, Emails: clerktest.Emails("x@example.com")}.Object()
 			obj["primary_email_address_id"] = "idn_gone"
-			fake.mu.Lock()
-			fake.users[id] = obj
-			fake.mu.Unlock()
+			fake.SetUserRaw(id, http.StatusOK, mustJSON(obj))
 		}, 401, "UNAUTHORIZED"},
-		{"Clerk 500", func(id string) { fake.failUser(id, 500) }, 503, "SERVICE_UNAVAILABLE"},
-		{"Clerk 502 with a non-JSON body", func(id string) { fake.rawUser(id, 502, "<html>bad gateway</html>") }, 503, "SERVICE_UNAVAILABLE"},
-		{"Clerk 429", func(id string) { fake.failUser(id, 429) }, 503, "SERVICE_UNAVAILABLE"},
+		{"Clerk 500", func(id string) { fake.FailUser(id, 500) }, 503, "SERVICE_UNAVAILABLE"},
+		{"Clerk 502 with a non-JSON body", func(id string) { fake.SetUserRaw(id, 502, "<html>bad gateway</html>") }, 503, "SERVICE_UNAVAILABLE"},
+		{"Clerk 429", func(id string) { fake.FailUser(id, 429) }, 503, "SERVICE_UNAVAILABLE"},
 	}
 	for _, tc := range failures {
 		t.Run(tc.name, func(t *testing.T) {
@@ -822,23 +623,22 @@ func TestAuthProvisionFromClerkAPI(t *testing.T) {
 		})
 	}
 	t.Run("Clerk recovers after a 503", func(t *testing.T) {
-		u := clerkUser{ID: "user_" + uniq("recover"), Emails: []string{"back@example.com"}}
-		fake.failUser(u.ID, 503)
+		u := clerktest.User{ID: "user_" + uniq("recover"), Emails: clerktest.Emails("back@example.com")}
+		fake.FailUser(u.ID, 503)
 		tok := e.Mint(devtoken.Options{Subject: u.ID, TTL: time.Minute})
 		wantError(t, e.Get("/api/auth/me", tok), 503, "SERVICE_UNAVAILABLE")
-		fake.mu.Lock()
-		delete(fake.userStatus, u.ID)
-		fake.mu.Unlock()
-		fake.addUser(u)
+		fake.AddUser(u) // replaces the failure
 		if got := decodeMe(t, e.Get("/api/auth/me", tok)); got.Email != "back@example.com" {
 			t.Errorf("email = %q", got.Email)
 		}
 	})
-	assertLogsClean(t, e.Logs(), fakeSecretKey)
+	assertLogsClean(t, e.Logs(), clerktest.SecretKey)
 }
 
 func TestAuthProvisionClerkUnreachable(t *testing.T) {
-	e := testenv.New(t, testenv.Options{ClerkAPIURL: closedURL(t) + "/v1"})
+	gone := clerktest.New(t)
+	gone.Close()
+	e := apitest.New(t, apitest.Options{ClerkAPIURL: gone.URL()})
 	id := "user_" + uniq("unreach")
 	r := e.Get("/api/auth/me", e.Mint(devtoken.Options{Subject: id, Email: "claims@example.com", TTL: time.Minute}))
 	wantError(t, r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
@@ -853,40 +653,27 @@ func TestAuthProvisionClerkUnreachable(t *testing.T) {
 func TestAuthConcurrentFirstRequests(t *testing.T) {
 	for _, source := range []string{"claims", "clerk api"} {
 		t.Run(source, func(t *testing.T) {
-			opts := testenv.Options{}
-			var fake *fakeClerk
+			opts := apitest.Options{}
+			var fake *clerktest.Server
 			if source == "clerk api" {
-				fake = newFakeClerk(t)
-				fake.userDelay = func() { time.Sleep(20 * time.Millisecond) }
+				fake = clerktest.New(t)
+				fake.SetUserDelay(20 * time.Millisecond)
 				opts.ClerkAPIURL = fake.URL()
 			}
-			e := testenv.New(t, opts)
-			deps := httpapi.Deps{Store: e.Store, Verifier: pemVerifier(t, e.Key, nil),
-				Logger: slog.New(slog.DiscardHandler), TrialDays: 14}
-			if fake != nil {
-				deps.Fetcher = clerkFetcher(fake.URL())
-			}
-			second := httpapi.New(deps)
+			e := apitest.New(t, opts)
+			second := apitest.NewOn(t, e, opts)
 
 			sub := "user_" + uniq("conc")
 			if fake != nil {
-				fake.addUser(clerkUser{ID: sub, Emails: []string{"conc@example.com"}, First: "Con", Last: "Current"})
+				fake.AddUser(clerktest.User{ID: sub, Emails: clerktest.Emails("conc@example.com"), FirstName: "Con", LastName: "Current"})
 			}
 			tok := e.Mint(devtoken.Options{Subject: sub, Email: "conc@example.com", Name: "Con Current", TTL: time.Minute})
 			const n = 20
-			reqs := make([]*http.Request, n)
-			for i := range reqs {
-				reqs[i] = httptest.NewRequest(http.MethodGet, "/api/auth/me", nil)
-				reqs[i].Header.Set("Authorization", "Bearer "+tok)
-			}
-			res := testenv.Race(n, func(i int) *testenv.Response {
-				w := httptest.NewRecorder()
+			res := apitest.Race(n, func(i int) *apitest.Response {
 				if i%2 == 0 {
-					e.Handler.ServeHTTP(w, reqs[i])
-				} else {
-					second.ServeHTTP(w, reqs[i])
+					return e.Get("/api/auth/me", tok)
 				}
-				return &testenv.Response{Status: w.Code, Header: w.Header(), Body: w.Body.Bytes()}
+				return second.Get("/api/auth/me", tok)
 			})
 			var id string
 			for i, r := range res {
@@ -910,13 +697,13 @@ func TestAuthConcurrentFirstRequests(t *testing.T) {
 }
 
 func TestAuthTombstonedUserIs401Forever(t *testing.T) {
-	e := testenv.New(t, testenv.Options{})
+	e := apitest.New(t, apitest.Options{})
 	email := "gone@example.com"
 	sub := devtoken.SubjectForEmail(email)
 	tok := e.Token(email)
 	decodeMe(t, e.Get("/api/auth/me", tok))
 
-	if r := e.Deliver(uniq("msg_"), testenv.DeletedEvent(sub, time.Now())); r.Status != 200 {
+	if r := e.Deliver(uniq("msg_"), apitest.DeletedEvent(sub, time.Now())); r.Status != 200 {
 		t.Fatalf("user.deleted: %d %s", r.Status, r.Body)
 	}
 	for range 3 {
@@ -925,7 +712,7 @@ func TestAuthTombstonedUserIs401Forever(t *testing.T) {
 		assertUnauthorized(t, e.Get("/api/auth/me", e.Token(email)), true)
 	}
 	// Nor does a late user.created.
-	if r := e.Deliver(uniq("msg_"), testenv.UserEvent("user.created", sub, email, "Gone", "Again", time.Now())); r.Status != 200 {
+	if r := e.Deliver(uniq("msg_"), apitest.UserEvent("user.created", sub, email, "Gone", "Again", time.Now())); r.Status != 200 {
 		t.Fatalf("late user.created: %d %s", r.Status, r.Body)
 	}
 	assertUnauthorized(t, e.Get("/api/auth/me", tok), true)
@@ -937,11 +724,11 @@ func TestAuthTombstonedUserIs401Forever(t *testing.T) {
 
 func TestAuthTombstonedUserWithClerkAPI(t *testing.T) {
 	// Clerk still answers (deletion not yet propagated): the tombstone wins.
-	fake := newFakeClerk(t)
-	e := testenv.New(t, testenv.Options{ClerkAPIURL: fake.URL()})
+	fake := clerktest.New(t)
+	e := apitest.New(t, apitest.Options{ClerkAPIURL: fake.URL()})
 	sub := "user_" + uniq("gone")
-	fake.addUser(clerkUser{ID: sub, Emails: []string{"gone@example.com"}})
-	if r := e.Deliver(uniq("msg_"), testenv.DeletedEvent(sub, time.Now())); r.Status != 200 {
+	fake.AddUser(clerktest.User{ID: sub, Emails: clerktest.Emails("gone@example.com")})
+	if r := e.Deliver(uniq("msg_"), apitest.DeletedEvent(sub, time.Now())); r.Status != 200 {
 		t.Fatalf("user.deleted: %d %s", r.Status, r.Body)
 	}
 	assertUnauthorized(t, e.Get("/api/auth/me", e.Mint(devtoken.Options{Subject: sub, TTL: time.Minute})), true)
@@ -952,7 +739,7 @@ func TestAuthTombstonedUserWithClerkAPI(t *testing.T) {
 }
 
 func TestAuthSuspendedUser(t *testing.T) {
-	e := testenv.New(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	email := "suspended@example.com"
 	tok := e.Token(email)
 	decodeMe(t, e.Get("/api/auth/me", tok))
@@ -963,7 +750,7 @@ func TestAuthSuspendedUser(t *testing.T) {
 	if u.AccessStatus != "suspended" {
 		t.Errorf("access_status = %q, want suspended", u.AccessStatus)
 	}
-	for _, req := range []testenv.Request{
+	for _, req := range []apitest.Request{
 		{Method: http.MethodGet, Path: "/api/workspaces"},
 		{Method: http.MethodPost, Path: "/api/workspaces", Body: map[string]any{"name": "Acme"}},
 		{Method: http.MethodPost, Path: "/api/access-codes/redeem", Body: map[string]any{"code": "PRAXIOM-AAAAAA"}},
@@ -984,11 +771,6 @@ func TestAuthSuspendedUser(t *testing.T) {
 }
 
 // ---------------------------------------------------------------------------
-
-// clerkFetcher builds the production Fetcher against a fake (as testenv does).
-func clerkFetcher(apiURL string) httpapi.ProfileFetcher {
-	return clerkuser.NewFetcher(apiURL, fakeSecretKey, nil)
-}
 
 // deadDatabaseURL returns a PostgreSQL URL on a loopback port where nothing
 // listens.

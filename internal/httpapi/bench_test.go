@@ -4,26 +4,25 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/praxiom/praxiom-api/internal/auth"
+	"github.com/praxiom/praxiom-api/internal/apitest"
+	"github.com/praxiom/praxiom-api/internal/app"
 	"github.com/praxiom/praxiom-api/internal/devtoken"
-	"github.com/praxiom/praxiom-api/internal/httpapi"
-	"github.com/praxiom/praxiom-api/internal/metrics"
+	"github.com/praxiom/praxiom-api/internal/pgtest"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
 // BenchmarkAuthChain runs the real router in-process against a real
 // PostgreSQL (make bench) and reports the cost of the middleware chain per
 // request: ns/op, allocs/op and queries/op (database round trips, counted by
 // a pgx tracer). The server is wired as cmd/praxiom wires it for the load
-// benchmark: PEM-key verifier, with or without the verified-token cache,
-// metrics on, rate limits off, logs at warn (nothing is logged on success).
+// benchmark (app.NewAPI): PEM-key verifier, with or without the
+// verified-token cache, metrics on, rate limits off, logs at warn (nothing
+// is logged on success).
 // Requests rotate over benchTokens distinct tokens of one user, as a client
 // population whose tokens are all in the cache would.
 //
@@ -32,8 +31,8 @@ func BenchmarkAuthChain(b *testing.B) {
 	const benchTokens = 100
 	ctx := context.Background()
 	tr := &rtTracer{}
-	st, _ := testenv.NewStore(b, store.Options{MaxConns: 4, Tracer: tr})
-	key := testenv.Key(b)
+	st, url := pgtest.NewStore(b, store.Options{MaxConns: 4, Tracer: tr})
+	key := apitest.Key(b)
 
 	u, _, err := st.UpsertUser(ctx, store.Profile{ClerkID: "user_benchchain", Email: "bench@example.com",
 		Name: "Bench"}, store.NewUserPolicy{Active: true})
@@ -50,18 +49,15 @@ func BenchmarkAuthChain(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	pem, err := auth.NewVerifier(auth.Config{JWTKeyPEM: key.PublicPEM(), Leeway: 5 * time.Second})
-	if err != nil {
-		b.Fatal(err)
-	}
 	newHandler := func(cacheSize int) http.Handler {
-		return httpapi.New(httpapi.Deps{
-			Store: st, Verifier: auth.NewCachedVerifier(pem, cacheSize, nil), Readiness: benchReady{},
-			Logger:  slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})),
-			Metrics: metrics.New(st.Pool()), TrialDays: 14, Policy: store.NewUserPolicy{Active: true},
-		})
+		cfg := apitest.Config(b, url, apitest.Options{PLGGatingOff: true})
+		cfg.TokenCacheSize = cacheSize
+		api, err := app.NewAPI(cfg, st, benchReady{}, app.NewLogger(io.Discard, "warn"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return api
 	}
-
 	run := func(b *testing.B, h http.Handler, path string, withToken bool) {
 		// Warm the statement cache of every pooled connection and the token cache.
 		for i := range 2 * benchTokens {

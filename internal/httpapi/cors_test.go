@@ -9,12 +9,12 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
 	"github.com/praxiom/praxiom-api/internal/httpapi"
 	"github.com/praxiom/praxiom-api/internal/ratelimit"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
-// CORS (contract §9): browsers on the allowed origins may call the API and
+// CORS (api/openapi.yaml, "CORS"): browsers on the allowed origins may call the API and
 // read its rate-limit and request-id headers; no other origin gets any CORS
 // header.
 
@@ -46,7 +46,7 @@ func corsHasAll(t *testing.T, h http.Header, name string, want ...string) {
 }
 
 // corsNone fails when r carries any Access-Control-* header.
-func corsNone(t *testing.T, r *testenv.Response) {
+func corsNone(t *testing.T, r *apitest.Response) {
 	t.Helper()
 	for k, v := range r.Header {
 		if strings.HasPrefix(strings.ToLower(k), "access-control-") {
@@ -55,16 +55,16 @@ func corsNone(t *testing.T, r *testenv.Response) {
 	}
 }
 
-func corsPreflight(e *testenv.Env, origin, path, method, headers string) *testenv.Response {
+func corsPreflight(e *apitest.Env, origin, path, method, headers string) *apitest.Response {
 	h := http.Header{"Origin": {origin}, "Access-Control-Request-Method": {method}}
 	if headers != "" {
 		h.Set("Access-Control-Request-Headers", headers)
 	}
-	return e.Do(testenv.Request{Method: http.MethodOptions, Path: path, Header: h})
+	return e.Do(apitest.Request{Method: http.MethodOptions, Path: path, Header: h})
 }
 
 func TestCORS(t *testing.T) {
-	e := testenv.New(t, testenv.Options{PLGGatingOff: true, CORSOrigins: []string{corsOrigin, "https://admin.praxiom.ai"},
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true, CORSOrigins: []string{corsOrigin, "https://admin.praxiom.ai"},
 		RateLimits: httpapi.RateLimits{Limiter: ratelimit.NewLocal(newRLClock().Now), PerPlan: map[string]int{"trial": 3}}})
 	tok := e.Token("cors@example.com")
 	wsPath := "/api/workspaces/" + uuid.NewString()
@@ -128,7 +128,7 @@ func TestCORS(t *testing.T) {
 
 	t.Run("actual requests from an allowed origin", func(t *testing.T) {
 		h := http.Header{"Origin": {corsOrigin}}
-		check := func(t *testing.T, r *testenv.Response) {
+		check := func(t *testing.T, r *apitest.Response) {
 			t.Helper()
 			if got := r.Header.Values("Access-Control-Allow-Origin"); len(got) != 1 || got[0] != corsOrigin {
 				t.Errorf("%d: Access-Control-Allow-Origin = %q, want %q", r.Status, got, corsOrigin)
@@ -139,18 +139,18 @@ func TestCORS(t *testing.T) {
 				t.Errorf("Vary = %q lacks Origin", r.Header.Values("Vary"))
 			}
 		}
-		r := e.Do(testenv.Request{Method: http.MethodGet, Path: "/api/auth/me", Token: tok, Header: h})
+		r := e.Do(apitest.Request{Method: http.MethodGet, Path: "/api/auth/me", Token: tok, Header: h})
 		if r.Status != http.StatusOK {
 			t.Fatalf("GET /api/auth/me: %d %s", r.Status, r.Body)
 		}
 		check(t, r)
 		// Errors too, so that the browser app can read them: 401, 404 and
 		// the 429 whose Retry-After it needs.
-		check(t, e.Do(testenv.Request{Method: http.MethodGet, Path: "/api/auth/me", Header: h}))
-		check(t, e.Do(testenv.Request{Method: http.MethodGet, Path: "/api/invitations/nope", Header: h}))
-		check(t, e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/workspaces", Token: tok, Header: h, Body: map[string]any{"name": "CORS"}}))
-		check(t, e.Do(testenv.Request{Method: http.MethodGet, Path: "/api/auth/me", Token: tok, Header: h}))
-		r = e.Do(testenv.Request{Method: http.MethodGet, Path: "/api/auth/me", Token: tok, Header: h})
+		check(t, e.Do(apitest.Request{Method: http.MethodGet, Path: "/api/auth/me", Header: h}))
+		check(t, e.Do(apitest.Request{Method: http.MethodGet, Path: "/api/invitations/nope", Header: h}))
+		check(t, e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/workspaces", Token: tok, Header: h, Body: map[string]any{"name": "CORS"}}))
+		check(t, e.Do(apitest.Request{Method: http.MethodGet, Path: "/api/auth/me", Token: tok, Header: h}))
+		r = e.Do(apitest.Request{Method: http.MethodGet, Path: "/api/auth/me", Token: tok, Header: h})
 		rlRetryAfter(t, r)
 		check(t, r)
 	})
@@ -159,21 +159,21 @@ func TestCORS(t *testing.T) {
 		other := e.Token("cors-other@example.com")
 		for _, origin := range []string{"https://evil.example", "null", "http://app.praxiom.ai"} {
 			h := http.Header{"Origin": {origin}}
-			r := e.Do(testenv.Request{Method: http.MethodGet, Path: "/api/auth/me", Token: other, Header: h})
+			r := e.Do(apitest.Request{Method: http.MethodGet, Path: "/api/auth/me", Token: other, Header: h})
 			if r.Status != http.StatusOK {
 				t.Fatalf("%s: %d %s", origin, r.Status, r.Body)
 			}
 			corsNone(t, r)
-			corsNone(t, e.Do(testenv.Request{Method: http.MethodGet, Path: "/api/auth/me", Header: h}))
+			corsNone(t, e.Do(apitest.Request{Method: http.MethodGet, Path: "/api/auth/me", Header: h}))
 		}
 		// No Origin at all (server to server): no CORS headers.
 		corsNone(t, e.Get("/healthz", ""))
 	})
 
 	t.Run("off without origins", func(t *testing.T) {
-		e := testenv.New(t, testenv.Options{})
+		e := apitest.New(t, apitest.Options{})
 		r := corsPreflight(e, corsOrigin, "/api/auth/me", http.MethodGet, "authorization")
 		corsNone(t, r)
-		corsNone(t, e.Do(testenv.Request{Method: http.MethodGet, Path: "/healthz", Header: http.Header{"Origin": {corsOrigin}}}))
+		corsNone(t, e.Do(apitest.Request{Method: http.MethodGet, Path: "/healthz", Header: http.Header{"Origin": {corsOrigin}}}))
 	})
 }

@@ -14,35 +14,35 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
 	"github.com/praxiom/praxiom-api/internal/jobs"
 	"github.com/praxiom/praxiom-api/internal/metrics"
 	"github.com/praxiom/praxiom-api/internal/smtptest"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
 // Email tests: the API with a River worker sending through a mailer to a
 // real SMTP server in the test process (internal/smtptest), on the tuning of
-// testenv.TestJobs.
+// apitest.TestJobs.
 
 // mailEnv starts the API with email on, sending to srv.
-func mailEnv(t *testing.T, srv *smtptest.Server, o testenv.Options) *testenv.Env {
+func mailEnv(t *testing.T, srv *smtptest.Server, o apitest.Options) *apitest.Env {
 	t.Helper()
 	if o.Email == nil {
-		o.Email = &testenv.Email{}
+		o.Email = &apitest.Email{}
 	}
 	o.Email.SMTPURL = srv.URL
-	return testenv.New(t, o)
+	return apitest.New(t, o)
 }
 
 // emailOf returns the id of invitation invID's latest email.
-func emailOf(t *testing.T, e *testenv.Env, invID uuid.UUID) uuid.UUID {
+func emailOf(t *testing.T, e *apitest.Env, invID uuid.UUID) uuid.UUID {
 	t.Helper()
 	return scalar[uuid.UUID](t, e, `SELECT email_id FROM invitations WHERE id = $1`, invID)
 }
 
 // waitEmailStatus waits until the invitation lists with email_status want.
-func waitEmailStatus(t *testing.T, e *testenv.Env, tok string, ws, invID uuid.UUID, want string, within time.Duration) invitationBody {
+func waitEmailStatus(t *testing.T, e *apitest.Env, tok string, ws, invID uuid.UUID, want string, within time.Duration) invitationBody {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -66,9 +66,9 @@ func waitEmailStatus(t *testing.T, e *testenv.Env, tok string, ws, invID uuid.UU
 // its email row; email_status goes queued → sent.
 func TestEmailInvitationDelivered(t *testing.T) {
 	srv := smtptest.Start(t, smtptest.Options{})
-	e := mailEnv(t, srv, testenv.Options{})
+	e := mailEnv(t, srv, apitest.Options{})
 	owner := signUp(t, e, "ada@example.com")
-	ws := testenv.InsertWorkspace(t, e.Store, "Acme Rockets", owner.ID)
+	ws := apitest.InsertWorkspace(t, e.Store, "Acme Rockets", owner.ID)
 
 	began := time.Now()
 	inv := invCreate(t, e, owner.Token, ws, "Bob@Example.com", "admin")
@@ -95,7 +95,7 @@ func TestEmailInvitationDelivered(t *testing.T) {
 	if !strings.Contains(m.Subject, "Acme Rockets") {
 		t.Errorf("subject %q does not name the workspace", m.Subject)
 	}
-	link := testenv.TestAppURL + "/workspace-invite/" + inv.Token
+	link := apitest.TestAppURL + "/workspace-invite/" + inv.Token
 	expires := inv.ExpiresAt.UTC().Format("2 January 2006")
 	for name, part := range map[string]string{"text": m.Text, "html": m.HTML} {
 		for _, want := range []string{"ada", "Acme Rockets", "an admin", expires, link} {
@@ -126,11 +126,11 @@ func TestEmailInvitationDelivered(t *testing.T) {
 // and a header after it, an inviter with markup in their name.
 func TestEmailEscaping(t *testing.T) {
 	srv := smtptest.Start(t, smtptest.Options{})
-	e := mailEnv(t, srv, testenv.Options{})
+	e := mailEnv(t, srv, apitest.Options{})
 	owner := signUp(t, e, "ada@example.com")
 	execSQL(t, e, `UPDATE users SET name = $2 WHERE id = $1`, owner.ID, `Ada <b>"&'</b>`)
-	script := testenv.InsertWorkspace(t, e.Store, `<script>alert(1)</script>`, owner.ID)
-	crlf := testenv.InsertWorkspace(t, e.Store, "Acme\r\nBcc: evil@example.com\r\nX-Injected: yes", owner.ID)
+	script := apitest.InsertWorkspace(t, e.Store, `<script>alert(1)</script>`, owner.ID)
+	crlf := apitest.InsertWorkspace(t, e.Store, "Acme\r\nBcc: evil@example.com\r\nX-Injected: yes", owner.ID)
 
 	invCreate(t, e, owner.Token, script, "one@example.com", "member")
 	invCreate(t, e, owner.Token, crlf, "two@example.com", "member")
@@ -177,9 +177,9 @@ func TestEmailEscaping(t *testing.T) {
 func TestEmailSMTPOutage(t *testing.T) {
 	srv := smtptest.Start(t, smtptest.Options{})
 	m := metrics.New(nil)
-	e := mailEnv(t, srv, testenv.Options{Metrics: m})
+	e := mailEnv(t, srv, apitest.Options{Metrics: m})
 	owner := signUp(t, e, "ada@example.com")
-	ws := testenv.InsertWorkspace(t, e.Store, "Acme", owner.ID)
+	ws := apitest.InsertWorkspace(t, e.Store, "Acme", owner.ID)
 
 	t.Run("server gone", func(t *testing.T) {
 		srv.Stop()
@@ -254,9 +254,9 @@ func TestEmailGivesUp(t *testing.T) {
 	srv := smtptest.Start(t, smtptest.Options{})
 	srv.Refuse(550)
 	m := metrics.New(nil)
-	e := mailEnv(t, srv, testenv.Options{Metrics: m, Email: &testenv.Email{Jobs: jobs.Config{RetryFor: 1500 * time.Millisecond}}})
+	e := mailEnv(t, srv, apitest.Options{Metrics: m, Email: &apitest.Email{Jobs: jobs.Config{RetryFor: 1500 * time.Millisecond}}})
 	owner := signUp(t, e, "ada@example.com")
-	ws := testenv.InsertWorkspace(t, e.Store, "Acme", owner.ID)
+	ws := apitest.InsertWorkspace(t, e.Store, "Acme", owner.ID)
 	inv := invCreate(t, e, owner.Token, ws, "never@example.com", "member")
 	began := time.Now()
 	waitEmailStatus(t, e, owner.Token, ws, inv.ID, "failed", 10*time.Second)
@@ -284,15 +284,15 @@ func TestEmailGivesUp(t *testing.T) {
 // once.
 func TestEmailTwoInstances(t *testing.T) {
 	srv := smtptest.Start(t, smtptest.Options{})
-	a := mailEnv(t, srv, testenv.Options{})
-	b := testenv.NewOn(t, a, testenv.Options{Email: &testenv.Email{SMTPURL: srv.URL, Jobs: jobs.Config{PollOnly: true}}})
+	a := mailEnv(t, srv, apitest.Options{})
+	b := apitest.NewOn(t, a, apitest.Options{Email: &apitest.Email{SMTPURL: srv.URL, Jobs: jobs.Config{PollOnly: true}}})
 	owner := signUp(t, a, "ada@example.com")
-	ws := testenv.InsertWorkspace(t, a.Store, "Acme", owner.ID)
+	ws := apitest.InsertWorkspace(t, a.Store, "Acme", owner.ID)
 
 	const n = 40
-	envs := []*testenv.Env{a, b}
-	testenv.Race(n, func(i int) *testenv.Response {
-		r := envs[i%2].Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: owner.Token,
+	envs := []*apitest.Env{a, b}
+	apitest.Race(n, func(i int) *apitest.Response {
+		r := envs[i%2].Do(apitest.Request{Method: http.MethodPost, Path: invPath(ws), Token: owner.Token,
 			Body: map[string]any{"email": fmt.Sprintf("guest%d@example.com", i), "role": "member"}})
 		if r.Status != http.StatusCreated {
 			t.Errorf("invitation %d: %d %s", i, r.Status, r.Body)
@@ -332,12 +332,12 @@ func TestEmailTwoInstances(t *testing.T) {
 // nothing is sent.
 func TestEmailRolledBack(t *testing.T) {
 	srv := smtptest.Start(t, smtptest.Options{})
-	e := mailEnv(t, srv, testenv.Options{Email: &testenv.Email{WrapOutbox: func(o store.Outbox) store.Outbox {
+	e := mailEnv(t, srv, apitest.Options{Email: &apitest.Email{WrapOutbox: func(o store.Outbox) store.Outbox {
 		return failAfter{o}
 	}}})
 	owner := signUp(t, e, "ada@example.com")
-	ws := testenv.InsertWorkspace(t, e.Store, "Acme", owner.ID)
-	r := e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: owner.Token,
+	ws := apitest.InsertWorkspace(t, e.Store, "Acme", owner.ID)
+	r := e.Do(apitest.Request{Method: http.MethodPost, Path: invPath(ws), Token: owner.Token,
 		Body: map[string]any{"email": "ghost@example.com", "role": "member"}})
 	wantError(t, r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
 	time.Sleep(time.Second)
@@ -374,13 +374,13 @@ func (f failAfter) EnqueueEmails(ctx context.Context, tx pgx.Tx, ids []uuid.UUID
 // when the server is back.
 func TestEmailDroppedWithItsWorkspace(t *testing.T) {
 	srv := smtptest.Start(t, smtptest.Options{})
-	e := mailEnv(t, srv, testenv.Options{})
+	e := mailEnv(t, srv, apitest.Options{})
 	owner := signUp(t, e, "ada@example.com")
-	ws := testenv.InsertWorkspace(t, e.Store, "Doomed", owner.ID)
+	ws := apitest.InsertWorkspace(t, e.Store, "Doomed", owner.ID)
 	srv.Stop()
 	inv := invCreate(t, e, owner.Token, ws, "late@example.com", "member")
 	id := emailOf(t, e, inv.ID)
-	wantStatus(t, e.Do(testenv.Request{Method: http.MethodDelete, Path: "/api/workspaces/" + ws.String(), Token: owner.Token}),
+	wantStatus(t, e.Do(apitest.Request{Method: http.MethodDelete, Path: "/api/workspaces/" + ws.String(), Token: owner.Token}),
 		http.StatusNoContent)
 	if n := scalar[int](t, e, `SELECT count(*) FROM emails WHERE id = $1`, id); n != 0 {
 		t.Fatalf("the email outlived its workspace")
@@ -400,11 +400,11 @@ func TestEmailDroppedWithItsWorkspace(t *testing.T) {
 // a resend supersedes an email still waiting, so only the latest goes out.
 func TestInvitationResend(t *testing.T) {
 	srv := smtptest.Start(t, smtptest.Options{})
-	e := mailEnv(t, srv, testenv.Options{})
+	e := mailEnv(t, srv, apitest.Options{})
 	owner := signUp(t, e, "ada@example.com")
-	ws := testenv.InsertWorkspace(t, e.Store, "Acme", owner.ID)
-	resend := func(tok string, ws, id uuid.UUID) *testenv.Response {
-		return e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws, "/", id.String(), "/resend"), Token: tok})
+	ws := apitest.InsertWorkspace(t, e.Store, "Acme", owner.ID)
+	resend := func(tok string, ws, id uuid.UUID) *apitest.Response {
+		return e.Do(apitest.Request{Method: http.MethodPost, Path: invPath(ws, "/", id.String(), "/resend"), Token: tok})
 	}
 	// ago moves the invitation's last email back by d.
 	ago := func(id uuid.UUID, d time.Duration) {
@@ -483,11 +483,11 @@ func TestInvitationResend(t *testing.T) {
 	}
 
 	// Unknown here: 404; a bad id: 400.
-	other := testenv.InsertWorkspace(t, e.Store, "Other", frank.ID)
+	other := apitest.InsertWorkspace(t, e.Store, "Other", frank.ID)
 	foreign := invCreate(t, e, frank.Token, other, "gina@example.com", "member")
 	wantError(t, resend(owner.Token, ws, foreign.ID), http.StatusNotFound, "NOT_FOUND")
 	wantError(t, resend(owner.Token, ws, uuid.New()), http.StatusNotFound, "NOT_FOUND")
-	wantError(t, e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws, "/nope/resend"), Token: owner.Token}),
+	wantError(t, e.Do(apitest.Request{Method: http.MethodPost, Path: invPath(ws, "/nope/resend"), Token: owner.Token}),
 		http.StatusBadRequest, "BAD_REQUEST")
 }
 
@@ -496,22 +496,22 @@ func TestInvitationResend(t *testing.T) {
 // nobody may not; an admin demoted after the HTTP layer checked the role is
 // refused by the role read again under the workspace lock.
 func TestInvitationResendPermissions(t *testing.T) {
-	e := testenv.New(t, testenv.Options{}) // email off: email_status disabled
+	e := apitest.New(t, apitest.Options{}) // email off: email_status disabled
 	ctx := context.Background()
 	owner := signUp(t, e, "owner@example.com")
-	ws := testenv.InsertWorkspace(t, e.Store, "Acme", owner.ID)
+	ws := apitest.InsertWorkspace(t, e.Store, "Acme", owner.ID)
 	admin := signUp(t, e, "admin@example.com")
-	testenv.AddMember(t, e.Store, ws, admin.ID, store.RoleAdmin)
+	apitest.AddMember(t, e.Store, ws, admin.ID, store.RoleAdmin)
 	member := signUp(t, e, "member@example.com")
-	testenv.AddMember(t, e.Store, ws, member.ID, store.RoleMember)
+	apitest.AddMember(t, e.Store, ws, member.ID, store.RoleMember)
 	outsider := signUp(t, e, "outsider@example.com")
 	suspended := signUp(t, e, "suspended@example.com")
-	testenv.AddMember(t, e.Store, ws, suspended.ID, store.RoleAdmin)
+	apitest.AddMember(t, e.Store, ws, suspended.ID, store.RoleAdmin)
 	if _, err := e.Store.AdministerUser(ctx, store.Suspend, store.ByEmail("suspended@example.com")); err != nil {
 		t.Fatal(err)
 	}
 	key := func(role string, readOnly bool) string {
-		r := e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/workspaces/" + ws.String() + "/api-keys", Token: owner.Token,
+		r := e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/workspaces/" + ws.String() + "/api-keys", Token: owner.Token,
 			Body: map[string]any{"name": role, "role": role, "read_only": readOnly}})
 		return wantJSON[struct {
 			Key string `json:"key"`
@@ -540,7 +540,7 @@ func TestInvitationResendPermissions(t *testing.T) {
 				t.Fatal(err)
 			}
 			execSQL(t, e, `UPDATE invitations SET email_requested_at = now() - interval '2 minutes' WHERE id = $1`, inv.ID)
-			r := e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws, "/", inv.ID.String(), "/resend"), Token: tc.tok})
+			r := e.Do(apitest.Request{Method: http.MethodPost, Path: invPath(ws, "/", inv.ID.String(), "/resend"), Token: tc.tok})
 			wantOutcome(t, r, tc.status, tc.code)
 			moved := scalar[bool](t, e, `SELECT email_requested_at > now() - interval '1 minute' FROM invitations WHERE id = $1`, inv.ID)
 			if moved != (tc.status == http.StatusAccepted) {
@@ -568,9 +568,9 @@ func TestInvitationResendPermissions(t *testing.T) {
 		t.Errorf("a demoted admin's resend: %v, want FORBIDDEN", err)
 	}
 	// Without SMTP the minute still counts (the API behaves the same).
-	wantStatus(t, e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws, "/", inv.ID.String(), "/resend"), Token: owner.Token}),
+	wantStatus(t, e.Do(apitest.Request{Method: http.MethodPost, Path: invPath(ws, "/", inv.ID.String(), "/resend"), Token: owner.Token}),
 		http.StatusAccepted)
-	wantError(t, e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws, "/", inv.ID.String(), "/resend"), Token: owner.Token}),
+	wantError(t, e.Do(apitest.Request{Method: http.MethodPost, Path: invPath(ws, "/", inv.ID.String(), "/resend"), Token: owner.Token}),
 		http.StatusTooManyRequests, "RATE_LIMITED")
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,30 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/praxiom/praxiom-api/internal/httpapi"
+	"github.com/praxiom/praxiom-api/internal/apitest"
 	"github.com/praxiom/praxiom-api/internal/localpg"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
-
-// fltInstance builds an API instance over st with d (the production wiring
-// of testenv: the test key's verifier, claims provisioning), its responses
-// held to api/openapi.yaml. Its Env has no log buffer: do not call Logs.
-func fltInstance(t *testing.T, st *store.Store, d httpapi.Deps) *testenv.Env {
-	t.Helper()
-	d.Store = st
-	if d.Verifier == nil {
-		d.Verifier = pemVerifier(t, testenv.Key(t), nil)
-	}
-	if d.Logger == nil {
-		d.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
-	}
-	if d.TrialDays == 0 {
-		d.TrialDays = 14
-	}
-	h := testenv.Spec(t).Wrap(t, httpapi.New(d))
-	return &testenv.Env{TB: t, Store: st, Key: testenv.Key(t), Handler: h}
-}
 
 // fltResult is one answer seen by the traffic.
 type fltResult struct {
@@ -82,12 +61,8 @@ func TestFaultDatabaseOutageAndRecovery(t *testing.T) {
 	if _, err := m.Up(ctx); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	st, err := store.Open(ctx, cl.URL, store.Options{MaxConns: 8, ConnectTimeout: 500 * time.Millisecond, StatementTimeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	e := fltInstance(t, st, httpapi.Deps{Readiness: m})
+	e := apitest.New(t, apitest.Options{DatabaseURL: cl.URL, Readiness: m,
+		Store: store.Options{MaxConns: 8, ConnectTimeout: 500 * time.Millisecond, StatementTimeout: 2 * time.Second}})
 	srv := httptest.NewServer(e.Handler) // 127.0.0.1
 	t.Cleanup(srv.Close)
 	t.Logf("cluster on 127.0.0.1:%d ready in %v", port, time.Since(began).Round(time.Millisecond))

@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
 // FuzzRequestBodies sends arbitrary bodies to every route that reads one,
@@ -17,15 +17,15 @@ import (
 // not a database error) and every error is the envelope. Its seed corpus
 // runs in `make test`; `make fuzz` mutates it.
 func FuzzRequestBodies(f *testing.F) {
-	e := testenv.New(f, testenv.Options{PLGGatingOff: true, NoSpecCheck: true})
+	e := apitest.New(f, apitest.Options{PLGGatingOff: true, NoSpecCheck: true})
 	ctx := context.Background()
-	admin := testenv.NewUser(f, e.Store, "fuzz-admin@example.com", store.NewUserPolicy{Active: true})
+	admin := apitest.NewUser(f, e.Store, "fuzz-admin@example.com", store.NewUserPolicy{Active: true})
 	if _, err := e.Store.AdministerUser(ctx, store.GrantAdmin, store.ByEmail(admin.Email)); err != nil {
 		f.Fatal(err)
 	}
-	member := testenv.NewUser(f, e.Store, "fuzz-member@example.com", store.NewUserPolicy{Active: true})
-	ws := testenv.InsertWorkspace(f, e.Store, "Fuzzed", admin.ID)
-	testenv.AddMember(f, e.Store, ws, member.ID, "member")
+	member := apitest.NewUser(f, e.Store, "fuzz-member@example.com", store.NewUserPolicy{Active: true})
+	ws := apitest.InsertWorkspace(f, e.Store, "Fuzzed", admin.ID)
+	apitest.AddMember(f, e.Store, ws, member.ID, "member")
 	tok := e.Token(admin.Email)
 	routes := []struct{ method, path string }{
 		{http.MethodPost, "/api/workspaces"},
@@ -54,7 +54,7 @@ func FuzzRequestBodies(f *testing.F) {
 		rt := routes[int(route)%len(routes)]
 		et := *e // the harness reports to this iteration's t, not to f
 		et.TB = t
-		r := et.Do(testenv.Request{Method: rt.method, Path: rt.path, Token: tok, Body: body})
+		r := et.Do(apitest.Request{Method: rt.method, Path: rt.path, Token: tok, Body: body})
 		if r.Status >= 500 {
 			t.Fatalf("%s %s %q: %d %s", rt.method, rt.path, body, r.Status, r.Body)
 		}

@@ -9,12 +9,12 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
 	"github.com/praxiom/praxiom-api/internal/devtoken"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
 // hoJoin puts userID into wsID with role, joined `ago` before now.
-func hoJoin(t *testing.T, e *testenv.Env, wsID, userID uuid.UUID, role string, ago time.Duration) {
+func hoJoin(t *testing.T, e *apitest.Env, wsID, userID uuid.UUID, role string, ago time.Duration) {
 	t.Helper()
 	if _, err := e.Store.Pool().Exec(context.Background(),
 		`INSERT INTO workspace_members (workspace_id, user_id, role, joined_at) VALUES ($1, $2, $3, now() - $4::interval)
@@ -25,21 +25,21 @@ func hoJoin(t *testing.T, e *testenv.Env, wsID, userID uuid.UUID, role string, a
 }
 
 // hoRoles returns user → role of a workspace (nil when it no longer exists).
-func hoRoles(t *testing.T, e *testenv.Env, wsID uuid.UUID) testenv.Roles {
+func hoRoles(t *testing.T, e *apitest.Env, wsID uuid.UUID) apitest.Roles {
 	t.Helper()
 	if wsCount(t, e, "workspaces", wsID) == 0 {
 		return nil
 	}
-	return testenv.MemberRoles(t, e.Store, wsID)
+	return apitest.MemberRoles(t, e.Store, wsID)
 }
 
-func hoDelete(t *testing.T, e *testenv.Env, p person) *testenv.Response {
+func hoDelete(t *testing.T, e *apitest.Env, p person) *apitest.Response {
 	t.Helper()
-	return e.Deliver("msg_"+uuid.NewString(), testenv.DeletedEvent(devtoken.SubjectForEmail(p.Email), time.Now()))
+	return e.Deliver("msg_"+uuid.NewString(), apitest.DeletedEvent(devtoken.SubjectForEmail(p.Email), time.Now()))
 }
 
 func TestUserDeletedHandsOffWorkspaces(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 
 	t.Run("longest-standing admin is promoted, before any member", func(t *testing.T) {
 		owner, oldMember, oldAdmin, newAdmin := signUp(t, e, "o"), signUp(t, e, "m"), signUp(t, e, "a1"), signUp(t, e, "a2")
@@ -55,7 +55,7 @@ func TestUserDeletedHandsOffWorkspaces(t *testing.T) {
 		}
 		// The deleted owner is gone for good, and the promoted admin acts as owner.
 		wantError(t, e.Get("/api/auth/me", owner.Token), http.StatusUnauthorized, "UNAUTHORIZED")
-		wantStatus(t, wsCall(t, e, http.MethodDelete, wsPath(ws.ID, ""), oldAdmin.Token, nil), http.StatusNoContent)
+		wantStatus(t, e.Do(apitest.Request{Method: http.MethodDelete, Path: wsPath(ws.ID, ""), Token: oldAdmin.Token}), http.StatusNoContent)
 	})
 
 	t.Run("longest-standing member is promoted when there is no admin", func(t *testing.T) {
@@ -73,8 +73,8 @@ func TestUserDeletedHandsOffWorkspaces(t *testing.T) {
 	t.Run("a workspace left with nobody is deleted with everything in it", func(t *testing.T) {
 		owner := signUp(t, e, "o")
 		ws := wsCreate(t, e, owner.Token, map[string]any{"name": "Solo"})
-		wantStatus(t, wsCall(t, e, http.MethodPost, wsPath(ws.ID, "/invitations"), owner.Token,
-			map[string]any{"email": "someone@example.com", "role": "member"}), http.StatusCreated)
+		wantStatus(t, e.Do(apitest.Request{Method: http.MethodPost, Path: wsPath(ws.ID, "/invitations"), Token: owner.Token,
+			Body: map[string]any{"email": "someone@example.com", "role": "member"}}), http.StatusCreated)
 		wantStatus(t, hoDelete(t, e, owner), http.StatusOK)
 		for _, table := range []string{"workspaces", "workspace_members", "subscriptions", "workspace_settings", "invitations"} {
 			if n := wsCount(t, e, table, ws.ID); n != 0 {
@@ -116,17 +116,17 @@ func TestUserDeletedHandsOffWorkspaces(t *testing.T) {
 // other owner leaving at the same moment never leave a workspace without an
 // owner (both paths take the workspace lock before counting owners).
 func TestUserDeletedRacesOwnerLeaving(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	for round := 0; round < 20; round++ {
 		a, b, m := signUp(t, e, "a"), signUp(t, e, "b"), signUp(t, e, "m")
 		ws := wsCreate(t, e, a.Token, map[string]any{"name": "Race"})
 		hoJoin(t, e, ws.ID, b.ID, "owner", time.Hour)
 		hoJoin(t, e, ws.ID, m.ID, "member", 2*time.Hour)
-		rs := testenv.Race(2, func(i int) *testenv.Response {
+		rs := apitest.Race(2, func(i int) *apitest.Response {
 			if i == 0 {
 				return hoDelete(t, e, a)
 			}
-			return wsCall(t, e, http.MethodDelete, wsPath(ws.ID, "/members/"+b.ID.String()), b.Token, nil)
+			return e.Do(apitest.Request{Method: http.MethodDelete, Path: wsPath(ws.ID, "/members/"+b.ID.String()), Token: b.Token})
 		})
 		leave := rs[1]
 		roles := hoRoles(t, e, ws.ID)

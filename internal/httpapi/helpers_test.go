@@ -12,7 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/praxiom/praxiom-api/internal/testenv"
+	"github.com/praxiom/praxiom-api/internal/apitest"
 )
 
 // Helpers shared by the API tests: what an answer must be, users signed up
@@ -20,7 +20,7 @@ import (
 // bodies are decoded into the tests' own mirror types, never the production
 // ones, so that a change to a production type cannot change what is checked.
 
-// errEnvelope is the error body of contract §2.
+// errEnvelope is the error body (api/openapi.yaml, ErrorEnvelope).
 type errEnvelope struct {
 	Error struct {
 		Code      string            `json:"code"`
@@ -32,7 +32,7 @@ type errEnvelope struct {
 
 // wantStatus fails unless r answers status (a success: errors are checked
 // by wantError).
-func wantStatus(t *testing.T, r *testenv.Response, status int) {
+func wantStatus(t *testing.T, r *apitest.Response, status int) {
 	t.Helper()
 	if r.Status != status {
 		t.Fatalf("status = %d, want %d; body %s", r.Status, status, r.Body)
@@ -41,7 +41,7 @@ func wantStatus(t *testing.T, r *testenv.Response, status int) {
 
 // wantJSON checks the status as wantStatus does and returns the body
 // decoded as T.
-func wantJSON[T any](t *testing.T, r *testenv.Response, status int) T {
+func wantJSON[T any](t *testing.T, r *apitest.Response, status int) T {
 	t.Helper()
 	wantStatus(t, r, status)
 	var v T
@@ -51,7 +51,7 @@ func wantJSON[T any](t *testing.T, r *testenv.Response, status int) T {
 
 // wantError checks status, the envelope's code, a non-empty message and a
 // request_id equal to the X-Request-ID header, and returns the envelope.
-func wantError(t *testing.T, r *testenv.Response, status int, code string) errEnvelope {
+func wantError(t *testing.T, r *apitest.Response, status int, code string) errEnvelope {
 	t.Helper()
 	if r.Status != status {
 		t.Fatalf("status = %d, want %d (%s); body %s", r.Status, status, code, r.Body)
@@ -76,7 +76,7 @@ func wantError(t *testing.T, r *testenv.Response, status int, code string) errEn
 
 // wantFields checks a 422 VALIDATION_ERROR whose fields are exactly fields,
 // each with a message.
-func wantFields(t *testing.T, r *testenv.Response, fields ...string) errEnvelope {
+func wantFields(t *testing.T, r *apitest.Response, fields ...string) errEnvelope {
 	t.Helper()
 	env := wantError(t, r, http.StatusUnprocessableEntity, "VALIDATION_ERROR")
 	want := slices.Sorted(slices.Values(fields))
@@ -93,7 +93,7 @@ func wantFields(t *testing.T, r *testenv.Response, fields ...string) errEnvelope
 
 // wantOutcome checks r against an expectation of a table: a success (code
 // "", checked by wantStatus) or an error (checked by wantError).
-func wantOutcome(t *testing.T, r *testenv.Response, status int, code string) {
+func wantOutcome(t *testing.T, r *apitest.Response, status int, code string) {
 	t.Helper()
 	if status < 400 && code == "" {
 		wantStatus(t, r, status)
@@ -102,9 +102,9 @@ func wantOutcome(t *testing.T, r *testenv.Response, status int, code string) {
 	wantError(t, r, status, code)
 }
 
-// wantOneWinner checks the two answers of a race (testenv.Race): one must
+// wantOneWinner checks the two answers of a race (apitest.Race): one must
 // be win, the other lose with the error code loseCode.
-func wantOneWinner(t *testing.T, round int, rs []*testenv.Response, win, lose int, loseCode string) {
+func wantOneWinner(t *testing.T, round int, rs []*apitest.Response, win, lose int, loseCode string) {
 	t.Helper()
 	won, lost := 0, 0
 	for _, r := range rs {
@@ -133,7 +133,7 @@ var signUpSeq atomic.Int64
 // signUp provisions a user through its first request (GET /api/auth/me,
 // whose user object decodeMe checks). who is the user's email, or a name
 // (without "@") for a fresh address name.N@example.com.
-func signUp(t *testing.T, e *testenv.Env, who string) person {
+func signUp(t *testing.T, e *apitest.Env, who string) person {
 	t.Helper()
 	email := who
 	if !strings.Contains(who, "@") {
@@ -149,7 +149,7 @@ func signUp(t *testing.T, e *testenv.Env, who string) person {
 }
 
 // execSQL runs one statement.
-func execSQL(t *testing.T, e *testenv.Env, sql string, args ...any) {
+func execSQL(t *testing.T, e *apitest.Env, sql string, args ...any) {
 	t.Helper()
 	if _, err := e.Store.Pool().Exec(context.Background(), sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
@@ -157,7 +157,7 @@ func execSQL(t *testing.T, e *testenv.Env, sql string, args ...any) {
 }
 
 // scalar reads the one value sql selects.
-func scalar[T any](t *testing.T, e *testenv.Env, sql string, args ...any) T {
+func scalar[T any](t *testing.T, e *apitest.Env, sql string, args ...any) T {
 	t.Helper()
 	var v T
 	if err := e.Store.Pool().QueryRow(context.Background(), sql, args...).Scan(&v); err != nil {

@@ -10,17 +10,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
 	"github.com/praxiom/praxiom-api/internal/devtoken"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
 // The hostile cases of api/openapi.yaml's "Session tokens only" and
-// "Hostile input", through the real router: each must be 401 with the
+// "Authentication", through the real router: each must be 401 with the
 // invalid_token challenge, and none may provision a user.
 func TestHostileTokensHTTP(t *testing.T) {
-	e := testenv.New(t, testenv.Options{PLGGatingOff: true})
-	key := testenv.Key(t)
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
+	key := apitest.Key(t)
 	seg := func(v string) string { return base64.RawURLEncoding.EncodeToString([]byte(v)) }
 	now := time.Now()
 	// claims returns a valid session token's payload for a fresh subject,
@@ -97,7 +97,7 @@ func TestHostileTokensHTTP(t *testing.T) {
 // request log name the impersonator, and the irreversible actions are
 // refused.
 func TestImpersonation(t *testing.T) {
-	e := testenv.New(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	owner := signUp(t, e, "imp-owner")
 	coOwner := signUp(t, e, "imp-coowner")
 	member := signUp(t, e, "imp-member")
@@ -105,8 +105,8 @@ func TestImpersonation(t *testing.T) {
 		t.Fatal(err)
 	}
 	ws := wsCreate(t, e, owner.Token, map[string]any{"name": "Impersonated"})
-	testenv.AddMember(t, e.Store, ws.ID, coOwner.ID, "owner")
-	testenv.AddMember(t, e.Store, ws.ID, member.ID, "member")
+	apitest.AddMember(t, e.Store, ws.ID, coOwner.ID, "owner")
+	apitest.AddMember(t, e.Store, ws.ID, member.ID, "member")
 	inv := invCreate(t, e, owner.Token, ws.ID, "imp-"+owner.ID.String()[:8]+"@example.com", "member")
 	sub := scalar[string](t, e, `SELECT clerk_id FROM users WHERE id = $1`, owner.ID)
 	o, err := devtoken.KindImpersonated.Apply(devtoken.Options{Subject: sub, TTL: time.Hour})
@@ -151,7 +151,7 @@ func TestImpersonation(t *testing.T) {
 	for _, c := range refused {
 		t.Run("refused: "+c.name, func(t *testing.T) {
 			before := wsSnapshot(t, e, ws.ID)
-			r := wsCall(t, e, c.method, c.path, imp, c.body)
+			r := e.Do(apitest.Request{Method: c.method, Path: c.path, Token: imp, Body: c.body})
 			if msg := wantError(t, r, http.StatusForbidden, "FORBIDDEN").Error.Message; msg != "Not allowed while impersonating." {
 				t.Errorf("message %q", msg)
 			}
@@ -162,8 +162,10 @@ func TestImpersonation(t *testing.T) {
 	}
 	// What is not on the list is allowed.
 	ws2 := wsCreate(t, e, owner.Token, map[string]any{"name": "Allowed"})
-	testenv.AddMember(t, e.Store, ws2.ID, member.ID, "member")
-	wantStatus(t, wsCall(t, e, http.MethodPatch, wsPath(ws2.ID, ""), imp, map[string]any{"name": "Renamed"}), http.StatusOK)
-	wantStatus(t, wsCall(t, e, http.MethodPatch, wsPath(ws2.ID, "/members/"+member.ID.String()), imp, map[string]any{"role": "admin"}), http.StatusOK)
-	wantStatus(t, wsCall(t, e, http.MethodPost, wsPath(ws2.ID, "/invitations"), imp, map[string]any{"email": "new@example.com", "role": "member"}), http.StatusCreated)
+	apitest.AddMember(t, e.Store, ws2.ID, member.ID, "member")
+	wantStatus(t, e.Do(apitest.Request{Method: http.MethodPatch, Path: wsPath(ws2.ID, ""), Token: imp, Body: map[string]any{"name": "Renamed"}}), http.StatusOK)
+	wantStatus(t, e.Do(apitest.Request{Method: http.MethodPatch, Path: wsPath(ws2.ID, "/members/"+member.ID.String()), Token: imp,
+		Body: map[string]any{"role": "admin"}}), http.StatusOK)
+	wantStatus(t, e.Do(apitest.Request{Method: http.MethodPost, Path: wsPath(ws2.ID, "/invitations"), Token: imp,
+		Body: map[string]any{"email": "new@example.com", "role": "member"}}), http.StatusCreated)
 }

@@ -8,17 +8,17 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
 // idemPost sends a POST with an Idempotency-Key.
-func idemPost(e *testenv.Env, path, tok, key string, body any) *testenv.Response {
-	return e.Do(testenv.Request{Method: http.MethodPost, Path: path, Token: tok, Body: body,
+func idemPost(e *apitest.Env, path, tok, key string, body any) *apitest.Response {
+	return e.Do(apitest.Request{Method: http.MethodPost, Path: path, Token: tok, Body: body,
 		Header: http.Header{"Idempotency-Key": {key}}})
 }
 
-func wantReplay(t *testing.T, first, again *testenv.Response) {
+func wantReplay(t *testing.T, first, again *apitest.Response) {
 	t.Helper()
 	if again.Status != first.Status || string(again.Body) != string(first.Body) {
 		t.Fatalf("replay: %d %s; want the first answer %d %s", again.Status, again.Body, first.Status, first.Body)
@@ -35,7 +35,7 @@ func wantReplay(t *testing.T, first, again *testenv.Response) {
 }
 
 func TestIdempotencyReplayAndReuse(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	ada := signUp(t, e, "idem-ada")
 	bob := signUp(t, e, "idem-bob")
 	body := map[string]any{"name": "Once"}
@@ -57,7 +57,7 @@ func TestIdempotencyReplayAndReuse(t *testing.T) {
 	wantError(t, idemPost(e, "/api/access-codes/redeem", ada.Token, "create-1", body),
 		http.StatusUnprocessableEntity, "IDEMPOTENCY_KEY_REUSED")
 	// The same bytes with a different spelling are another body.
-	wantError(t, e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/workspaces", Token: ada.Token,
+	wantError(t, e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/workspaces", Token: ada.Token,
 		Body: `{"name":  "Once"}`, Header: http.Header{"Idempotency-Key": {"create-1"}}}),
 		http.StatusUnprocessableEntity, "IDEMPOTENCY_KEY_REUSED")
 
@@ -87,7 +87,7 @@ func TestIdempotencyReplayAndReuse(t *testing.T) {
 		"given twice":   {"Idempotency-Key": {"a", "b"}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			r := e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/workspaces", Token: ada.Token, Body: body, Header: h})
+			r := e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/workspaces", Token: ada.Token, Body: body, Header: h})
 			wantError(t, r, http.StatusBadRequest, "BAD_REQUEST")
 		})
 	}
@@ -98,7 +98,7 @@ func TestIdempotencyReplayAndReuse(t *testing.T) {
 // TestIdempotencyEveryAuthenticatedPost: every authenticated POST route
 // takes an Idempotency-Key (a malformed one is refused there).
 func TestIdempotencyEveryAuthenticatedPost(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	admin := signUp(t, e, "idem-every")
 	if _, err := e.Store.AdministerUser(context.Background(), store.GrantAdmin, store.ByEmail(admin.Email)); err != nil {
 		t.Fatal(err)
@@ -108,13 +108,13 @@ func TestIdempotencyEveryAuthenticatedPost(t *testing.T) {
 	for _, path := range []string{"/api/workspaces", "/api/access-codes/redeem", "/api/admin/access-codes",
 		"/api/invitations/" + strings.Repeat("t", 43) + "/accept", wsPath(ws.ID, "/invitations"), wsPath(ws.ID, "/api-keys"),
 		wsPath(ws.ID, "/invitations/"+uuid.NewString()+"/resend"), "/api/admin/waitlist/approve"} {
-		r := e.Do(testenv.Request{Method: http.MethodPost, Path: path, Token: admin.Token, Body: map[string]any{},
+		r := e.Do(apitest.Request{Method: http.MethodPost, Path: path, Token: admin.Token, Body: map[string]any{},
 			Header: http.Header{"Idempotency-Key": {"\x7f"}}})
 		wantError(t, r, http.StatusBadRequest, "BAD_REQUEST")
 		seen[path] = true
 	}
 	// Every POST operation of the spec but the public ones is above.
-	doc := testenv.Spec(t).Doc()
+	doc := apitest.Spec(t).Doc()
 	n := 0
 	for path, item := range doc.Paths.Map() {
 		if op := item.Post; op != nil && (op.Security == nil || len(*op.Security) > 0) {
@@ -132,7 +132,7 @@ func TestIdempotencyEveryAuthenticatedPost(t *testing.T) {
 // TestIdempotencyNotKept: 5xx answers are not kept (the retry runs), nor
 // are requests the auth chain refuses.
 func TestIdempotencyNotKept(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	ada := signUp(t, e, "idem-fail")
 	// A sequence survives the rollback of the failing transaction.
 	execSQL(t, e, `CREATE SEQUENCE failures`)
@@ -149,7 +149,7 @@ func TestIdempotencyNotKept(t *testing.T) {
 
 	// Refused by the chain (403 ACCESS_REQUIRED, no product access yet):
 	// not recorded, so the same key works once access is granted.
-	e2 := wsNewEnv(t, testenv.Options{})
+	e2 := apitest.New(t, apitest.Options{})
 	pending := signUp(t, e2, "idem-pending")
 	wantError(t, idemPost(e2, "/api/workspaces", pending.Token, "k", body), http.StatusForbidden, "ACCESS_REQUIRED")
 	if _, err := e2.Store.AdministerUser(context.Background(), store.GrantAccess, store.ByEmail(pending.Email)); err != nil {
@@ -164,7 +164,7 @@ func TestIdempotencyNotKept(t *testing.T) {
 // TestIdempotencyExpiryAndAbandonedClaims: a key older than 24 hours runs
 // anew; a claim whose request died runs anew after its lease.
 func TestIdempotencyExpiryAndAbandonedClaims(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	ada := signUp(t, e, "idem-old")
 	body := map[string]any{"name": "Old"}
 	wantStatus(t, idemPost(e, "/api/workspaces", ada.Token, "old", body), http.StatusCreated)
@@ -196,14 +196,14 @@ func TestIdempotencyExpiryAndAbandonedClaims(t *testing.T) {
 // idemRace sends n identical POSTs with one key at a barrier, through the
 // servers in turn, and checks one effect and that every answer is the
 // first one or 409 IDEMPOTENCY_KEY_IN_USE.
-func idemRace(t *testing.T, envs []*testenv.Env, tok string, n int) {
+func idemRace(t *testing.T, envs []*apitest.Env, tok string, n int) {
 	t.Helper()
 	key := uuid.NewString()
 	body := map[string]any{"name": "Raced " + key}
-	rs := testenv.Race(n, func(i int) *testenv.Response {
+	rs := apitest.Race(n, func(i int) *apitest.Response {
 		return idemPost(envs[i%len(envs)], "/api/workspaces", tok, key, body)
 	})
-	var created []*testenv.Response
+	var created []*apitest.Response
 	inUse := 0
 	for _, r := range rs {
 		switch {
@@ -237,18 +237,18 @@ func idemRace(t *testing.T, envs []*testenv.Env, tok string, n int) {
 }
 
 func TestIdempotencyRace(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	ada := signUp(t, e, "idem-race")
 	for range 5 {
-		idemRace(t, []*testenv.Env{e}, ada.Token, 20)
+		idemRace(t, []*apitest.Env{e}, ada.Token, 20)
 	}
 }
 
 func TestIdempotencyRaceAcrossInstances(t *testing.T) {
-	a := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
-	b := testenv.NewOn(t, a, testenv.Options{PLGGatingOff: true})
+	a := apitest.New(t, apitest.Options{PLGGatingOff: true})
+	b := apitest.NewOn(t, a, apitest.Options{PLGGatingOff: true})
 	ada := signUp(t, a, "idem-race2")
 	for range 5 {
-		idemRace(t, []*testenv.Env{a, b}, ada.Token, 20)
+		idemRace(t, []*apitest.Env{a, b}, ada.Token, 20)
 	}
 }

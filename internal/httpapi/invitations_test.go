@@ -14,17 +14,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
-
-// invNewEnv starts the API with PLG gating on (new users start pending,
-// without product access); testenv holds every response to
-// api/openapi.yaml.
-func invNewEnv(t *testing.T, maxConns int32) *testenv.Env {
-	t.Helper()
-	return testenv.New(t, testenv.Options{Store: store.Options{MaxConns: maxConns}})
-}
 
 type invitationBody struct {
 	ID            uuid.UUID `json:"id"`
@@ -48,26 +40,26 @@ func invPath(wsID uuid.UUID, rest ...string) string {
 	return "/api/workspaces/" + wsID.String() + "/invitations" + strings.Join(rest, "")
 }
 
-func invCreate(t *testing.T, e *testenv.Env, tok string, wsID uuid.UUID, email, role string) invitationBody {
+func invCreate(t *testing.T, e *apitest.Env, tok string, wsID uuid.UUID, email, role string) invitationBody {
 	t.Helper()
-	return wantJSON[invitationBody](t, e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(wsID), Token: tok,
+	return wantJSON[invitationBody](t, e.Do(apitest.Request{Method: http.MethodPost, Path: invPath(wsID), Token: tok,
 		Body: map[string]any{"email": email, "role": role}}), http.StatusCreated)
 }
 
-func invList(t *testing.T, e *testenv.Env, tok string, wsID uuid.UUID, query string) invitationList {
+func invList(t *testing.T, e *apitest.Env, tok string, wsID uuid.UUID, query string) invitationList {
 	t.Helper()
 	return wantJSON[invitationList](t, e.Get(invPath(wsID)+query, tok), http.StatusOK)
 }
 
-func invAccept(e *testenv.Env, tok, token string) *testenv.Response {
-	return e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/invitations/" + token + "/accept", Token: tok})
+func invAccept(e *apitest.Env, tok, token string) *apitest.Response {
+	return e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/invitations/" + token + "/accept", Token: tok})
 }
 
-func invRevoke(e *testenv.Env, tok string, wsID, id uuid.UUID) *testenv.Response {
-	return e.Do(testenv.Request{Method: http.MethodDelete, Path: invPath(wsID, "/", id.String()), Token: tok})
+func invRevoke(e *apitest.Env, tok string, wsID, id uuid.UUID) *apitest.Response {
+	return e.Do(apitest.Request{Method: http.MethodDelete, Path: invPath(wsID, "/", id.String()), Token: tok})
 }
 
-func invLookup(t *testing.T, e *testenv.Env, token string) map[string]any {
+func invLookup(t *testing.T, e *apitest.Env, token string) map[string]any {
 	t.Helper()
 	return wantJSON[map[string]any](t, e.Get("/api/invitations/"+token, ""), http.StatusOK)
 }
@@ -85,9 +77,9 @@ var invTokenPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{43,}$`)
 // TestInvitationLifecycle: create → public look-up → accept → member with
 // that role; the pending invitee became active without product access.
 func TestInvitationLifecycle(t *testing.T) {
-	e := invNewEnv(t, 0)
+	e := apitest.New(t, apitest.Options{})
 	owner := signUp(t, e, "ada@example.com")
-	ws := testenv.InsertWorkspace(t, e.Store, "Acme", owner.ID)
+	ws := apitest.InsertWorkspace(t, e.Store, "Acme", owner.ID)
 
 	before := time.Now()
 	inv := invCreate(t, e, owner.Token, ws, "  Bob@Example.COM ", "admin")
@@ -150,7 +142,7 @@ func TestInvitationLifecycle(t *testing.T) {
 	}
 	wantError(t, invAccept(e, bob.Token, inv.Token), http.StatusGone, "INVITATION_ALREADY_ACCEPTED")
 	wantError(t, invRevoke(e, owner.Token, ws, inv.ID), http.StatusGone, "INVITATION_ALREADY_ACCEPTED")
-	r = e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: owner.Token,
+	r = e.Do(apitest.Request{Method: http.MethodPost, Path: invPath(ws), Token: owner.Token,
 		Body: map[string]any{"email": "bob@EXAMPLE.com", "role": "member"}})
 	wantError(t, r, http.StatusConflict, "ALREADY_MEMBER")
 	if n := scalar[int](t, e, `SELECT count(*) FROM invitations`); n != 1 {
@@ -163,9 +155,9 @@ func TestInvitationLifecycle(t *testing.T) {
 
 // TestInvitationExpiry: expiry is applied when read.
 func TestInvitationExpiry(t *testing.T) {
-	e := invNewEnv(t, 0)
+	e := apitest.New(t, apitest.Options{})
 	owner := signUp(t, e, "ada@example.com")
-	ws := testenv.InsertWorkspace(t, e.Store, "Acme", owner.ID)
+	ws := apitest.InsertWorkspace(t, e.Store, "Acme", owner.ID)
 	carol := signUp(t, e, "carol@example.com")
 
 	old := invCreate(t, e, owner.Token, ws, "carol@example.com", "member")
@@ -204,11 +196,11 @@ func TestInvitationExpiry(t *testing.T) {
 // TestInvitationRevoke: 204 (idempotent), then accepting is 410; scoped by
 // workspace.
 func TestInvitationRevoke(t *testing.T) {
-	e := invNewEnv(t, 0)
+	e := apitest.New(t, apitest.Options{})
 	owner := signUp(t, e, "ada@example.com")
-	ws := testenv.InsertWorkspace(t, e.Store, "Acme", owner.ID)
+	ws := apitest.InsertWorkspace(t, e.Store, "Acme", owner.ID)
 	otherOwner := signUp(t, e, "zed@example.com")
-	other := testenv.InsertWorkspace(t, e.Store, "Other", otherOwner.ID)
+	other := apitest.InsertWorkspace(t, e.Store, "Other", otherOwner.ID)
 	dan := signUp(t, e, "dan@example.com")
 
 	inv := invCreate(t, e, owner.Token, ws, "dan@example.com", "member")
@@ -236,18 +228,18 @@ func TestInvitationRevoke(t *testing.T) {
 		t.Errorf("foreign invitation is %q", s)
 	}
 	wantError(t, invRevoke(e, owner.Token, ws, uuid.New()), http.StatusNotFound, "NOT_FOUND")
-	r = e.Do(testenv.Request{Method: http.MethodDelete, Path: invPath(ws, "/not-a-uuid"), Token: owner.Token})
+	r = e.Do(apitest.Request{Method: http.MethodDelete, Path: invPath(ws, "/not-a-uuid"), Token: owner.Token})
 	wantError(t, r, http.StatusBadRequest, "BAD_REQUEST")
 	// A path workspace that is not a UUID is refused before anything else.
-	r = e.Do(testenv.Request{Method: http.MethodDelete, Path: "/api/workspaces/nope/invitations/" + inv.ID.String(), Token: owner.Token})
+	r = e.Do(apitest.Request{Method: http.MethodDelete, Path: "/api/workspaces/nope/invitations/" + inv.ID.String(), Token: owner.Token})
 	wantError(t, r, http.StatusBadRequest, "BAD_REQUEST")
 }
 
 // TestInvitationAcceptRefusals covers the accept errors other than 410.
 func TestInvitationAcceptRefusals(t *testing.T) {
-	e := invNewEnv(t, 0)
+	e := apitest.New(t, apitest.Options{})
 	owner := signUp(t, e, "ada@example.com")
-	ws := testenv.InsertWorkspace(t, e.Store, "Acme", owner.ID)
+	ws := apitest.InsertWorkspace(t, e.Store, "Acme", owner.ID)
 
 	// Email mismatch: 403, and nothing changes.
 	inv := invCreate(t, e, owner.Token, ws, "erin@example.com", "member")
@@ -275,7 +267,7 @@ func TestInvitationAcceptRefusals(t *testing.T) {
 	// invitation stays pending.
 	gina := signUp(t, e, "gina@example.com")
 	ginv := invCreate(t, e, owner.Token, ws, "gina@example.com", "admin")
-	testenv.AddMember(t, e.Store, ws, gina.ID, store.RoleMember)
+	apitest.AddMember(t, e.Store, ws, gina.ID, store.RoleMember)
 	wantError(t, invAccept(e, gina.Token, ginv.Token), http.StatusConflict, "ALREADY_MEMBER")
 	if role := scalar[string](t, e, `SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`, ws, gina.ID); role != "member" {
 		t.Errorf("role changed to %q", role)
@@ -302,9 +294,9 @@ func TestInvitationAcceptRefusals(t *testing.T) {
 // TestInvitationCreateValidation: 422 names every bad field; 409 for a
 // pending duplicate; bad list queries are 400.
 func TestInvitationCreateValidation(t *testing.T) {
-	e := invNewEnv(t, 0)
+	e := apitest.New(t, apitest.Options{})
 	owner := signUp(t, e, "ada@example.com")
-	ws := testenv.InsertWorkspace(t, e.Store, "Acme", owner.ID)
+	ws := apitest.InsertWorkspace(t, e.Store, "Acme", owner.ID)
 
 	for _, tc := range []struct {
 		name string
@@ -325,13 +317,13 @@ func TestInvitationCreateValidation(t *testing.T) {
 		{"unknown field", map[string]any{"email": "x@example.com", "role": "member", "name": "X"}, []string{"name"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: owner.Token, Body: tc.body})
+			r := e.Do(apitest.Request{Method: http.MethodPost, Path: invPath(ws), Token: owner.Token, Body: tc.body})
 			wantFields(t, r, tc.want...)
 		})
 	}
-	wantError(t, e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: owner.Token, Body: `{"email":`}),
+	wantError(t, e.Do(apitest.Request{Method: http.MethodPost, Path: invPath(ws), Token: owner.Token, Body: `{"email":`}),
 		http.StatusBadRequest, "BAD_REQUEST")
-	r := e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: owner.Token, Body: `{}`,
+	r := e.Do(apitest.Request{Method: http.MethodPost, Path: invPath(ws), Token: owner.Token, Body: `{}`,
 		Header: http.Header{"Content-Type": {"text/plain"}}})
 	wantError(t, r, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE")
 	if n := scalar[int](t, e, `SELECT count(*) FROM invitations`); n != 0 {
@@ -339,7 +331,7 @@ func TestInvitationCreateValidation(t *testing.T) {
 	}
 
 	invCreate(t, e, owner.Token, ws, "hank@example.com", "member")
-	r = e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: owner.Token,
+	r = e.Do(apitest.Request{Method: http.MethodPost, Path: invPath(ws), Token: owner.Token,
 		Body: map[string]any{"email": "HANK@example.com", "role": "admin"}})
 	wantError(t, r, http.StatusConflict, "INVITATION_PENDING")
 
@@ -366,18 +358,18 @@ func TestInvitationCreateValidation(t *testing.T) {
 // owner, an admin, a member, an outsider, a suspended admin and nobody;
 // refused requests change nothing.
 func TestInvitationPermissions(t *testing.T) {
-	e := invNewEnv(t, 0)
+	e := apitest.New(t, apitest.Options{})
 	ctx := context.Background()
 	owner := signUp(t, e, "owner@example.com")
-	ws := testenv.InsertWorkspace(t, e.Store, "Acme", owner.ID)
+	ws := apitest.InsertWorkspace(t, e.Store, "Acme", owner.ID)
 	admin := signUp(t, e, "admin@example.com")
-	testenv.AddMember(t, e.Store, ws, admin.ID, store.RoleAdmin)
+	apitest.AddMember(t, e.Store, ws, admin.ID, store.RoleAdmin)
 	member := signUp(t, e, "member@example.com")
-	testenv.AddMember(t, e.Store, ws, member.ID, store.RoleMember)
+	apitest.AddMember(t, e.Store, ws, member.ID, store.RoleMember)
 	outsider := signUp(t, e, "outsider@example.com")
-	testenv.InsertWorkspace(t, e.Store, "Elsewhere", outsider.ID)
+	apitest.InsertWorkspace(t, e.Store, "Elsewhere", outsider.ID)
 	suspended := signUp(t, e, "suspended@example.com")
-	testenv.AddMember(t, e.Store, ws, suspended.ID, store.RoleAdmin)
+	apitest.AddMember(t, e.Store, ws, suspended.ID, store.RoleAdmin)
 	if _, err := e.Store.AdministerUser(ctx, store.Suspend, store.ByEmail("suspended@example.com")); err != nil {
 		t.Fatal(err)
 	}
@@ -398,7 +390,7 @@ func TestInvitationPermissions(t *testing.T) {
 	} {
 		t.Run(tc.who, func(t *testing.T) {
 			email := "new-" + tc.who + "@example.com"
-			create := e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: tc.tok,
+			create := e.Do(apitest.Request{Method: http.MethodPost, Path: invPath(ws), Token: tc.tok,
 				Body: map[string]any{"email": email, "role": "member"}})
 			list := e.Get(invPath(ws), tc.tok)
 			target, err := e.Store.CreateInvitation(ctx, store.Actor{Type: store.ActorUser, ID: owner.ID}, ws, store.NewInvitation{Email: "target-" + tc.who + "@example.com", Role: store.RoleMember})
@@ -436,27 +428,27 @@ func TestInvitationPermissions(t *testing.T) {
 
 	// A workspace that does not exist answers like one the caller is not in.
 	missing := uuid.New()
-	wantError(t, e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(missing), Token: owner.Token,
+	wantError(t, e.Do(apitest.Request{Method: http.MethodPost, Path: invPath(missing), Token: owner.Token,
 		Body: map[string]any{"email": "x@example.com", "role": "member"}}), http.StatusForbidden, "FORBIDDEN")
 	wantError(t, e.Get(invPath(missing), owner.Token), http.StatusForbidden, "FORBIDDEN")
 	wantError(t, invRevoke(e, owner.Token, missing, uuid.New()), http.StatusForbidden, "FORBIDDEN")
 	// Role checks come before the body: a member's bad body is still 403.
-	wantError(t, e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: member.Token, Body: `{"bogus":1}`}),
+	wantError(t, e.Do(apitest.Request{Method: http.MethodPost, Path: invPath(ws), Token: member.Token, Body: `{"bogus":1}`}),
 		http.StatusForbidden, "FORBIDDEN")
 }
 
 // TestInvitationAcceptRace: the same invitation accepted twice at once makes
 // one membership; one request gets 200, the other 410.
 func TestInvitationAcceptRace(t *testing.T) {
-	e := invNewEnv(t, 8)
+	e := apitest.New(t, apitest.Options{Store: store.Options{MaxConns: 8}})
 	owner := signUp(t, e, "owner@example.com")
-	ws := testenv.InsertWorkspace(t, e.Store, "Acme", owner.ID)
+	ws := apitest.InsertWorkspace(t, e.Store, "Acme", owner.ID)
 
 	for round := range 20 {
 		email := fmt.Sprintf("racer%d@example.com", round)
 		racer := signUp(t, e, email)
 		inv := invCreate(t, e, owner.Token, ws, email, "member")
-		answers := testenv.Race(2, func(int) *testenv.Response { return invAccept(e, racer.Token, inv.Token) })
+		answers := apitest.Race(2, func(int) *apitest.Response { return invAccept(e, racer.Token, inv.Token) })
 		wantOneWinner(t, round, answers, http.StatusOK, http.StatusGone, "INVITATION_ALREADY_ACCEPTED")
 		if n := scalar[int](t, e, `SELECT count(*) FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`, ws, racer.ID); n != 1 {
 			t.Fatalf("round %d: %d memberships", round, n)
@@ -467,17 +459,17 @@ func TestInvitationAcceptRace(t *testing.T) {
 // TestInvitationCreateRace: the same invitation created twice at once: one
 // 201, one 409 INVITATION_PENDING, one pending row.
 func TestInvitationCreateRace(t *testing.T) {
-	e := invNewEnv(t, 8)
+	e := apitest.New(t, apitest.Options{Store: store.Options{MaxConns: 8}})
 	owner := signUp(t, e, "owner@example.com")
-	ws := testenv.InsertWorkspace(t, e.Store, "Acme", owner.ID)
+	ws := apitest.InsertWorkspace(t, e.Store, "Acme", owner.ID)
 	admin := signUp(t, e, "admin@example.com")
-	testenv.AddMember(t, e.Store, ws, admin.ID, store.RoleAdmin)
+	apitest.AddMember(t, e.Store, ws, admin.ID, store.RoleAdmin)
 
 	for round := range 10 {
 		email := fmt.Sprintf("twice%d@example.com", round)
 		toks := []string{owner.Token, admin.Token}
-		answers := testenv.Race(len(toks), func(i int) *testenv.Response {
-			return e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: toks[i],
+		answers := apitest.Race(len(toks), func(i int) *apitest.Response {
+			return e.Do(apitest.Request{Method: http.MethodPost, Path: invPath(ws), Token: toks[i],
 				Body: map[string]any{"email": email, "role": "member"}})
 		})
 		wantOneWinner(t, round, answers, http.StatusCreated, http.StatusConflict, "INVITATION_PENDING")
@@ -487,13 +479,13 @@ func TestInvitationCreateRace(t *testing.T) {
 	}
 }
 
-// TestInvitationJSONShape: the invitation object has exactly the contract's
-// keys, with UTC timestamps.
+// TestInvitationJSONShape: the invitation object has exactly the keys of
+// api/openapi.yaml's Invitation, with UTC timestamps.
 func TestInvitationJSONShape(t *testing.T) {
-	e := invNewEnv(t, 0)
+	e := apitest.New(t, apitest.Options{})
 	owner := signUp(t, e, "ada@example.com")
-	ws := testenv.InsertWorkspace(t, e.Store, "Acme", owner.ID)
-	r := e.Do(testenv.Request{Method: http.MethodPost, Path: invPath(ws), Token: owner.Token,
+	ws := apitest.InsertWorkspace(t, e.Store, "Acme", owner.ID)
+	r := e.Do(apitest.Request{Method: http.MethodPost, Path: invPath(ws), Token: owner.Token,
 		Body: map[string]any{"email": "bob@example.com", "role": "member"}})
 	wantStatus(t, r, http.StatusCreated)
 	var m map[string]json.RawMessage

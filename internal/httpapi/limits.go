@@ -14,8 +14,9 @@ import (
 	"github.com/praxiom/praxiom-api/internal/ratelimit"
 )
 
-// RateLimits configures the rate limits (api/openapi.yaml, "Rate
-// limits"). A nil Limiter turns them off (RATE_LIMIT_ENABLED=false).
+// RateLimits configures the rate limits (api/openapi.yaml, "Conventions"
+// and the RateLimited response). A nil Limiter turns them off
+// (RATE_LIMIT_ENABLED=false).
 type RateLimits struct {
 	Limiter ratelimit.Limiter
 	// PerPlan is requests per user per minute by plan name; a plan left
@@ -33,8 +34,8 @@ type RateLimits struct {
 	Failures ratelimit.Budget
 }
 
-// The failure budgets of access-code redemption (api/openapi.yaml,
-// "Hostile input"): failed redemptions per user and per client an hour.
+// The failure budgets of access-code redemption (README, "Operations"):
+// failed redemptions per user and per client an hour.
 var (
 	redeemFailuresPerUser = ratelimit.PerHour(10)
 	redeemFailuresPerIP   = ratelimit.PerHour(30)

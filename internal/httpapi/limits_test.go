@@ -15,62 +15,48 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
+	"github.com/praxiom/praxiom-api/internal/clocktest"
 	"github.com/praxiom/praxiom-api/internal/httpapi"
 	"github.com/praxiom/praxiom-api/internal/ratelimit"
 	"github.com/praxiom/praxiom-api/internal/redistest"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
-// Rate limits (contract §9): per user per minute by the best plan of the
+// Rate limits (api/openapi.yaml, "Conventions" and the RateLimited response;
+// README, "Operations"): per user per minute by the best plan of the
 // user's workspaces, per client IP on the invitation look-up, shared through
 // Redis across instances.
 
-// rlClock is a frozen clock the test moves by hand, so that a budget never
-// straddles a real minute. It starts 80 s ahead of the real time, in the
-// middle of a minute, so X-RateLimit-Reset is in the future by either clock.
-type rlClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newRLClock() *rlClock {
-	return &rlClock{t: time.Now().Truncate(time.Minute).Add(time.Minute + 20*time.Second)}
-}
-
-func (c *rlClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *rlClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newRLClock returns a frozen clock the test moves by hand, so that a
+// budget never straddles a real minute. It starts 80 s ahead of the real
+// time, in the middle of a minute, so X-RateLimit-Reset is in the future by
+// either clock.
+func newRLClock() *clocktest.Clock {
+	return clocktest.New(time.Now().Truncate(time.Minute).Add(time.Minute + 20*time.Second))
 }
 
 // rlEnv starts the API with the local limiter on clk and limits.
-func rlEnv(t *testing.T, clk *rlClock, limits httpapi.RateLimits) *testenv.Env {
+func rlEnv(t *testing.T, clk *clocktest.Clock, limits httpapi.RateLimits) *apitest.Env {
 	t.Helper()
 	if limits.Limiter == nil {
 		limits.Limiter = ratelimit.NewLocal(clk.Now)
 	}
-	return testenv.New(t, testenv.Options{PLGGatingOff: true, RateLimits: limits})
+	return apitest.New(t, apitest.Options{PLGGatingOff: true, RateLimits: limits})
 }
 
 // rlUser creates the user of email in the store directly, so that no request
 // touches its budget, and returns its token and id.
-func rlUser(t *testing.T, e *testenv.Env, email string) (string, uuid.UUID) {
+func rlUser(t *testing.T, e *apitest.Env, email string) (string, uuid.UUID) {
 	t.Helper()
-	return e.Token(email), testenv.NewUser(t, e.Store, email, store.NewUserPolicy{Active: true}).ID
+	return e.Token(email), apitest.NewUser(t, e.Store, email, store.NewUserPolicy{Active: true}).ID
 }
 
 // rlJoin makes userID a member of a new workspace whose subscription has
 // plan and status (set with UPDATE subscriptions, as billing would).
-func rlJoin(t *testing.T, e *testenv.Env, userID uuid.UUID, plan, status string) uuid.UUID {
+func rlJoin(t *testing.T, e *apitest.Env, userID uuid.UUID, plan, status string) uuid.UUID {
 	t.Helper()
-	ws := testenv.InsertWorkspace(t, e.Store, "RL "+plan, userID)
+	ws := apitest.InsertWorkspace(t, e.Store, "RL "+plan, userID)
 	execSQL(t, e, `UPDATE subscriptions SET plan = $2, status = $3 WHERE workspace_id = $1`, ws, plan, status)
 	return ws
 }
@@ -83,7 +69,7 @@ type rlHeaders struct {
 
 // rlParse reads the X-RateLimit-* headers, failing when one is missing or
 // not a non-negative integer.
-func rlParse(t *testing.T, r *testenv.Response) rlHeaders {
+func rlParse(t *testing.T, r *apitest.Response) rlHeaders {
 	t.Helper()
 	num := func(name string) int64 {
 		t.Helper()
@@ -101,7 +87,7 @@ func rlParse(t *testing.T, r *testenv.Response) rlHeaders {
 }
 
 // rlNoHeaders fails when r carries any rate-limit header.
-func rlNoHeaders(t *testing.T, r *testenv.Response) {
+func rlNoHeaders(t *testing.T, r *apitest.Response) {
 	t.Helper()
 	for _, h := range []string{"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"} {
 		if v := r.Header.Values(h); len(v) > 0 {
@@ -112,7 +98,7 @@ func rlNoHeaders(t *testing.T, r *testenv.Response) {
 
 // rlRetryAfter checks a 429 RATE_LIMITED envelope and returns Retry-After
 // (whole seconds, at least 1).
-func rlRetryAfter(t *testing.T, r *testenv.Response) int {
+func rlRetryAfter(t *testing.T, r *apitest.Response) int {
 	t.Helper()
 	wantError(t, r, http.StatusTooManyRequests, "RATE_LIMITED")
 	vs := r.Header.Values("Retry-After")
@@ -129,7 +115,7 @@ func rlRetryAfter(t *testing.T, r *testenv.Response) int {
 // rlExpectBudget sends limit requests that must all succeed, with
 // X-RateLimit-Limit = limit and X-RateLimit-Remaining counting down to 0,
 // then one more that must be refused. It returns Retry-After.
-func rlExpectBudget(t *testing.T, e *testenv.Env, clk *rlClock, tok string, limit int) int {
+func rlExpectBudget(t *testing.T, e *apitest.Env, clk *clocktest.Clock, tok string, limit int) int {
 	t.Helper()
 	for i := 1; i <= limit; i++ {
 		r := e.Get("/api/auth/me", tok)
@@ -160,7 +146,7 @@ func rlExpectBudget(t *testing.T, e *testenv.Env, clk *rlClock, tok string, limi
 
 // rlResetInFuture: X-RateLimit-Reset is unix seconds after now (by the
 // limiter's clock and the real one) and within two minutes.
-func rlResetInFuture(t *testing.T, h rlHeaders, clk *rlClock) {
+func rlResetInFuture(t *testing.T, h rlHeaders, clk *clocktest.Clock) {
 	t.Helper()
 	now := time.Now()
 	if clk != nil {
@@ -190,14 +176,14 @@ func TestRateLimitPlanBoundaries(t *testing.T) {
 			}
 			// Retry-After is honest: a second earlier is still too early,
 			// at Retry-After one more request fits.
-			clk.Add(time.Duration(retry-1) * time.Second)
+			clk.Advance(time.Duration(retry-1) * time.Second)
 			rlRetryAfter(t, e.Get("/api/auth/me", tok))
-			clk.Add(time.Second)
+			clk.Advance(time.Second)
 			if r := e.Get("/api/auth/me", tok); r.Status != http.StatusOK {
 				t.Fatalf("after waiting Retry-After (%d s): status %d: %s", retry, r.Status, r.Body)
 			}
 			// Two minutes on, the whole budget is back.
-			clk.Add(2 * time.Minute)
+			clk.Advance(2 * time.Minute)
 			if r := e.Get("/api/auth/me", tok); r.Status != http.StatusOK || rlParse(t, r).Remaining != tc.limit-1 {
 				t.Fatalf("two minutes later: %d, headers %v; want 200 with %d left", r.Status, r.Header, tc.limit-1)
 			}
@@ -316,7 +302,7 @@ func TestRateLimitOverrides(t *testing.T) {
 		}
 		if httpapi.DefaultPerPlan["trial"] != 30 || httpapi.DefaultPerPlan["pro"] != 120 ||
 			httpapi.DefaultPerPlan["growth"] != 300 || httpapi.DefaultPerPlan["power"] != 600 || httpapi.DefaultPerIP <= 0 {
-			t.Fatalf("defaults %v / %d differ from contract §9", httpapi.DefaultPerPlan, httpapi.DefaultPerIP)
+			t.Fatalf("defaults %v / %d differ from api/openapi.yaml's RateLimited response", httpapi.DefaultPerPlan, httpapi.DefaultPerIP)
 		}
 	})
 }
@@ -334,21 +320,21 @@ func TestRateLimitHeadersOnEveryAuthenticatedResponse(t *testing.T) {
 		t.Fatal(err)
 	}
 	requests := []struct {
-		req    testenv.Request
+		req    apitest.Request
 		status int
 	}{
-		{testenv.Request{Method: http.MethodGet, Path: "/api/auth/me"}, 200},
-		{testenv.Request{Method: http.MethodGet, Path: "/api/workspaces"}, 200},
-		{testenv.Request{Method: http.MethodGet, Path: "/api/workspaces/" + ws.String()}, 200},
-		{testenv.Request{Method: http.MethodPost, Path: "/api/workspaces", Body: map[string]any{"name": "RL"}}, 201},
-		{testenv.Request{Method: http.MethodGet, Path: "/api/workspaces/" + uuid.NewString()}, 403},
-		{testenv.Request{Method: http.MethodGet, Path: "/api/workspaces/not-a-uuid"}, 400},
-		{testenv.Request{Method: http.MethodGet, Path: "/api/admin/access-codes"}, 403},
-		{testenv.Request{Method: http.MethodGet, Path: "/api/no-such-route"}, 404},
-		{testenv.Request{Method: http.MethodPut, Path: "/api/auth/me"}, 405},
-		{testenv.Request{Method: http.MethodPost, Path: "/api/workspaces", Body: "name=x", Header: http.Header{"Content-Type": {"text/plain"}}}, 415},
-		{testenv.Request{Method: http.MethodPost, Path: "/api/workspaces", Body: map[string]any{"name": ""}}, 422},
-		{testenv.Request{Method: http.MethodPost, Path: "/api/invitations/" + uuid.NewString() + "/accept"}, 404},
+		{apitest.Request{Method: http.MethodGet, Path: "/api/auth/me"}, 200},
+		{apitest.Request{Method: http.MethodGet, Path: "/api/workspaces"}, 200},
+		{apitest.Request{Method: http.MethodGet, Path: "/api/workspaces/" + ws.String()}, 200},
+		{apitest.Request{Method: http.MethodPost, Path: "/api/workspaces", Body: map[string]any{"name": "RL"}}, 201},
+		{apitest.Request{Method: http.MethodGet, Path: "/api/workspaces/" + uuid.NewString()}, 403},
+		{apitest.Request{Method: http.MethodGet, Path: "/api/workspaces/not-a-uuid"}, 400},
+		{apitest.Request{Method: http.MethodGet, Path: "/api/admin/access-codes"}, 403},
+		{apitest.Request{Method: http.MethodGet, Path: "/api/no-such-route"}, 404},
+		{apitest.Request{Method: http.MethodPut, Path: "/api/auth/me"}, 405},
+		{apitest.Request{Method: http.MethodPost, Path: "/api/workspaces", Body: "name=x", Header: http.Header{"Content-Type": {"text/plain"}}}, 415},
+		{apitest.Request{Method: http.MethodPost, Path: "/api/workspaces", Body: map[string]any{"name": ""}}, 422},
+		{apitest.Request{Method: http.MethodPost, Path: "/api/invitations/" + uuid.NewString() + "/accept"}, 404},
 	}
 	remaining := 100
 	for _, tc := range requests {
@@ -375,7 +361,7 @@ func TestRateLimitHeadersOnEveryAuthenticatedResponse(t *testing.T) {
 		t.Fatalf("suspended 403: %+v, want 98 left", h)
 	}
 	// No user, no per-user headers.
-	for _, req := range []testenv.Request{
+	for _, req := range []apitest.Request{
 		{Method: http.MethodGet, Path: "/api/auth/me"},
 		{Method: http.MethodGet, Path: "/api/auth/me", Token: "not.a.token"},
 		{Method: http.MethodGet, Path: "/healthz"},
@@ -399,7 +385,7 @@ func TestRateLimitEveryAuthenticatedRouteIsLimited(t *testing.T) {
 		t.Fatalf("first request: %d %s", r.Status, r.Body)
 	}
 	some := uuid.NewString()
-	routes := []testenv.Request{
+	routes := []apitest.Request{
 		{Method: http.MethodGet, Path: "/api/auth/me"},
 		{Method: http.MethodPost, Path: "/api/access-codes/redeem", Body: map[string]any{"code": "PRAXIOM-AAAAAA"}},
 		{Method: http.MethodPost, Path: "/api/invitations/" + some + "/accept"},
@@ -439,7 +425,7 @@ func TestRateLimitEveryAuthenticatedRouteIsLimited(t *testing.T) {
 }
 
 func TestRateLimitOffWithoutLimiter(t *testing.T) {
-	e := testenv.New(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	tok := e.Token("unlimited@example.com")
 	for i := 0; i < 40; i++ {
 		r := e.Get("/api/auth/me", tok)
@@ -449,7 +435,7 @@ func TestRateLimitOffWithoutLimiter(t *testing.T) {
 		rlNoHeaders(t, r)
 	}
 	for i := 0; i < 70; i++ {
-		r := e.Do(testenv.Request{Method: http.MethodGet, Path: "/api/invitations/" + uuid.NewString()})
+		r := e.Do(apitest.Request{Method: http.MethodGet, Path: "/api/invitations/" + uuid.NewString()})
 		if r.Status != http.StatusNotFound {
 			t.Fatalf("look-up %d: %d %s", i+1, r.Status, r.Body)
 		}
@@ -476,7 +462,7 @@ func (f *rlFakeLimiter) Allow(_ context.Context, _ string, limit int) (ratelimit
 // failing limiter lets requests through.
 func TestRateLimitHeaderArithmetic(t *testing.T) {
 	fake := &rlFakeLimiter{}
-	e := testenv.New(t, testenv.Options{RateLimits: httpapi.RateLimits{Limiter: fake, PerPlan: map[string]int{"trial": 10}}})
+	e := apitest.New(t, apitest.Options{RateLimits: httpapi.RateLimits{Limiter: fake, PerPlan: map[string]int{"trial": 10}}})
 	tok, _ := rlUser(t, e, "arith@example.com")
 
 	reset := time.Now().Add(1500 * time.Millisecond).Truncate(time.Second).Add(300 * time.Millisecond)
@@ -519,14 +505,14 @@ func TestRateLimitPerIP(t *testing.T) {
 	e := rlEnv(t, clk, httpapi.RateLimits{PerIP: 5, TrustedProxies: []netip.Prefix{
 		netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}})
 	_, owner := rlUser(t, e, "ip-owner@example.com")
-	ws := testenv.InsertWorkspace(t, e.Store, "IP", owner)
+	ws := apitest.InsertWorkspace(t, e.Store, "IP", owner)
 	token := uniq("ipinvitetoken") + "-0123456789abcdefghijklmnopqrstuvwxyz"
 	execSQL(t, e, `INSERT INTO invitations (workspace_id, invited_email, role, token, expires_at, invited_by, invited_by_name)
 		VALUES ($1, 'guest@example.com', 'member', $2, now() + interval '7 days', $3, 'Owner')`, ws, token, owner)
 
-	lookup := func(remote string, xff ...string) *testenv.Response {
+	lookup := func(remote string, xff ...string) *apitest.Response {
 		t.Helper()
-		req := testenv.Request{Method: http.MethodGet, Path: "/api/invitations/" + token, RemoteAddr: remote}
+		req := apitest.Request{Method: http.MethodGet, Path: "/api/invitations/" + token, RemoteAddr: remote}
 		if len(xff) > 0 {
 			req.Header = http.Header{"X-Forwarded-For": xff}
 		}
@@ -537,9 +523,9 @@ func TestRateLimitPerIP(t *testing.T) {
 	spend := func(t *testing.T, remote string, xff ...string) {
 		t.Helper()
 		for i := 1; i <= 5; i++ {
-			var r *testenv.Response
+			var r *apitest.Response
 			if i%2 == 0 {
-				req := testenv.Request{Method: http.MethodGet, Path: "/api/invitations/unknown-" + uuid.NewString(), RemoteAddr: remote}
+				req := apitest.Request{Method: http.MethodGet, Path: "/api/invitations/unknown-" + uuid.NewString(), RemoteAddr: remote}
 				if len(xff) > 0 {
 					req.Header = http.Header{"X-Forwarded-For": xff}
 				}
@@ -556,11 +542,11 @@ func TestRateLimitPerIP(t *testing.T) {
 		}
 		rlRetryAfter(t, lookup(remote, xff...))
 	}
-	refused := func(t *testing.T, r *testenv.Response) {
+	refused := func(t *testing.T, r *apitest.Response) {
 		t.Helper()
 		rlRetryAfter(t, r)
 	}
-	fresh := func(t *testing.T, r *testenv.Response) {
+	fresh := func(t *testing.T, r *apitest.Response) {
 		t.Helper()
 		if r.Status != http.StatusOK || rlParse(t, r).Remaining != 4 {
 			t.Fatalf("a fresh client: %d, headers %v; want 200 with 4 left", r.Status, r.Header)
@@ -595,23 +581,11 @@ func TestRateLimitPerIP(t *testing.T) {
 	})
 	t.Run("per-IP and per-user budgets are separate", func(t *testing.T) {
 		tok, _ := rlUser(t, e, "ip-user@example.com")
-		r := e.Do(testenv.Request{Method: http.MethodGet, Path: "/api/auth/me", Token: tok, RemoteAddr: "203.0.113.7:1"})
+		r := e.Do(apitest.Request{Method: http.MethodGet, Path: "/api/auth/me", Token: tok, RemoteAddr: "203.0.113.7:1"})
 		if r.Status != http.StatusOK || rlParse(t, r).Limit != 30 {
 			t.Fatalf("an authenticated request from a limited IP: %d %v", r.Status, r.Header)
 		}
 	})
-}
-
-// rlSecondInstance starts another API instance over e's database with
-// limits: what a second replica behind a load balancer is.
-func rlSecondInstance(t *testing.T, e *testenv.Env, limits httpapi.RateLimits) *testenv.Env {
-	t.Helper()
-	st, err := store.Open(context.Background(), e.DatabaseURL, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	return fltInstance(t, st, httpapi.Deps{RateLimits: limits})
 }
 
 // TestRateLimitSharedThroughRedis: two instances over one Redis share one
@@ -623,9 +597,9 @@ func TestRateLimitSharedThroughRedis(t *testing.T) {
 	per := map[string]int{"trial": limit}
 	quiet := slog.New(slog.DiscardHandler)
 	l1, l2 := ratelimit.NewRedis(srv.Client(t), quiet), ratelimit.NewRedis(srv.Client(t), quiet)
-	e1 := testenv.New(t, testenv.Options{RateLimits: httpapi.RateLimits{Limiter: l1, PerPlan: per}})
-	e2 := rlSecondInstance(t, e1, httpapi.RateLimits{Limiter: l2, PerPlan: per})
-	instances := []*testenv.Env{e1, e2}
+	e1 := apitest.New(t, apitest.Options{RateLimits: httpapi.RateLimits{Limiter: l1, PerPlan: per}})
+	e2 := apitest.NewOn(t, e1, apitest.Options{RateLimits: httpapi.RateLimits{Limiter: l2, PerPlan: per}})
+	instances := []*apitest.Env{e1, e2}
 
 	// GCRA refills one request every minute/limit: allow for that when the
 	// machine is slow.

@@ -9,11 +9,11 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
-// wsMember is the member object of contract §6.
+// wsMember is the member object (api/openapi.yaml, Member).
 type wsMember struct {
 	UserID    uuid.UUID `json:"user_id"`
 	Email     string    `json:"email"`
@@ -29,11 +29,12 @@ type wsExpect struct {
 }
 
 // TestTenancyPermissionMatrix holds every workspace, settings and member
-// route to the contract for each kind of caller, on a fresh workspace per
+// route to api/openapi.yaml ("Roles", "API keys") for each kind of caller,
+// on a fresh workspace per
 // request, and checks that every refused request changed nothing and every
 // accepted write changed something.
 func TestTenancyPermissionMatrix(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	owner := signUp(t, e, "owner")
 	admin := signUp(t, e, "admin")
 	member := signUp(t, e, "member")
@@ -57,11 +58,11 @@ func TestTenancyPermissionMatrix(t *testing.T) {
 	fixture := func(t *testing.T) uuid.UUID {
 		t.Helper()
 		ws := wsCreate(t, e, owner.Token, map[string]any{"name": "Matrix", "product_name": "P"})
-		testenv.AddMember(t, e.Store, ws.ID, admin.ID, "admin")
-		testenv.AddMember(t, e.Store, ws.ID, member.ID, "member")
-		testenv.AddMember(t, e.Store, ws.ID, suspended.ID, "admin")
-		testenv.AddMember(t, e.Store, ws.ID, target.ID, "member")
-		testenv.AddMember(t, e.Store, ws.ID, peer.ID, "admin")
+		apitest.AddMember(t, e.Store, ws.ID, admin.ID, "admin")
+		apitest.AddMember(t, e.Store, ws.ID, member.ID, "member")
+		apitest.AddMember(t, e.Store, ws.ID, suspended.ID, "admin")
+		apitest.AddMember(t, e.Store, ws.ID, target.ID, "member")
+		apitest.AddMember(t, e.Store, ws.ID, peer.ID, "admin")
 		return ws.ID
 	}
 
@@ -108,7 +109,7 @@ func TestTenancyPermissionMatrix(t *testing.T) {
 					"{target}", target.ID.String(), "{peer}", peer.ID.String(), "{owner}", owner.ID.String(),
 					"{self}", a.p.ID.String(), "{nobody}", uuid.NewString()).Replace(c.path))
 				before := wsSnapshot(t, e, wsID)
-				r := wsCall(t, e, c.method, path, a.p.Token, c.body)
+				r := e.Do(apitest.Request{Method: c.method, Path: path, Token: a.p.Token, Body: c.body})
 				want := c.want[i]
 				wantOutcome(t, r, want.status, want.code)
 				after := wsSnapshot(t, e, wsID)
@@ -131,13 +132,13 @@ func TestTenancyPermissionMatrix(t *testing.T) {
 }
 
 func TestMembersList(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	ada := signUp(t, e, "ada")
 	ws := wsCreate(t, e, ada.Token, map[string]any{"name": "Acme"})
 	people := []person{ada}
 	for _, n := range []string{"bob", "carol", "dan", "eve"} {
 		p := signUp(t, e, n)
-		testenv.AddMember(t, e.Store, ws.ID, p.ID, "member")
+		apitest.AddMember(t, e.Store, ws.ID, p.ID, "member")
 		people = append(people, p)
 	}
 	// Someone else's workspace stays out of the list.
@@ -199,17 +200,17 @@ func TestMembersList(t *testing.T) {
 }
 
 func TestMemberRoleChanges(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	ada := signUp(t, e, "ada")
 	bob := signUp(t, e, "bob")
 	carol := signUp(t, e, "carol")
 	ws := wsCreate(t, e, ada.Token, map[string]any{"name": "Acme"})
-	testenv.AddMember(t, e.Store, ws.ID, bob.ID, "member")
-	testenv.AddMember(t, e.Store, ws.ID, carol.ID, "member")
+	apitest.AddMember(t, e.Store, ws.ID, bob.ID, "member")
+	apitest.AddMember(t, e.Store, ws.ID, carol.ID, "member")
 	change := func(actor person, target person, role string, want wsExpect) {
 		t.Helper()
 		before := wsSnapshot(t, e, ws.ID)
-		r := wsCall(t, e, http.MethodPatch, wsPath(ws.ID, "/members/"+target.ID.String()), actor.Token, map[string]any{"role": role})
+		r := e.Do(apitest.Request{Method: http.MethodPatch, Path: wsPath(ws.ID, "/members/"+target.ID.String()), Token: actor.Token, Body: map[string]any{"role": role}})
 		wantOutcome(t, r, want.status, want.code)
 		if r.Status >= 400 {
 			if wsSnapshot(t, e, ws.ID) != before {
@@ -222,7 +223,7 @@ func TestMemberRoleChanges(t *testing.T) {
 		if m.UserID != target.ID || m.Role != role || m.Email != target.Email {
 			t.Errorf("member = %+v, want %s as %s", m, target.Email, role)
 		}
-		if got := testenv.MemberRoles(t, e.Store, ws.ID)[target.ID]; got != role {
+		if got := apitest.MemberRoles(t, e.Store, ws.ID)[target.ID]; got != role {
 			t.Errorf("stored role = %s, want %s", got, role)
 		}
 	}
@@ -247,35 +248,35 @@ func TestMemberRoleChanges(t *testing.T) {
 
 	// The body is checked before the target: an unknown user with a bad
 	// role is 422, and a missing role is 422.
-	r := wsCall(t, e, http.MethodPatch, wsPath(ws.ID, "/members/"+uuid.NewString()), carol.Token, map[string]any{"role": "god"})
+	r := e.Do(apitest.Request{Method: http.MethodPatch, Path: wsPath(ws.ID, "/members/"+uuid.NewString()), Token: carol.Token, Body: map[string]any{"role": "god"}})
 	wantFields(t, r, "role")
 	for _, body := range []any{map[string]any{}, map[string]any{"role": nil}, map[string]any{"role": 1},
 		map[string]any{"role": "Owner"}, map[string]any{"role": ""}} {
-		wantFields(t, wsCall(t, e, http.MethodPatch, wsPath(ws.ID, "/members/"+bob.ID.String()), carol.Token, body), "role")
+		wantFields(t, e.Do(apitest.Request{Method: http.MethodPatch, Path: wsPath(ws.ID, "/members/"+bob.ID.String()), Token: carol.Token, Body: body}), "role")
 	}
-	if roles := testenv.MemberRoles(t, e.Store, ws.ID); roles.Owners() != 1 || roles[carol.ID] != "owner" {
+	if roles := apitest.MemberRoles(t, e.Store, ws.ID); roles.Owners() != 1 || roles[carol.ID] != "owner" {
 		t.Errorf("roles = %v", roles)
 	}
 }
 
 func TestMemberRemoval(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	ada := signUp(t, e, "ada")
 	bob := signUp(t, e, "bob")
 	carol := signUp(t, e, "carol")
 	dan := signUp(t, e, "dan")
 	eve := signUp(t, e, "eve")
 	ws := wsCreate(t, e, ada.Token, map[string]any{"name": "Acme"})
-	testenv.AddMember(t, e.Store, ws.ID, bob.ID, "owner")
-	testenv.AddMember(t, e.Store, ws.ID, carol.ID, "admin")
-	testenv.AddMember(t, e.Store, ws.ID, dan.ID, "admin")
-	testenv.AddMember(t, e.Store, ws.ID, eve.ID, "member")
+	apitest.AddMember(t, e.Store, ws.ID, bob.ID, "owner")
+	apitest.AddMember(t, e.Store, ws.ID, carol.ID, "admin")
+	apitest.AddMember(t, e.Store, ws.ID, dan.ID, "admin")
+	apitest.AddMember(t, e.Store, ws.ID, eve.ID, "member")
 	remove := func(actor person, target uuid.UUID, want wsExpect) {
 		t.Helper()
 		before := wsSnapshot(t, e, ws.ID)
-		r := wsCall(t, e, http.MethodDelete, wsPath(ws.ID, "/members/"+target.String()), actor.Token, nil)
+		r := e.Do(apitest.Request{Method: http.MethodDelete, Path: wsPath(ws.ID, "/members/"+target.String()), Token: actor.Token})
 		wantOutcome(t, r, want.status, want.code)
-		_, still := testenv.MemberRoles(t, e.Store, ws.ID)[target]
+		_, still := apitest.MemberRoles(t, e.Store, ws.ID)[target]
 		switch {
 		case r.Status == http.StatusNoContent:
 			if len(r.Body) != 0 || still {
@@ -297,7 +298,7 @@ func TestMemberRemoval(t *testing.T) {
 	remove(carol, carol.ID, gone)                                                          // anyone may leave
 	wantError(t, e.Get(wsPath(ws.ID, ""), carol.Token), http.StatusForbidden, "FORBIDDEN") // …and is out
 	remove(carol, carol.ID, wsExpect{403, "FORBIDDEN"})                                    // leaving twice: no longer a member
-	if roles := testenv.MemberRoles(t, e.Store, ws.ID); len(roles) != 1 || roles[ada.ID] != "owner" {
+	if roles := apitest.MemberRoles(t, e.Store, ws.ID); len(roles) != 1 || roles[ada.ID] != "owner" {
 		t.Errorf("roles = %v", roles)
 	}
 }
@@ -305,38 +306,38 @@ func TestMemberRemoval(t *testing.T) {
 // TestMembersOwnerRacesHTTP runs the owner-removing races through the API,
 // 20 rounds each, with the only two owners of a fresh workspace.
 func TestMembersOwnerRacesHTTP(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	a := signUp(t, e, "a")
 	b := signUp(t, e, "b")
 	member := func(wsID uuid.UUID, p person) string { return wsPath(wsID, "/members/"+p.ID.String()) }
 	races := []struct {
 		name string
-		reqs func(wsID uuid.UUID) []testenv.Request
+		reqs func(wsID uuid.UUID) []apitest.Request
 		// the winner's status; the loser's status and code; members left
 		win      int
 		lose     wsExpect
 		leftOver int
 	}{
-		{"demote each other", func(ws uuid.UUID) []testenv.Request {
-			return []testenv.Request{
+		{"demote each other", func(ws uuid.UUID) []apitest.Request {
+			return []apitest.Request{
 				{Method: "PATCH", Path: member(ws, b), Token: a.Token, Body: map[string]any{"role": "member"}},
 				{Method: "PATCH", Path: member(ws, a), Token: b.Token, Body: map[string]any{"role": "member"}},
 			}
 		}, 200, wsExpect{403, "FORBIDDEN"}, 2},
-		{"step down at once", func(ws uuid.UUID) []testenv.Request {
-			return []testenv.Request{
+		{"step down at once", func(ws uuid.UUID) []apitest.Request {
+			return []apitest.Request{
 				{Method: "PATCH", Path: member(ws, a), Token: a.Token, Body: map[string]any{"role": "admin"}},
 				{Method: "PATCH", Path: member(ws, b), Token: b.Token, Body: map[string]any{"role": "admin"}},
 			}
 		}, 200, wsExpect{409, "LAST_OWNER"}, 2},
-		{"remove each other", func(ws uuid.UUID) []testenv.Request {
-			return []testenv.Request{
+		{"remove each other", func(ws uuid.UUID) []apitest.Request {
+			return []apitest.Request{
 				{Method: "DELETE", Path: member(ws, b), Token: a.Token},
 				{Method: "DELETE", Path: member(ws, a), Token: b.Token},
 			}
 		}, 204, wsExpect{403, "FORBIDDEN"}, 1},
-		{"leave at once", func(ws uuid.UUID) []testenv.Request {
-			return []testenv.Request{
+		{"leave at once", func(ws uuid.UUID) []apitest.Request {
+			return []apitest.Request{
 				{Method: "DELETE", Path: member(ws, a), Token: a.Token},
 				{Method: "DELETE", Path: member(ws, b), Token: b.Token},
 			}
@@ -346,11 +347,11 @@ func TestMembersOwnerRacesHTTP(t *testing.T) {
 		t.Run(rc.name, func(t *testing.T) {
 			for round := range 20 {
 				ws := wsCreate(t, e, a.Token, map[string]any{"name": "Race"})
-				testenv.AddMember(t, e.Store, ws.ID, b.ID, "owner")
+				apitest.AddMember(t, e.Store, ws.ID, b.ID, "owner")
 				reqs := rc.reqs(ws.ID)
-				rs := testenv.Race(len(reqs), func(i int) *testenv.Response { return e.Do(reqs[i]) })
+				rs := apitest.Race(len(reqs), func(i int) *apitest.Response { return e.Do(reqs[i]) })
 				wantOneWinner(t, round, rs, rc.win, rc.lose.status, rc.lose.code)
-				roles := testenv.MemberRoles(t, e.Store, ws.ID)
+				roles := apitest.MemberRoles(t, e.Store, ws.ID)
 				if roles.Owners() != 1 || len(roles) != rc.leftOver {
 					t.Fatalf("round %d: roles = %v", round, roles)
 				}

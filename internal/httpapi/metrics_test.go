@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,14 +12,14 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/praxiom/praxiom-api/internal/auth"
+	"github.com/praxiom/praxiom-api/internal/apitest"
+	"github.com/praxiom/praxiom-api/internal/clerktest"
+	"github.com/praxiom/praxiom-api/internal/config"
 	"github.com/praxiom/praxiom-api/internal/devtoken"
 	"github.com/praxiom/praxiom-api/internal/httpapi"
 	"github.com/praxiom/praxiom-api/internal/metrics"
 	"github.com/praxiom/praxiom-api/internal/ratelimit"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
-	"github.com/praxiom/praxiom-api/internal/webhook"
 )
 
 // metScrape fetches /metrics from m's handler (what the metrics listener,
@@ -87,38 +86,26 @@ func metValue(fams map[string]*dto.MetricFamily, name string, labels map[string]
 }
 
 func TestMetrics(t *testing.T) {
-	st, _ := testenv.NewStore(t, store.Options{MaxConns: 7})
-	m := metrics.New(st.Pool())
-
-	// The production verifier chain: JWKS from (fake) Clerk behind the
-	// verified-token cache, both observed.
-	key := testenv.Key(t)
-	fake := newFakeClerk(t, key)
-	v, err := auth.NewVerifier(auth.Config{APIURL: fake.URL(), SecretKey: fakeSecretKey, Leeway: 5 * time.Second, OnJWKSFetch: m.JWKSFetch})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cached := auth.NewCachedVerifier(v, 100, nil)
-	cached.Observe = m.TokenCache
-
-	secret := newSecret()
-	wv, err := webhook.NewVerifier(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw := httpapi.New(httpapi.Deps{
-		Store: st, Verifier: cached, Webhook: wv, TrialDays: 14, Metrics: m,
-		Logger:     slog.New(slog.DiscardHandler),
+	// The production chain: metrics on the server's pool, and tokens
+	// verified with the JWKS of (fake) Clerk behind the verified-token
+	// cache, both observed.
+	key := apitest.Key(t)
+	fake := clerktest.New(t, key)
+	e := apitest.New(t, apitest.Options{Store: store.Options{MaxConns: 7}, ClerkAPIURL: fake.URL(),
 		RateLimits: httpapi.RateLimits{Limiter: ratelimit.NewLocal(newRLClock().Now), PerPlan: map[string]int{"trial": 5}, PerIP: 2},
-	})
-	e := &testenv.Env{TB: t, Store: st, Key: key, Handler: testenv.Spec(t).Wrap(t, raw), WebhookSecret: secret}
+		Config:     func(c *config.Config) { c.ClerkJWTKey, c.TokenCacheSize = "", 100 }})
+	m, st := e.Metrics, e.Store
 
-	tok, err := key.Mint(devtoken.Options{Subject: "user_" + uniq("met"), Email: "metrics@example.com", TTL: time.Hour})
+	// CLERK_SECRET_KEY is set, as in production: the user is provisioned
+	// from Clerk.
+	sub := "user_" + uniq("met")
+	fake.AddUser(clerktest.User{ID: sub, Emails: clerktest.Emails("metrics@example.com")})
+	tok, err := key.Mint(devtoken.Options{Subject: sub, Email: "metrics@example.com", TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wsID, invToken, unknown := uuid.NewString(), "tok-"+uuid.NewString(), "nope-"+uuid.NewString()
-	want := func(r *testenv.Response, status int) {
+	want := func(r *apitest.Response, status int) {
 		t.Helper()
 		if r.Status != status {
 			t.Fatalf("status %d, want %d: %s", r.Status, status, r.Body)
@@ -127,7 +114,7 @@ func TestMetrics(t *testing.T) {
 	want(e.Get("/api/auth/me", tok), 200) // JWKS fetch, cache miss
 	r := e.Get("/api/auth/me", tok)       // cache hit
 	want(r, 200)
-	own := testenv.InsertWorkspace(t, st, "Metrics", uuid.MustParse(decodeMe(t, r).ID))
+	own := apitest.InsertWorkspace(t, st, "Metrics", uuid.MustParse(decodeMe(t, r).ID))
 	want(e.Get("/api/workspaces/"+own.String(), tok), 200)
 	want(e.Get("/api/workspaces/"+wsID, tok), 403)            // not a member
 	want(e.Get("/api/workspaces/"+wsID+"/members", tok), 403) //
@@ -135,10 +122,10 @@ func TestMetrics(t *testing.T) {
 	want(e.Get("/api/invitations/"+invToken, ""), 404)        //
 	want(e.Get("/api/invitations/"+invToken, ""), 404)        //
 	want(e.Get("/api/invitations/"+invToken, ""), 429)        // over the IP limit
-	want(e.Do(testenv.Request{Method: http.MethodGet, Path: "/" + unknown}), 404)
+	want(e.Do(apitest.Request{Method: http.MethodGet, Path: "/" + unknown}), 404)
 
 	clerkID := "user_" + uniq("metwh")
-	created := testenv.UserEvent("user.created", clerkID, "wh-metrics@example.com", "Met", "Rics", time.Now())
+	created := apitest.UserEvent("user.created", clerkID, "wh-metrics@example.com", "Met", "Rics", time.Now())
 	msg := uniq("msg_")
 	want(e.Deliver(msg, created), 200)
 	want(e.Deliver(msg, created), 200) // already processed

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,33 +12,32 @@ import (
 	"testing"
 	"time"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
 	"github.com/praxiom/praxiom-api/internal/auth"
+	"github.com/praxiom/praxiom-api/internal/clerktest"
 	"github.com/praxiom/praxiom-api/internal/devtoken"
-	"github.com/praxiom/praxiom-api/internal/httpapi"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
-	"github.com/praxiom/praxiom-api/internal/webhook"
 )
 
 func TestOpsRequestIDOnEveryResponse(t *testing.T) {
-	e := testenv.New(t, testenv.Options{})
+	e := apitest.New(t, apitest.Options{})
 	tok := e.Token("rid@example.com")
-	body := clerkUser{ID: "user_" + uniq("rid"), Emails: []string{"rid@example.com"}, UpdatedAt: time.Now()}.event("user.created")
+	body := clerktest.User{ID: "user_" + uniq("rid"), Emails: clerktest.Emails("rid@example.com"), UpdatedAt: time.Now()}.Event("user.created")
 	requests := []struct {
 		name   string
-		req    testenv.Request
+		req    apitest.Request
 		status int
 	}{
-		{"healthz", testenv.Request{Method: http.MethodGet, Path: "/healthz"}, 200},
-		{"readyz", testenv.Request{Method: http.MethodGet, Path: "/readyz"}, 200},
-		{"me", testenv.Request{Method: http.MethodGet, Path: "/api/auth/me", Token: tok}, 200},
-		{"me without token", testenv.Request{Method: http.MethodGet, Path: "/api/auth/me"}, 401},
-		{"me with a bad token", testenv.Request{Method: http.MethodGet, Path: "/api/auth/me", Token: "x.y.z"}, 401},
-		{"unknown route", testenv.Request{Method: http.MethodGet, Path: "/nope"}, 404},
-		{"wrong method", testenv.Request{Method: http.MethodPost, Path: "/healthz"}, 405},
-		{"webhook without signature", testenv.Request{Method: http.MethodPost, Path: "/webhooks/clerk", Body: body}, 400},
-		{"webhook delivery", testenv.Request{Method: http.MethodPost, Path: "/webhooks/clerk", Body: body,
-			Header: testenv.SignedHeaders(t, e.WebhookSecret, uniq("msg_"), time.Now(), body)}, 200},
+		{"healthz", apitest.Request{Method: http.MethodGet, Path: "/healthz"}, 200},
+		{"readyz", apitest.Request{Method: http.MethodGet, Path: "/readyz"}, 200},
+		{"me", apitest.Request{Method: http.MethodGet, Path: "/api/auth/me", Token: tok}, 200},
+		{"me without token", apitest.Request{Method: http.MethodGet, Path: "/api/auth/me"}, 401},
+		{"me with a bad token", apitest.Request{Method: http.MethodGet, Path: "/api/auth/me", Token: "x.y.z"}, 401},
+		{"unknown route", apitest.Request{Method: http.MethodGet, Path: "/nope"}, 404},
+		{"wrong method", apitest.Request{Method: http.MethodPost, Path: "/healthz"}, 405},
+		{"webhook without signature", apitest.Request{Method: http.MethodPost, Path: "/webhooks/clerk", Body: body}, 400},
+		{"webhook delivery", apitest.Request{Method: http.MethodPost, Path: "/webhooks/clerk", Body: body,
+			Header: apitest.SignedHeaders(t, e.WebhookSecret, uniq("msg_"), time.Now(), body)}, 200},
 	}
 	for _, tc := range requests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,7 +59,7 @@ func TestOpsRequestIDOnEveryResponse(t *testing.T) {
 			req.Header = cloneHeader(req.Header)
 			req.Header.Set("X-Request-ID", "caller-"+strings.ReplaceAll(tc.name, " ", "_"))
 			if tc.name == "webhook delivery" {
-				req.Header = testenv.SignedHeaders(t, e.WebhookSecret, uniq("msg_"), time.Now(), body)
+				req.Header = apitest.SignedHeaders(t, e.WebhookSecret, uniq("msg_"), time.Now(), body)
 				req.Header.Set("X-Request-ID", "caller-webhook")
 			}
 			r := e.Do(req)
@@ -75,7 +73,7 @@ func TestOpsRequestIDOnEveryResponse(t *testing.T) {
 	}
 }
 
-func mustCode(t *testing.T, r *testenv.Response) string {
+func mustCode(t *testing.T, r *apitest.Response) string {
 	t.Helper()
 	c := r.Code()
 	if c == "" {
@@ -92,7 +90,7 @@ func cloneHeader(h http.Header) http.Header {
 }
 
 func TestOpsCallerRequestID(t *testing.T) {
-	e := testenv.New(t, testenv.Options{})
+	e := apitest.New(t, apitest.Options{})
 	cases := []struct {
 		id   string
 		echo bool
@@ -118,7 +116,7 @@ func TestOpsCallerRequestID(t *testing.T) {
 			h := http.Header{}
 			h["X-Request-Id"] = []string{tc.id} // set raw: some are not valid header values
 			for _, path := range []string{"/healthz", "/nope"} {
-				r := e.Do(testenv.Request{Method: http.MethodGet, Path: path, Header: h})
+				r := e.Do(apitest.Request{Method: http.MethodGet, Path: path, Header: h})
 				got := r.Header.Get("X-Request-ID")
 				if tc.echo && got != tc.id {
 					t.Errorf("%s: X-Request-ID = %q, want the caller's %q", path, got, tc.id)
@@ -135,9 +133,9 @@ func TestOpsCallerRequestID(t *testing.T) {
 }
 
 func TestOpsNotFound(t *testing.T) {
-	e := testenv.New(t, testenv.Options{})
+	e := apitest.New(t, apitest.Options{})
 	tok := e.Token("nf@example.com")
-	for _, req := range []testenv.Request{
+	for _, req := range []apitest.Request{
 		{Method: http.MethodGet, Path: "/nope"},
 		{Method: http.MethodPost, Path: "/nope", Body: map[string]any{}},
 		{Method: http.MethodGet, Path: "/healthz/extra"},
@@ -152,20 +150,20 @@ func TestOpsNotFound(t *testing.T) {
 }
 
 func TestOpsMethodNotAllowed(t *testing.T) {
-	e := testenv.New(t, testenv.Options{})
+	e := apitest.New(t, apitest.Options{})
 	tok := e.Token("mna@example.com")
 	for _, tc := range []struct {
-		req   testenv.Request
+		req   apitest.Request
 		allow string
 	}{
-		{testenv.Request{Method: http.MethodPost, Path: "/healthz"}, "GET"},
-		{testenv.Request{Method: http.MethodDelete, Path: "/healthz"}, "GET"},
-		{testenv.Request{Method: http.MethodPut, Path: "/readyz"}, "GET"},
-		{testenv.Request{Method: http.MethodGet, Path: "/webhooks/clerk"}, "POST"},
+		{apitest.Request{Method: http.MethodPost, Path: "/healthz"}, "GET"},
+		{apitest.Request{Method: http.MethodDelete, Path: "/healthz"}, "GET"},
+		{apitest.Request{Method: http.MethodPut, Path: "/readyz"}, "GET"},
+		{apitest.Request{Method: http.MethodGet, Path: "/webhooks/clerk"}, "POST"},
 		// Under /api authentication runs before routing, hence the tokens.
-		{testenv.Request{Method: http.MethodPost, Path: "/api/invitations/sometoken", Token: tok}, "GET"},
-		{testenv.Request{Method: http.MethodPatch, Path: "/api/invitations/sometoken", Token: tok}, "GET"},
-		{testenv.Request{Method: http.MethodPost, Path: "/api/auth/me", Token: tok}, "GET"},
+		{apitest.Request{Method: http.MethodPost, Path: "/api/invitations/sometoken", Token: tok}, "GET"},
+		{apitest.Request{Method: http.MethodPatch, Path: "/api/invitations/sometoken", Token: tok}, "GET"},
+		{apitest.Request{Method: http.MethodPost, Path: "/api/auth/me", Token: tok}, "GET"},
 	} {
 		t.Run(tc.req.Method+" "+tc.req.Path, func(t *testing.T) {
 			r := e.Do(tc.req)
@@ -178,7 +176,7 @@ func TestOpsMethodNotAllowed(t *testing.T) {
 }
 
 func TestOpsHealthz(t *testing.T) {
-	e := testenv.New(t, testenv.Options{})
+	e := apitest.New(t, apitest.Options{})
 	r := e.Get("/healthz", "")
 	if r.Status != http.StatusOK || strings.TrimSpace(string(r.Body)) != `{"status":"ok"}` {
 		t.Fatalf("GET /healthz = %d %s, want 200 {\"status\":\"ok\"}", r.Status, r.Body)
@@ -198,14 +196,14 @@ func (f fakeReadiness) Pending(context.Context) (bool, error) { return f.pending
 
 func TestOpsReadyz(t *testing.T) {
 	t.Run("migrated", func(t *testing.T) {
-		e := testenv.New(t, testenv.Options{})
+		e := apitest.New(t, apitest.Options{})
 		r := e.Get("/readyz", "")
 		if r.Status != http.StatusOK || strings.TrimSpace(string(r.Body)) != `{"status":"ok"}` {
 			t.Fatalf("GET /readyz = %d %s, want 200 {\"status\":\"ok\"}", r.Status, r.Body)
 		}
 	})
 	t.Run("migration pending", func(t *testing.T) {
-		e := testenv.New(t, testenv.Options{Readiness: fakeReadiness{pending: true}})
+		e := apitest.New(t, apitest.Options{Readiness: fakeReadiness{pending: true}})
 		wantError(t, e.Get("/readyz", ""), http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
 		// Liveness is unaffected.
 		if r := e.Get("/healthz", ""); r.Status != http.StatusOK {
@@ -213,7 +211,7 @@ func TestOpsReadyz(t *testing.T) {
 		}
 	})
 	t.Run("migration state unreadable", func(t *testing.T) {
-		e := testenv.New(t, testenv.Options{Readiness: fakeReadiness{err: errors.New("pq: relation goose_db_version does not exist")}})
+		e := apitest.New(t, apitest.Options{Readiness: fakeReadiness{err: errors.New("pq: relation goose_db_version does not exist")}})
 		r := e.Get("/readyz", "")
 		env := wantError(t, r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
 		if strings.Contains(env.Error.Message, "goose") || strings.Contains(env.Error.Message, "pq:") {
@@ -221,7 +219,7 @@ func TestOpsReadyz(t *testing.T) {
 		}
 	})
 	t.Run("real migrator with a migration rolled back", func(t *testing.T) {
-		e := testenv.New(t, testenv.Options{})
+		e := apitest.New(t, apitest.Options{})
 		// Forget the newest applied migration: the migrator then reports
 		// it pending.
 		if _, err := e.Store.Pool().Exec(context.Background(),
@@ -246,8 +244,8 @@ func (panickingReadiness) Pending(context.Context) (bool, error) {
 
 func TestOpsPanicBecomes500(t *testing.T) {
 	const secretCause = "boom: SELECT * FROM users WHERE password='hunter2'"
-	e := testenv.New(t, testenv.Options{Verifier: panickingVerifier{value: secretCause}, Readiness: panickingReadiness{}})
-	for _, req := range []testenv.Request{
+	e := apitest.New(t, apitest.Options{Verifier: panickingVerifier{value: secretCause}, Readiness: panickingReadiness{}})
+	for _, req := range []apitest.Request{
 		{Method: http.MethodGet, Path: "/api/auth/me", Token: "a.b.c"},
 		{Method: http.MethodGet, Path: "/readyz"},
 	} {
@@ -280,7 +278,7 @@ func TestOpsPanicBecomes500(t *testing.T) {
 }
 
 func TestOpsAbortHandlerPanicIsRethrown(t *testing.T) {
-	e := testenv.New(t, testenv.Options{Verifier: panickingVerifier{value: http.ErrAbortHandler}, NoSpecCheck: true})
+	e := apitest.New(t, apitest.Options{Verifier: panickingVerifier{value: http.ErrAbortHandler}, NoSpecCheck: true})
 	defer func() {
 		if rec := recover(); rec != http.ErrAbortHandler {
 			t.Errorf("recovered %v, want http.ErrAbortHandler to reach net/http", rec)
@@ -331,23 +329,11 @@ func TestOpsDatabaseDown(t *testing.T) {
 		"database hangs":     silentListener(t),
 	} {
 		t.Run(name, func(t *testing.T) {
-			st, err := store.Open(context.Background(), dbURL, store.Options{ConnectTimeout: 300 * time.Millisecond})
-			if err != nil {
-				t.Fatalf("store.Open must not wait for the database: %v", err)
-			}
-			t.Cleanup(st.Close)
-			key := testenv.Key(t)
-			secret := newSecret()
-			whv, err := webhook.NewVerifier(secret)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var logs testenv.SyncBuffer
-			h := testenv.Spec(t).Wrap(t, httpapi.New(httpapi.Deps{
-				Store: st, Verifier: pemVerifier(t, key, nil), Webhook: whv, TrialDays: 14,
-				Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
-			}))
-			do := func(method, path string, hdr http.Header, body []byte) *testenv.Response {
+			// apitest.New fails the test when store.Open waits for the
+			// database instead of returning at once.
+			e := apitest.New(t, apitest.Options{DatabaseURL: dbURL, Store: store.Options{ConnectTimeout: 300 * time.Millisecond}})
+			key, secret := e.Key, e.WebhookSecret
+			do := func(method, path string, hdr http.Header, body []byte) *apitest.Response {
 				t.Helper()
 				req := httptest.NewRequest(method, path, bytes.NewReader(body))
 				for k, v := range hdr {
@@ -355,11 +341,11 @@ func TestOpsDatabaseDown(t *testing.T) {
 				}
 				w := httptest.NewRecorder()
 				start := time.Now()
-				h.ServeHTTP(w, req)
+				e.Handler.ServeHTTP(w, req)
 				if d := time.Since(start); d > 10*time.Second {
 					t.Errorf("%s %s took %v; want a bounded wait", method, path, d)
 				}
-				return &testenv.Response{Status: w.Code, Header: w.Header(), Body: w.Body.Bytes()}
+				return &apitest.Response{Status: w.Code, Header: w.Header(), Body: w.Body.Bytes()}
 			}
 
 			tok := mintWith(t, key, devtoken.Options{})
@@ -375,14 +361,14 @@ func TestOpsDatabaseDown(t *testing.T) {
 
 			wantError(t, do(http.MethodGet, "/readyz", nil, nil), http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
 
-			body := clerkUser{ID: "user_" + uniq("down"), Emails: []string{"down@example.com"}, UpdatedAt: time.Now()}.event("user.created")
-			hdr := testenv.SignedHeaders(t, secret, uniq("msg_"), time.Now(), body)
+			body := clerktest.User{ID: "user_" + uniq("down"), Emails: clerktest.Emails("down@example.com"), UpdatedAt: time.Now()}.Event("user.created")
+			hdr := apitest.SignedHeaders(t, secret, uniq("msg_"), time.Now(), body)
 			wantError(t, do(http.MethodPost, "/api/webhooks/clerk", hdr, body), http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
 
 			if r := do(http.MethodGet, "/healthz", nil, nil); r.Status != http.StatusOK {
 				t.Errorf("GET /healthz = %d, want 200 while the process runs", r.Status)
 			}
-			assertLogsClean(t, logs.String(), append(tokenSecrets(tok), secret, strings.TrimPrefix(secret, "whsec_"), "praxiom:secret")...)
+			assertLogsClean(t, e.Logs(), append(tokenSecrets(tok), secret, strings.TrimPrefix(secret, "whsec_"), "praxiom:secret")...)
 		})
 	}
 }

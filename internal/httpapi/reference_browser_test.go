@@ -20,7 +20,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/praxiom/praxiom-api/internal/testenv"
+	"github.com/praxiom/praxiom-api/internal/apitest"
 )
 
 // TestReferenceRendersInABrowser loads GET /docs from the real router in
@@ -33,13 +33,13 @@ import (
 func TestReferenceRendersInABrowser(t *testing.T) {
 	start := time.Now()
 	chromium := chromiumPath(t)
-	e := testenv.New(t, testenv.Options{})
+	e := apitest.New(t, apitest.Options{})
 	srv := httptest.NewServer(e.Handler)
 	t.Cleanup(srv.Close)
 
 	type operation struct{ ID, Summary, Path string }
 	var ops []operation
-	for path, item := range testenv.Spec(t).Doc().Paths.Map() {
+	for path, item := range apitest.Spec(t).Doc().Paths.Map() {
 		for _, op := range item.Operations() {
 			ops = append(ops, operation{op.OperationID, op.Summary, path})
 		}

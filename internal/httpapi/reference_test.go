@@ -8,7 +8,7 @@ import (
 
 	"github.com/praxiom/praxiom-api/api"
 	"github.com/praxiom/praxiom-api/internal/apidocs"
-	"github.com/praxiom/praxiom-api/internal/testenv"
+	"github.com/praxiom/praxiom-api/internal/apitest"
 )
 
 // TestReferenceRoutes holds the API reference routes to api/openapi.yaml
@@ -16,7 +16,7 @@ import (
 // strong ETag with Cache-Control: no-cache, nosniff everywhere, the CSP on
 // the page only, and 304 without a body for a matching If-None-Match.
 func TestReferenceRoutes(t *testing.T) {
-	e := testenv.New(t, testenv.Options{})
+	e := apitest.New(t, apitest.Options{})
 	specJSON, err := api.JSON()
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +35,7 @@ func TestReferenceRoutes(t *testing.T) {
 		t.Run(tc.path, func(t *testing.T) {
 			// A bearer token, even a bad one, is ignored: the routes are public.
 			for _, token := range []string{"", "not-a-token"} {
-				res := e.Do(testenv.Request{Method: http.MethodGet, Path: tc.path, Token: token})
+				res := e.Do(apitest.Request{Method: http.MethodGet, Path: tc.path, Token: token})
 				if res.Status != http.StatusOK {
 					t.Fatalf("GET %s (token %q) = %d: %s", tc.path, token, res.Status, res.Body)
 				}
@@ -43,7 +43,7 @@ func TestReferenceRoutes(t *testing.T) {
 					t.Fatalf("GET %s: the body (%d bytes) is not the embedded file (%d bytes)", tc.path, len(res.Body), len(tc.body))
 				}
 			}
-			res := e.Do(testenv.Request{Method: http.MethodGet, Path: tc.path})
+			res := e.Do(apitest.Request{Method: http.MethodGet, Path: tc.path})
 			h := res.Header
 			etag := h.Get("ETag")
 			if got := h.Get("Content-Type"); got != tc.contentType {
@@ -61,7 +61,7 @@ func TestReferenceRoutes(t *testing.T) {
 			if got, want := h.Get("Content-Security-Policy"), map[bool]string{true: apidocs.ContentSecurityPolicy}[tc.csp]; got != want {
 				t.Errorf("Content-Security-Policy %q, want %q", got, want)
 			}
-			if again := e.Do(testenv.Request{Method: http.MethodGet, Path: tc.path}); again.Header.Get("ETag") != etag || !bytes.Equal(again.Body, res.Body) {
+			if again := e.Do(apitest.Request{Method: http.MethodGet, Path: tc.path}); again.Header.Get("ETag") != etag || !bytes.Equal(again.Body, res.Body) {
 				t.Error("a second GET gave another ETag or other bytes")
 			}
 
@@ -77,7 +77,7 @@ func TestReferenceRoutes(t *testing.T) {
 				{etag[:len(etag)-2] + `"`, http.StatusOK},
 				{"", http.StatusOK},
 			} {
-				res := e.Do(testenv.Request{Method: http.MethodGet, Path: tc.path,
+				res := e.Do(apitest.Request{Method: http.MethodGet, Path: tc.path,
 					Header: http.Header{"If-None-Match": {c.ifNoneMatch}}})
 				if res.Status != c.want {
 					t.Errorf("If-None-Match %q: %d, want %d", c.ifNoneMatch, res.Status, c.want)
@@ -92,7 +92,7 @@ func TestReferenceRoutes(t *testing.T) {
 			}
 
 			// Other methods: 405 with Allow (the error envelope).
-			post := e.Do(testenv.Request{Method: http.MethodPost, Path: tc.path, Body: map[string]any{}})
+			post := e.Do(apitest.Request{Method: http.MethodPost, Path: tc.path, Body: map[string]any{}})
 			if post.Status != http.StatusMethodNotAllowed || post.Header.Get("Allow") != "GET" {
 				t.Errorf("POST %s = %d, Allow %q; want 405, Allow GET", tc.path, post.Status, post.Header.Get("Allow"))
 			}
@@ -101,7 +101,7 @@ func TestReferenceRoutes(t *testing.T) {
 
 	// Only the listed files are served.
 	for _, path := range []string{"/docs/", "/docs/redoc.standalone.js.map", "/docs/../go.mod", "/openapi.yml"} {
-		if res := e.Do(testenv.Request{Method: http.MethodGet, Path: path}); res.Status != http.StatusNotFound || res.Code() != "NOT_FOUND" {
+		if res := e.Do(apitest.Request{Method: http.MethodGet, Path: path}); res.Status != http.StatusNotFound || res.Code() != "NOT_FOUND" {
 			t.Errorf("GET %s = %d %s, want 404 NOT_FOUND", path, res.Status, res.Code())
 		}
 	}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
 // Issue #5, part 1: an authenticated request costs one database round trip.
@@ -88,7 +88,7 @@ func storeOptions(tr *rtTracer) store.Options { return store.Options{MaxConns: 1
 
 func TestRoundTripsPerAuthenticatedRequest(t *testing.T) {
 	tr := &rtTracer{}
-	e := testenv.New(t, testenv.Options{PLGGatingOff: true, Store: storeOptions(tr)})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true, Store: storeOptions(tr)})
 
 	owner := signUp(t, e, "rt-owner")
 	ws := wsCreate(t, e, owner.Token, map[string]any{"name": "Round trips"})

@@ -12,11 +12,11 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
 	"github.com/praxiom/praxiom-api/internal/httpapi"
 	"github.com/praxiom/praxiom-api/internal/ratelimit"
 	"github.com/praxiom/praxiom-api/internal/smtptest"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
 // wlStatus is what joining answers.
@@ -49,12 +49,12 @@ type wlApproval struct {
 	Emails   int `json:"emails_queued"`
 }
 
-func wlJoin(e *testenv.Env, body any) *testenv.Response {
-	return e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/waitlist", Body: body})
+func wlJoin(e *apitest.Env, body any) *apitest.Response {
+	return e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/waitlist", Body: body})
 }
 
 // wlJoined joins with email and wants status and position.
-func wlJoined(t *testing.T, e *testenv.Env, body map[string]any, code int, status string, position int) {
+func wlJoined(t *testing.T, e *apitest.Env, body map[string]any, code int, status string, position int) {
 	t.Helper()
 	got := wantJSON[wlStatus](t, wlJoin(e, body), code)
 	if got.Status != status || (position == 0) != (got.Position == nil) || (got.Position != nil && *got.Position != position) {
@@ -62,13 +62,13 @@ func wlJoined(t *testing.T, e *testenv.Env, body map[string]any, code int, statu
 	}
 }
 
-func wlListed(t *testing.T, e *testenv.Env, tok, query string) wlList {
+func wlListed(t *testing.T, e *apitest.Env, tok, query string) wlList {
 	t.Helper()
 	return wantJSON[wlList](t, e.Get("/api/admin/waitlist"+query, tok), http.StatusOK)
 }
 
-func wlApprove(e *testenv.Env, tok string, ids any) *testenv.Response {
-	return e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/admin/waitlist/approve", Token: tok,
+func wlApprove(e *apitest.Env, tok string, ids any) *apitest.Response {
+	return e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/admin/waitlist/approve", Token: tok,
 		Body: map[string]any{"waitlist_entry_ids": ids}})
 }
 
@@ -85,7 +85,7 @@ func wlIDs(l wlList) []uuid.UUID {
 // and position (200) and changes nothing; approving an entry moves the
 // ones after it up, and it answers approved with no position.
 func TestWaitlistPositions(t *testing.T) {
-	e := testenv.New(t, testenv.Options{})
+	e := apitest.New(t, apitest.Options{})
 	wlJoined(t, e, map[string]any{"email": "first@example.com", "name": "First", "source": "newsletter"}, http.StatusCreated, "waiting", 1)
 	wlJoined(t, e, map[string]any{"email": "second@example.com"}, http.StatusCreated, "waiting", 2)
 	wlJoined(t, e, map[string]any{"email": " THIRD@Example.com ", "name": nil, "referral_code": nil, "source": nil}, http.StatusCreated, "waiting", 3)
@@ -149,7 +149,7 @@ func TestWaitlistPositions(t *testing.T) {
 // counts nothing. referral_count comes with the one query that
 // authenticates the request.
 func TestWaitlistReferrals(t *testing.T) {
-	e := testenv.New(t, testenv.Options{})
+	e := apitest.New(t, apitest.Options{})
 	ada := signUp(t, e, "ada@example.com")
 	me := decodeMe(t, e.Get("/api/auth/me", ada.Token))
 	if me.ReferralCount != 0 {
@@ -199,7 +199,7 @@ func TestWaitlistReferrals(t *testing.T) {
 // TestWaitlistValidation: 422 names every bad field; bodies that are not
 // JSON objects are 400; the wrong media type is 415; nothing is stored.
 func TestWaitlistValidation(t *testing.T) {
-	e := testenv.New(t, testenv.Options{})
+	e := apitest.New(t, apitest.Options{})
 	for _, tc := range []struct {
 		name string
 		body any
@@ -223,9 +223,9 @@ func TestWaitlistValidation(t *testing.T) {
 		http.StatusCreated, "waiting", 1)
 	wantError(t, wlJoin(e, `{"email":`), http.StatusBadRequest, "BAD_REQUEST")
 	wantError(t, wlJoin(e, `[]`), http.StatusBadRequest, "BAD_REQUEST")
-	wantError(t, e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/waitlist", Body: `{"email":"x@example.com"}`,
+	wantError(t, e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/waitlist", Body: `{"email":"x@example.com"}`,
 		Header: http.Header{"Content-Type": {"text/plain"}}}), http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE")
-	wantError(t, e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/waitlist",
+	wantError(t, e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/waitlist",
 		Body: `{"email":"` + strings.Repeat("a", 2<<20) + `"}`}), http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
 	r := e.Get("/api/waitlist", "")
 	wantError(t, r, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED")
@@ -237,9 +237,9 @@ func TestWaitlistValidation(t *testing.T) {
 // TestWaitlistPerIPLimit: joining is limited per client IP with the
 // invitation look-up's budget (one per IP for the public routes).
 func TestWaitlistPerIPLimit(t *testing.T) {
-	e := testenv.New(t, testenv.Options{RateLimits: httpapi.RateLimits{Limiter: ratelimit.NewLocal(nil), PerIP: 3}})
-	join := func(i int, remote string) *testenv.Response {
-		return e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/waitlist", RemoteAddr: remote,
+	e := apitest.New(t, apitest.Options{RateLimits: httpapi.RateLimits{Limiter: ratelimit.NewLocal(nil), PerIP: 3}})
+	join := func(i int, remote string) *apitest.Response {
+		return e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/waitlist", RemoteAddr: remote,
 			Body: map[string]any{"email": fmt.Sprintf("ip%d@example.com", i)}})
 	}
 	for i := range 2 {
@@ -249,7 +249,7 @@ func TestWaitlistPerIPLimit(t *testing.T) {
 			t.Errorf("X-RateLimit-Limit %q", r.Header.Get("X-RateLimit-Limit"))
 		}
 	}
-	wantError(t, e.Do(testenv.Request{Method: http.MethodGet, Path: "/api/invitations/unknown-token", RemoteAddr: "203.0.113.5:3000"}),
+	wantError(t, e.Do(apitest.Request{Method: http.MethodGet, Path: "/api/invitations/unknown-token", RemoteAddr: "203.0.113.5:3000"}),
 		http.StatusNotFound, "NOT_FOUND") // the third, shared with the look-up
 	r := join(9, "203.0.113.5:2000")
 	wantError(t, r, http.StatusTooManyRequests, "RATE_LIMITED")
@@ -266,14 +266,14 @@ func TestWaitlistPerIPLimit(t *testing.T) {
 // reach the admin waitlist routes (they sit behind the /api/admin chain,
 // which also refuses impersonated sessions).
 func TestWaitlistAdminRoutesForbidden(t *testing.T) {
-	e := testenv.New(t, testenv.Options{})
+	e := apitest.New(t, apitest.Options{})
 	wlJoined(t, e, map[string]any{"email": "w@example.com"}, http.StatusCreated, "waiting", 1)
 	id := scalar[uuid.UUID](t, e, `SELECT id FROM waitlist_entries`)
 	user := signUp(t, e, "user@example.com")
 	root := signUp(t, e, "root@example.com")
 	execSQL(t, e, `UPDATE users SET is_admin = true WHERE id = $1`, root.ID)
-	ws := testenv.InsertWorkspace(t, e.Store, "Keys", root.ID)
-	r := e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/workspaces/" + ws.String() + "/api-keys", Token: root.Token,
+	ws := apitest.InsertWorkspace(t, e.Store, "Keys", root.ID)
+	r := e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/workspaces/" + ws.String() + "/api-keys", Token: root.Token,
 		Body: map[string]any{"name": "k", "role": "admin"}})
 	key := wantJSON[struct {
 		Key string `json:"key"`
@@ -303,7 +303,7 @@ func TestWaitlistAdminRoutesForbidden(t *testing.T) {
 // sends nothing; the emailed code works.
 func TestWaitlistApprove(t *testing.T) {
 	srv := smtptest.Start(t, smtptest.Options{})
-	e := mailEnv(t, srv, testenv.Options{})
+	e := mailEnv(t, srv, apitest.Options{})
 	admin := acAdmin(t, e, "admin@example.com")
 	wlJoined(t, e, map[string]any{"email": "ann@example.com", "name": "Ann <i>&</i>"}, http.StatusCreated, "waiting", 1)
 	wlJoined(t, e, map[string]any{"email": "ben@example.com"}, http.StatusCreated, "waiting", 2)
@@ -328,7 +328,7 @@ func TestWaitlistApprove(t *testing.T) {
 			JOIN access_codes c ON c.id = w.access_code_id WHERE w.email = $1`, m.To[0]).Scan(&code, &meta); err != nil {
 			t.Fatal(err)
 		}
-		link := testenv.TestAppURL + "/redeem?code=" + code
+		link := apitest.TestAppURL + "/redeem?code=" + code
 		if !strings.Contains(m.Text, code) || !strings.Contains(m.Text, link) || !strings.Contains(m.HTML, `href="`+link+`"`) {
 			t.Errorf("email to %s lacks the code %s or the link:\n%s\n%s", m.To[0], code, m.Text, m.HTML)
 		}
@@ -375,7 +375,7 @@ func TestWaitlistApprove(t *testing.T) {
 // once approve, code and email each entry once.
 func TestWaitlistApproveConcurrently(t *testing.T) {
 	srv := smtptest.Start(t, smtptest.Options{})
-	e := mailEnv(t, srv, testenv.Options{Store: store.Options{MaxConns: 8}})
+	e := mailEnv(t, srv, apitest.Options{Store: store.Options{MaxConns: 8}})
 	admins := []string{acAdmin(t, e, "a1@example.com"), acAdmin(t, e, "a2@example.com")}
 	total := 0
 	for round := range 5 {
@@ -387,7 +387,7 @@ func TestWaitlistApproveConcurrently(t *testing.T) {
 		}
 		// Overlapping lists in different orders.
 		lists := [][]uuid.UUID{ids, slices.Concat(ids[3:], ids[:4])}
-		rs := testenv.Race(2, func(i int) *testenv.Response { return wlApprove(e, admins[i], lists[i]) })
+		rs := apitest.Race(2, func(i int) *apitest.Response { return wlApprove(e, admins[i], lists[i]) })
 		sum := wlApproval{}
 		for _, r := range rs {
 			a := wantJSON[wlApproval](t, r, http.StatusOK)
@@ -425,7 +425,7 @@ func TestWaitlistApproveConcurrently(t *testing.T) {
 // TestWaitlistApproveValidation: 422 for a missing, empty, too long or
 // malformed list; nothing changes.
 func TestWaitlistApproveValidation(t *testing.T) {
-	e := testenv.New(t, testenv.Options{})
+	e := apitest.New(t, apitest.Options{})
 	admin := acAdmin(t, e, "admin@example.com")
 	many := make([]uuid.UUID, 501)
 	for i := range many {
@@ -445,7 +445,7 @@ func TestWaitlistApproveValidation(t *testing.T) {
 		{"unknown field", map[string]any{"waitlist_entry_ids": []string{uuid.NewString()}, "all": true}, []string{"all"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			wantFields(t, e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/admin/waitlist/approve", Token: admin,
+			wantFields(t, e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/admin/waitlist/approve", Token: admin,
 				Body: tc.body}), tc.want...)
 		})
 	}
@@ -454,10 +454,10 @@ func TestWaitlistApproveValidation(t *testing.T) {
 	if got != (wlApproval{}) {
 		t.Errorf("500 unknown ids: %+v", got)
 	}
-	wantError(t, e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/admin/waitlist/approve", Token: admin, Body: `{`}),
+	wantError(t, e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/admin/waitlist/approve", Token: admin, Body: `{`}),
 		http.StatusBadRequest, "BAD_REQUEST")
-	wantError(t, e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/admin/waitlist/approve", Token: admin,
+	wantError(t, e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/admin/waitlist/approve", Token: admin,
 		Body: `{"waitlist_entry_ids": ["` + strings.Repeat("a", 2<<20) + `"]}`}), http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
-	wantError(t, e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/admin/waitlist/approve", Token: admin, Body: `{}`,
+	wantError(t, e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/admin/waitlist/approve", Token: admin, Body: `{}`,
 		Header: http.Header{"Content-Type": {"text/plain"}}}), http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE")
 }

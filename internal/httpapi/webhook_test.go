@@ -12,27 +12,29 @@ import (
 	"testing"
 	"time"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
+	"github.com/praxiom/praxiom-api/internal/clerktest"
 	"github.com/praxiom/praxiom-api/internal/devtoken"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
-// webhookPaths are the two paths the Clerk webhook is served at (§8).
+// webhookPaths are the two paths the Clerk webhook is served at
+// (api/openapi.yaml, receiveClerkWebhook and receiveClerkWebhookAlias).
 var webhookPaths = []string{"/api/webhooks/clerk", "/webhooks/clerk"}
 
 // deliverTo posts body to path signed with secret for message id at ts;
 // edit, when set, may change the headers before sending.
-func deliverTo(t *testing.T, e *testenv.Env, path, secret, id string, ts time.Time, body []byte, edit func(h http.Header)) *testenv.Response {
+func deliverTo(t *testing.T, e *apitest.Env, path, secret, id string, ts time.Time, body []byte, edit func(h http.Header)) *apitest.Response {
 	t.Helper()
-	h := testenv.SignedHeaders(t, secret, id, ts, body)
+	h := apitest.SignedHeaders(t, secret, id, ts, body)
 	if edit != nil {
 		edit(h)
 	}
-	return e.Do(testenv.Request{Method: http.MethodPost, Path: path, Body: body, Header: h})
+	return e.Do(apitest.Request{Method: http.MethodPost, Path: path, Body: body, Header: h})
 }
 
 // assertStatusBody checks a 200 {"status": want}.
-func assertStatusBody(t *testing.T, r *testenv.Response, want string) {
+func assertStatusBody(t *testing.T, r *apitest.Response, want string) {
 	t.Helper()
 	if r.Status != http.StatusOK {
 		t.Fatalf("status %d, want 200 %q: %s", r.Status, want, r.Body)
@@ -54,7 +56,7 @@ func newSecret() string {
 }
 
 // userRow returns the stored row of clerkID.
-func userRow(t *testing.T, e *testenv.Env, clerkID string) store.User {
+func userRow(t *testing.T, e *apitest.Env, clerkID string) store.User {
 	t.Helper()
 	u, err := e.Store.UserByClerkID(context.Background(), clerkID)
 	if err != nil {
@@ -83,16 +85,16 @@ func rowProfile(u store.User) profileOf {
 func TestWebhookMatrix(t *testing.T) {
 	for _, path := range webhookPaths {
 		t.Run(strings.TrimPrefix(path, "/"), func(t *testing.T) {
-			e := testenv.New(t, testenv.Options{})
+			e := apitest.New(t, apitest.Options{})
 			webhookMatrix(t, e, path)
 			assertLogsClean(t, e.Logs(), e.WebhookSecret, strings.TrimPrefix(e.WebhookSecret, "whsec_"))
 		})
 	}
 }
 
-func webhookMatrix(t *testing.T, e *testenv.Env, path string) {
+func webhookMatrix(t *testing.T, e *apitest.Env, path string) {
 	secret := e.WebhookSecret
-	deliver := func(t *testing.T, body []byte) *testenv.Response {
+	deliver := func(t *testing.T, body []byte) *apitest.Response {
 		t.Helper()
 		return deliverTo(t, e, path, secret, uniq("msg_"), time.Now(), body, nil)
 	}
@@ -101,21 +103,21 @@ func webhookMatrix(t *testing.T, e *testenv.Env, path string) {
 	t.Run("created applies the derived fields", func(t *testing.T) {
 		cases := []struct {
 			name        string
-			user        clerkUser
+			user        clerktest.User
 			email, disp string
 		}{
-			{"primary by id, first and last", clerkUser{Emails: []string{"other@example.com", "Grace.Hopper@Example.com"}, Primary: 1,
-				First: " Grace ", Last: "Hopper", Username: "gh", ImageURL: "https://img.clerk.com/g.png"}, "grace.hopper@example.com", "Grace Hopper"},
-			{"first only", clerkUser{Emails: []string{"f@example.com"}, First: "Grace"}, "f@example.com", "Grace"},
-			{"last only", clerkUser{Emails: []string{"l@example.com"}, Last: "Hopper"}, "l@example.com", "Hopper"},
-			{"username", clerkUser{Emails: []string{"u@example.com"}, Username: "amazing_grace"}, "u@example.com", "amazing_grace"},
-			{"email local part", clerkUser{Emails: []string{"Local.Part@example.com"}}, "local.part@example.com", "local.part"},
+			{"primary by id, first and last", clerktest.User{Emails: clerktest.Emails("other@example.com", "Grace.Hopper@Example.com"), Primary: 1,
+				FirstName: " Grace ", LastName: "Hopper", Username: "gh", ImageURL: "https://img.clerk.com/g.png"}, "grace.hopper@example.com", "Grace Hopper"},
+			{"first only", clerktest.User{Emails: clerktest.Emails("f@example.com"), FirstName: "Grace"}, "f@example.com", "Grace"},
+			{"last only", clerktest.User{Emails: clerktest.Emails("l@example.com"), LastName: "Hopper"}, "l@example.com", "Hopper"},
+			{"username", clerktest.User{Emails: clerktest.Emails("u@example.com"), Username: "amazing_grace"}, "u@example.com", "amazing_grace"},
+			{"email local part", clerktest.User{Emails: clerktest.Emails("Local.Part@example.com")}, "local.part@example.com", "local.part"},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				u := tc.user
 				u.ID, u.UpdatedAt = "user_"+uniq("wc"), base
-				assertStatusBody(t, deliver(t, u.event("user.created")), "ok")
+				assertStatusBody(t, deliver(t, u.Event("user.created")), "ok")
 				row := userRow(t, e, u.ID)
 				want := profileOf{Email: tc.email, Name: tc.disp, Avatar: u.ImageURL, ClerkUpdatedAt: base.UTC()}
 				if got := rowProfile(row); got != want {
@@ -131,8 +133,8 @@ func webhookMatrix(t *testing.T, e *testenv.Env, path string) {
 	t.Run("created then visible on /api/auth/me", func(t *testing.T) {
 		email := uniq("me") + "@example.com"
 		sub := devtoken.SubjectForEmail(email)
-		u := clerkUser{ID: sub, Emails: []string{email}, First: "Web", Last: "Hook", UpdatedAt: base}
-		assertStatusBody(t, deliver(t, u.event("user.created")), "ok")
+		u := clerktest.User{ID: sub, Emails: clerktest.Emails(email), FirstName: "Web", LastName: "Hook", UpdatedAt: base}
+		assertStatusBody(t, deliver(t, u.Event("user.created")), "ok")
 		got := decodeMe(t, e.Get("/api/auth/me", e.Token(email)))
 		if got.Name != "Web Hook" || got.ClerkID != sub {
 			t.Errorf("/me = %+v, want the webhook's user", got)
@@ -140,34 +142,34 @@ func webhookMatrix(t *testing.T, e *testenv.Env, path string) {
 	})
 
 	t.Run("duplicate svix-id changes nothing", func(t *testing.T) {
-		u := clerkUser{ID: "user_" + uniq("dup"), Emails: []string{"dup@example.com"}, First: "First", UpdatedAt: base}
+		u := clerktest.User{ID: "user_" + uniq("dup"), Emails: clerktest.Emails("dup@example.com"), FirstName: "First", UpdatedAt: base}
 		id := uniq("msg_dup_")
-		body := u.event("user.created")
+		body := u.Event("user.created")
 		assertStatusBody(t, deliverTo(t, e, path, secret, id, time.Now(), body, nil), "ok")
 		before := userRow(t, e, u.ID)
 		// The same delivery again.
 		assertStatusBody(t, deliverTo(t, e, path, secret, id, time.Now(), body, nil), "already_processed")
 		// Another (newer) body under the same id: still already processed.
 		newer := u
-		newer.First, newer.UpdatedAt = "Second", base.Add(time.Minute)
-		assertStatusBody(t, deliverTo(t, e, path, secret, id, time.Now(), newer.event("user.updated"), nil), "already_processed")
+		newer.FirstName, newer.UpdatedAt = "Second", base.Add(time.Minute)
+		assertStatusBody(t, deliverTo(t, e, path, secret, id, time.Now(), newer.Event("user.updated"), nil), "already_processed")
 		after := userRow(t, e, u.ID)
 		if rowProfile(after) != rowProfile(before) || !after.UpdatedAt.Equal(before.UpdatedAt) {
 			t.Errorf("row changed: before %+v, after %+v", before, after)
 		}
 		// The same data under a fresh id applies.
-		assertStatusBody(t, deliver(t, newer.event("user.updated")), "ok")
+		assertStatusBody(t, deliver(t, newer.Event("user.updated")), "ok")
 		if got := userRow(t, e, u.ID).Name; got != "Second" {
 			t.Errorf("name = %q after a fresh delivery, want Second", got)
 		}
 	})
 
 	t.Run("updated before created", func(t *testing.T) {
-		created := clerkUser{ID: "user_" + uniq("ooo"), Emails: []string{"old@example.com"}, First: "Old", UpdatedAt: base}
+		created := clerktest.User{ID: "user_" + uniq("ooo"), Emails: clerktest.Emails("old@example.com"), FirstName: "Old", UpdatedAt: base}
 		updated := created
-		updated.Emails, updated.First, updated.UpdatedAt = []string{"new@example.com"}, "New", base.Add(time.Minute)
-		assertStatusBody(t, deliver(t, updated.event("user.updated")), "ok")
-		assertStatusBody(t, deliver(t, created.event("user.created")), "ignored")
+		updated.Emails, updated.FirstName, updated.UpdatedAt = clerktest.Emails("new@example.com"), "New", base.Add(time.Minute)
+		assertStatusBody(t, deliver(t, updated.Event("user.updated")), "ok")
+		assertStatusBody(t, deliver(t, created.Event("user.created")), "ignored")
 		want := profileOf{Email: "new@example.com", Name: "New", ClerkUpdatedAt: updated.UpdatedAt.UTC()}
 		if got := rowProfile(userRow(t, e, created.ID)); got != want {
 			t.Errorf("row = %+v, want %+v", got, want)
@@ -178,19 +180,19 @@ func webhookMatrix(t *testing.T, e *testenv.Env, path string) {
 	})
 
 	t.Run("older update after a newer one is ignored", func(t *testing.T) {
-		u := clerkUser{ID: "user_" + uniq("stale"), Emails: []string{"v0@example.com"}, First: "V0", UpdatedAt: base}
-		assertStatusBody(t, deliver(t, u.event("user.created")), "ok")
+		u := clerktest.User{ID: "user_" + uniq("stale"), Emails: clerktest.Emails("v0@example.com"), FirstName: "V0", UpdatedAt: base}
+		assertStatusBody(t, deliver(t, u.Event("user.created")), "ok")
 		v2 := u
-		v2.Emails, v2.First, v2.ImageURL, v2.UpdatedAt = []string{"v2@example.com"}, "V2", "https://img.clerk.com/v2", base.Add(2*time.Minute)
-		assertStatusBody(t, deliver(t, v2.event("user.updated")), "ok")
+		v2.Emails, v2.FirstName, v2.ImageURL, v2.UpdatedAt = clerktest.Emails("v2@example.com"), "V2", "https://img.clerk.com/v2", base.Add(2*time.Minute)
+		assertStatusBody(t, deliver(t, v2.Event("user.updated")), "ok")
 		before := userRow(t, e, u.ID)
 		v1 := u
-		v1.Emails, v1.First, v1.UpdatedAt = []string{"v1@example.com"}, "V1", base.Add(time.Minute)
-		assertStatusBody(t, deliver(t, v1.event("user.updated")), "ignored")
+		v1.Emails, v1.FirstName, v1.UpdatedAt = clerktest.Emails("v1@example.com"), "V1", base.Add(time.Minute)
+		assertStatusBody(t, deliver(t, v1.Event("user.updated")), "ignored")
 		// The same updated_at again is not newer either.
 		same := v2
-		same.First = "Same Time"
-		assertStatusBody(t, deliver(t, same.event("user.updated")), "ignored")
+		same.FirstName = "Same Time"
+		assertStatusBody(t, deliver(t, same.Event("user.updated")), "ignored")
 		after := userRow(t, e, u.ID)
 		want := profileOf{Email: "v2@example.com", Name: "V2", Avatar: "https://img.clerk.com/v2", ClerkUpdatedAt: v2.UpdatedAt.UTC()}
 		if got := rowProfile(after); got != want || !after.UpdatedAt.Equal(before.UpdatedAt) {
@@ -201,21 +203,21 @@ func webhookMatrix(t *testing.T, e *testenv.Env, path string) {
 	t.Run("deleted then late events are ignored", func(t *testing.T) {
 		email := uniq("del") + "@example.com"
 		sub := devtoken.SubjectForEmail(email)
-		u := clerkUser{ID: sub, Emails: []string{email}, First: "Del", Last: "Eted", ImageURL: "https://img.clerk.com/d", UpdatedAt: base}
-		assertStatusBody(t, deliver(t, u.event("user.created")), "ok")
+		u := clerktest.User{ID: sub, Emails: clerktest.Emails(email), FirstName: "Del", LastName: "Eted", ImageURL: "https://img.clerk.com/d", UpdatedAt: base}
+		assertStatusBody(t, deliver(t, u.Event("user.created")), "ok")
 		tok := e.Token(email)
 		decodeMe(t, e.Get("/api/auth/me", tok))
 
-		assertStatusBody(t, deliver(t, testenv.DeletedEvent(sub, base.Add(time.Minute))), "ok")
+		assertStatusBody(t, deliver(t, apitest.DeletedEvent(sub, base.Add(time.Minute))), "ok")
 		row := userRow(t, e, sub)
 		if row.DeletedAt == nil || row.Email != "" || row.Name != "" || row.AvatarURL != nil {
 			t.Errorf("tombstone = %+v; want deleted_at set and email, name, avatar scrubbed", row)
 		}
 		late := u
-		late.First, late.UpdatedAt = "Zombie", base.Add(time.Hour)
-		assertStatusBody(t, deliver(t, late.event("user.updated")), "ignored")
-		assertStatusBody(t, deliver(t, late.event("user.created")), "ignored")
-		assertStatusBody(t, deliver(t, testenv.DeletedEvent(sub, base.Add(2*time.Hour))), "ignored")
+		late.FirstName, late.UpdatedAt = "Zombie", base.Add(time.Hour)
+		assertStatusBody(t, deliver(t, late.Event("user.updated")), "ignored")
+		assertStatusBody(t, deliver(t, late.Event("user.created")), "ignored")
+		assertStatusBody(t, deliver(t, apitest.DeletedEvent(sub, base.Add(2*time.Hour))), "ignored")
 		after := userRow(t, e, sub)
 		if after.DeletedAt == nil || after.Email != "" || after.Name != "" || !after.DeletedAt.Equal(*row.DeletedAt) {
 			t.Errorf("after late events: %+v; want the unchanged tombstone", after)
@@ -229,9 +231,9 @@ func webhookMatrix(t *testing.T, e *testenv.Env, path string) {
 	t.Run("deleted before ever seen, then created", func(t *testing.T) {
 		email := uniq("never") + "@example.com"
 		sub := devtoken.SubjectForEmail(email)
-		assertStatusBody(t, deliver(t, testenv.DeletedEvent(sub, time.Now())), "ok")
-		u := clerkUser{ID: sub, Emails: []string{email}, First: "Never", UpdatedAt: time.Now()}
-		assertStatusBody(t, deliver(t, u.event("user.created")), "ignored")
+		assertStatusBody(t, deliver(t, apitest.DeletedEvent(sub, time.Now())), "ok")
+		u := clerktest.User{ID: sub, Emails: clerktest.Emails(email), FirstName: "Never", UpdatedAt: time.Now()}
+		assertStatusBody(t, deliver(t, u.Event("user.created")), "ignored")
 		if row := userRow(t, e, sub); row.DeletedAt == nil || row.Email != "" {
 			t.Errorf("row = %+v, want a tombstone", row)
 		}
@@ -243,47 +245,47 @@ func webhookMatrix(t *testing.T, e *testenv.Env, path string) {
 		cases := []struct {
 			name string
 			// send returns the response of a bad delivery of body.
-			send func(t *testing.T, id string, body []byte) *testenv.Response
+			send func(t *testing.T, id string, body []byte) *apitest.Response
 		}{
-			{"tampered body", func(t *testing.T, id string, body []byte) *testenv.Response {
-				h := testenv.SignedHeaders(t, secret, id, time.Now(), body)
+			{"tampered body", func(t *testing.T, id string, body []byte) *apitest.Response {
+				h := apitest.SignedHeaders(t, secret, id, time.Now(), body)
 				tampered := bytes.Replace(body, []byte(`"first_name":"Sig"`), []byte(`"first_name":"Evil"`), 1)
 				if bytes.Equal(tampered, body) {
 					t.Fatal("tampering changed nothing")
 				}
-				return e.Do(testenv.Request{Method: http.MethodPost, Path: path, Body: tampered, Header: h})
+				return e.Do(apitest.Request{Method: http.MethodPost, Path: path, Body: tampered, Header: h})
 			}},
-			{"wrong secret", func(t *testing.T, id string, body []byte) *testenv.Response {
+			{"wrong secret", func(t *testing.T, id string, body []byte) *apitest.Response {
 				return deliverTo(t, e, path, otherSecret, id, time.Now(), body, nil)
 			}},
-			{"missing svix-id", func(t *testing.T, id string, body []byte) *testenv.Response {
+			{"missing svix-id", func(t *testing.T, id string, body []byte) *apitest.Response {
 				return deliverTo(t, e, path, secret, id, time.Now(), body, func(h http.Header) { h.Del("svix-id") })
 			}},
-			{"missing svix-timestamp", func(t *testing.T, id string, body []byte) *testenv.Response {
+			{"missing svix-timestamp", func(t *testing.T, id string, body []byte) *apitest.Response {
 				return deliverTo(t, e, path, secret, id, time.Now(), body, func(h http.Header) { h.Del("svix-timestamp") })
 			}},
-			{"missing svix-signature", func(t *testing.T, id string, body []byte) *testenv.Response {
+			{"missing svix-signature", func(t *testing.T, id string, body []byte) *apitest.Response {
 				return deliverTo(t, e, path, secret, id, time.Now(), body, func(h http.Header) { h.Del("svix-signature") })
 			}},
-			{"no headers at all", func(t *testing.T, id string, body []byte) *testenv.Response {
-				return e.Do(testenv.Request{Method: http.MethodPost, Path: path, Body: body})
+			{"no headers at all", func(t *testing.T, id string, body []byte) *apitest.Response {
+				return e.Do(apitest.Request{Method: http.MethodPost, Path: path, Body: body})
 			}},
-			{"signature for another message id", func(t *testing.T, id string, body []byte) *testenv.Response {
+			{"signature for another message id", func(t *testing.T, id string, body []byte) *apitest.Response {
 				return deliverTo(t, e, path, secret, id, time.Now(), body, func(h http.Header) { h.Set("svix-id", id+"x") })
 			}},
-			{"timestamp 6 minutes old", func(t *testing.T, id string, body []byte) *testenv.Response {
+			{"timestamp 6 minutes old", func(t *testing.T, id string, body []byte) *apitest.Response {
 				return deliverTo(t, e, path, secret, id, time.Now().Add(-6*time.Minute), body, nil)
 			}},
-			{"timestamp 6 minutes ahead", func(t *testing.T, id string, body []byte) *testenv.Response {
+			{"timestamp 6 minutes ahead", func(t *testing.T, id string, body []byte) *apitest.Response {
 				return deliverTo(t, e, path, secret, id, time.Now().Add(6*time.Minute), body, nil)
 			}},
-			{"non-numeric timestamp", func(t *testing.T, id string, body []byte) *testenv.Response {
+			{"non-numeric timestamp", func(t *testing.T, id string, body []byte) *apitest.Response {
 				return deliverTo(t, e, path, secret, id, time.Now(), body, func(h http.Header) { h.Set("svix-timestamp", "yesterday") })
 			}},
-			{"garbage signature", func(t *testing.T, id string, body []byte) *testenv.Response {
+			{"garbage signature", func(t *testing.T, id string, body []byte) *apitest.Response {
 				return deliverTo(t, e, path, secret, id, time.Now(), body, func(h http.Header) { h.Set("svix-signature", "v1,AAAA v1 ,") })
 			}},
-			{"valid signature under version v2", func(t *testing.T, id string, body []byte) *testenv.Response {
+			{"valid signature under version v2", func(t *testing.T, id string, body []byte) *apitest.Response {
 				return deliverTo(t, e, path, secret, id, time.Now(), body, func(h http.Header) {
 					h.Set("svix-signature", "v2,"+strings.TrimPrefix(h.Get("svix-signature"), "v1,"))
 				})
@@ -291,23 +293,23 @@ func webhookMatrix(t *testing.T, e *testenv.Env, path string) {
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				u := clerkUser{ID: "user_" + uniq("sig"), Emails: []string{"sig@example.com"}, First: "Sig", UpdatedAt: base}
+				u := clerktest.User{ID: "user_" + uniq("sig"), Emails: clerktest.Emails("sig@example.com"), FirstName: "Sig", UpdatedAt: base}
 				id := uniq("msg_sig_")
-				wantError(t, tc.send(t, id, u.event("user.created")), http.StatusBadRequest, "INVALID_SIGNATURE")
+				wantError(t, tc.send(t, id, u.Event("user.created")), http.StatusBadRequest, "INVALID_SIGNATURE")
 				if n := countUsers(t, e, u.ID); n != 0 {
 					t.Errorf("rows = %d, want 0", n)
 				}
 				// The refused delivery was not recorded: a good one with the
 				// same id applies.
-				assertStatusBody(t, deliverTo(t, e, path, secret, id, time.Now(), u.event("user.created"), nil), "ok")
+				assertStatusBody(t, deliverTo(t, e, path, secret, id, time.Now(), u.Event("user.created"), nil), "ok")
 			})
 		}
 	})
 
 	t.Run("webhook-* headers are accepted", func(t *testing.T) {
-		u := clerkUser{ID: "user_" + uniq("std"), Emails: []string{"std@example.com"}, First: "Standard", UpdatedAt: base}
+		u := clerktest.User{ID: "user_" + uniq("std"), Emails: clerktest.Emails("std@example.com"), FirstName: "Standard", UpdatedAt: base}
 		id := uniq("msg_std_")
-		body := u.event("user.created")
+		body := u.Event("user.created")
 		rename := func(h http.Header) {
 			for _, k := range []string{"id", "timestamp", "signature"} {
 				h.Set("webhook-"+k, h.Get("svix-"+k))
@@ -321,8 +323,8 @@ func webhookMatrix(t *testing.T, e *testenv.Env, path string) {
 		// webhook-id is the delivery id for de-duplication too: the same id
 		// again is a duplicate, another id is a new delivery.
 		assertStatusBody(t, deliverTo(t, e, path, secret, id, time.Now(), body, rename), "already_processed")
-		other := clerkUser{ID: "user_" + uniq("std"), Emails: []string{"std2@example.com"}, First: "Other", UpdatedAt: base}
-		assertStatusBody(t, deliverTo(t, e, path, secret, uniq("msg_std_"), time.Now(), other.event("user.created"), rename), "ok")
+		other := clerktest.User{ID: "user_" + uniq("std"), Emails: clerktest.Emails("std2@example.com"), FirstName: "Other", UpdatedAt: base}
+		assertStatusBody(t, deliverTo(t, e, path, secret, uniq("msg_std_"), time.Now(), other.Event("user.created"), rename), "ok")
 		if got := userRow(t, e, other.ID).Name; got != "Other" {
 			t.Errorf("name = %q", got)
 		}
@@ -334,9 +336,9 @@ func webhookMatrix(t *testing.T, e *testenv.Env, path string) {
 		oldSecret := newSecret()
 		for _, order := range []string{"old first", "valid first"} {
 			t.Run(order, func(t *testing.T) {
-				u := clerkUser{ID: "user_" + uniq("rot"), Emails: []string{"rot@example.com"}, First: "Rot", UpdatedAt: base}
-				id, ts, body := uniq("msg_rot_"), time.Now(), u.event("user.created")
-				old := testenv.SignedHeaders(t, oldSecret, id, ts, body).Get("svix-signature")
+				u := clerktest.User{ID: "user_" + uniq("rot"), Emails: clerktest.Emails("rot@example.com"), FirstName: "Rot", UpdatedAt: base}
+				id, ts, body := uniq("msg_rot_"), time.Now(), u.Event("user.created")
+				old := apitest.SignedHeaders(t, oldSecret, id, ts, body).Get("svix-signature")
 				r := deliverTo(t, e, path, secret, id, ts, body, func(h http.Header) {
 					sigs := []string{old, h.Get("svix-signature")}
 					if order == "valid first" {
@@ -366,16 +368,16 @@ func webhookMatrix(t *testing.T, e *testenv.Env, path string) {
 	})
 
 	t.Run("user event without an email is ignored", func(t *testing.T) {
-		u := clerkUser{ID: "user_" + uniq("nomail"), UpdatedAt: base, First: "No"}
-		assertStatusBody(t, deliver(t, u.event("user.created")), "ignored")
+		u := clerktest.User{ID: "user_" + uniq("nomail"), UpdatedAt: base, FirstName: "No"}
+		assertStatusBody(t, deliver(t, u.Event("user.created")), "ignored")
 		if n := countUsers(t, e, u.ID); n != 0 {
 			t.Errorf("rows = %d", n)
 		}
 	})
 
 	t.Run("oversize body", func(t *testing.T) {
-		u := clerkUser{ID: "user_" + uniq("big"), Emails: []string{"big@example.com"}, UpdatedAt: base}
-		obj := u.object()
+		u := clerktest.User{ID: "user_" + uniq("big"), Emails: clerktest.Emails("big@example.com"), UpdatedAt: base}
+		obj := u.Object()
 		obj["unsafe_metadata"] = map[string]any{"pad": strings.Repeat("x", 1<<20)}
 		body, _ := json.Marshal(map[string]any{"type": "user.created", "object": "event", "data": obj})
 		if len(body) <= 1<<20 {
@@ -417,8 +419,8 @@ func webhookMatrix(t *testing.T, e *testenv.Env, path string) {
 	t.Run("no Content-Type required", func(t *testing.T) {
 		for name, ct := range map[string][]string{"none": {}, "text/plain": {"text/plain"}} {
 			t.Run(name, func(t *testing.T) {
-				u := clerkUser{ID: "user_" + uniq("ct"), Emails: []string{"ct@example.com"}, UpdatedAt: base}
-				r := deliverTo(t, e, path, secret, uniq("msg_ct_"), time.Now(), u.event("user.created"), func(h http.Header) {
+				u := clerktest.User{ID: "user_" + uniq("ct"), Emails: clerktest.Emails("ct@example.com"), UpdatedAt: base}
+				r := deliverTo(t, e, path, secret, uniq("msg_ct_"), time.Now(), u.Event("user.created"), func(h http.Header) {
 					h["Content-Type"] = ct
 				})
 				assertStatusBody(t, r, "ok")
@@ -432,7 +434,7 @@ func webhookMatrix(t *testing.T, e *testenv.Env, path string) {
 	t.Run("GET is 405", func(t *testing.T) {
 		// With a token: under /api, authentication runs before routing, so
 		// without one /api/webhooks/clerk answers GET with 401.
-		r := e.Do(testenv.Request{Method: http.MethodGet, Path: path, Token: e.Token("getter@example.com")})
+		r := e.Do(apitest.Request{Method: http.MethodGet, Path: path, Token: e.Token("getter@example.com")})
 		wantError(t, r, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED")
 		if got := r.Header.Get("Allow"); got != "POST" {
 			t.Errorf("Allow = %q, want POST", got)
@@ -441,11 +443,11 @@ func webhookMatrix(t *testing.T, e *testenv.Env, path string) {
 }
 
 func TestWebhookSecretNotConfigured(t *testing.T) {
-	e := testenv.New(t, testenv.Options{NoWebhookSecret: true})
+	e := apitest.New(t, apitest.Options{NoWebhookSecret: true})
 	for _, path := range webhookPaths {
 		t.Run(path, func(t *testing.T) {
-			u := clerkUser{ID: "user_" + uniq("nosecret"), Emails: []string{"ns@example.com"}, UpdatedAt: time.Now()}
-			r := deliverTo(t, e, path, newSecret(), uniq("msg_"), time.Now(), u.event("user.created"), nil)
+			u := clerktest.User{ID: "user_" + uniq("nosecret"), Emails: clerktest.Emails("ns@example.com"), UpdatedAt: time.Now()}
+			r := deliverTo(t, e, path, newSecret(), uniq("msg_"), time.Now(), u.Event("user.created"), nil)
 			wantError(t, r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
 			if n := countUsers(t, e, u.ID); n != 0 {
 				t.Errorf("rows = %d", n)
@@ -459,26 +461,26 @@ func TestWebhookSecretNotConfigured(t *testing.T) {
 // > T1) together, for fresh users: each time exactly one row remains and it
 // holds T2's data, whichever won.
 func TestWebhookRacesJITProvisioning(t *testing.T) {
-	fake := newFakeClerk(t)
-	e := testenv.New(t, testenv.Options{ClerkAPIURL: fake.URL()})
+	fake := clerktest.New(t)
+	e := apitest.New(t, apitest.Options{ClerkAPIURL: fake.URL()})
 	for _, path := range webhookPaths {
 		t.Run(path, func(t *testing.T) {
 			for i := range 10 {
 				t1 := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
 				t2 := t1.Add(30 * time.Second)
 				id := "user_" + uniq("race")
-				fake.addUser(clerkUser{ID: id, Emails: []string{"t1@example.com"}, First: "Tee", Last: "One", UpdatedAt: t1})
-				created := clerkUser{ID: id, Emails: []string{"t2@example.com"}, First: "Tee", Last: "Two",
+				fake.AddUser(clerktest.User{ID: id, Emails: clerktest.Emails("t1@example.com"), FirstName: "Tee", LastName: "One", UpdatedAt: t1})
+				created := clerktest.User{ID: id, Emails: clerktest.Emails("t2@example.com"), FirstName: "Tee", LastName: "Two",
 					ImageURL: "https://img.clerk.com/t2", UpdatedAt: t2}
 				tok := e.Mint(devtoken.Options{Subject: id, TTL: time.Minute})
-				body := created.event("user.created")
-				hdr := testenv.SignedHeaders(t, e.WebhookSecret, uniq("msg_race_"), time.Now(), body)
+				body := created.Event("user.created")
+				hdr := apitest.SignedHeaders(t, e.WebhookSecret, uniq("msg_race_"), time.Now(), body)
 
-				rs := testenv.Race(2, func(i int) *testenv.Response {
+				rs := apitest.Race(2, func(i int) *apitest.Response {
 					if i == 0 {
 						return e.Get("/api/auth/me", tok)
 					}
-					return e.Do(testenv.Request{Method: http.MethodPost, Path: path, Body: body, Header: hdr})
+					return e.Do(apitest.Request{Method: http.MethodPost, Path: path, Body: body, Header: hdr})
 				})
 				me, wh := rs[0], rs[1]
 

@@ -137,7 +137,7 @@ func (s *Server) deleteWorkspace(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// settingsJSON is the settings object (api/openapi.yaml, Settings).
+// settingsJSON is the settings object (api/openapi.yaml, WorkspaceSettings).
 type settingsJSON struct {
 	OvernightResearchEnabled bool   `json:"overnight_research_enabled"`
 	MorningDigestEnabled     bool   `json:"morning_digest_enabled"`

@@ -10,25 +10,13 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
 // Helpers of the workspace and member tests carry a ws prefix.
 
-// wsNewEnv starts the API; testenv holds every response to api/openapi.yaml.
-func wsNewEnv(t *testing.T, o testenv.Options) *testenv.Env {
-	t.Helper()
-	return testenv.New(t, o)
-}
-
-// wsCall sends a JSON request (body nil for none).
-func wsCall(t *testing.T, e *testenv.Env, method, path, token string, body any) *testenv.Response {
-	t.Helper()
-	return e.Do(testenv.Request{Method: method, Path: path, Token: token, Body: body})
-}
-
-// wsWorkspace is the workspace object of contract §5.
+// wsWorkspace is the workspace object (api/openapi.yaml, Workspace).
 type wsWorkspace struct {
 	ID                 uuid.UUID `json:"id"`
 	Name               string    `json:"name"`
@@ -47,14 +35,14 @@ type wsWorkspace struct {
 }
 
 // wsCreate creates a workspace as tok and returns it (201 expected).
-func wsCreate(t *testing.T, e *testenv.Env, tok string, body any) wsWorkspace {
+func wsCreate(t *testing.T, e *apitest.Env, tok string, body any) wsWorkspace {
 	t.Helper()
-	return wantJSON[wsWorkspace](t, wsCall(t, e, http.MethodPost, "/api/workspaces", tok, body), http.StatusCreated)
+	return wantJSON[wsWorkspace](t, e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/workspaces", Token: tok, Body: body}), http.StatusCreated)
 }
 
 // wsSnapshot reads everything a workspace route could change, straight from
 // the tables.
-func wsSnapshot(t *testing.T, e *testenv.Env, wsID uuid.UUID) string {
+func wsSnapshot(t *testing.T, e *apitest.Env, wsID uuid.UUID) string {
 	t.Helper()
 	var s string
 	err := e.Store.Pool().QueryRow(context.Background(), `SELECT json_build_object(
@@ -73,7 +61,7 @@ func wsSnapshot(t *testing.T, e *testenv.Env, wsID uuid.UUID) string {
 }
 
 // wsCount counts rows of a workspace-scoped table.
-func wsCount(t *testing.T, e *testenv.Env, table string, wsID uuid.UUID) int {
+func wsCount(t *testing.T, e *apitest.Env, table string, wsID uuid.UUID) int {
 	t.Helper()
 	col := "workspace_id"
 	if table == "workspaces" {
@@ -87,13 +75,13 @@ func wsPath(wsID uuid.UUID, rest string) string {
 }
 
 func TestWorkspaceCreate(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	ada := signUp(t, e, "ada")
 	before := time.Now()
-	r := wsCall(t, e, http.MethodPost, "/api/workspaces", ada.Token, map[string]any{
+	r := e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/workspaces", Token: ada.Token, Body: map[string]any{
 		"name": "  Acme Dashboard \n", "product_name": "Acme Analytics", "product_description": "Dashboards",
 		"target_users": "Analysts", "current_stage": nil,
-	})
+	}})
 	wantStatus(t, r, http.StatusCreated)
 	var raw map[string]any
 	r.JSON(t, &raw)
@@ -145,7 +133,7 @@ func TestWorkspaceCreate(t *testing.T) {
 }
 
 func TestWorkspaceCreateAccessRequired(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{}) // PLG gating on: new users start pending
+	e := apitest.New(t, apitest.Options{}) // PLG gating on: new users start pending
 	pending := signUp(t, e, "pending")
 	for _, body := range []any{
 		map[string]any{"name": "Mine"},
@@ -153,7 +141,7 @@ func TestWorkspaceCreateAccessRequired(t *testing.T) {
 		map[string]any{"role": "owner"}, // …and before unknown fields
 		"{not json",                     // …and before malformed JSON
 	} {
-		r := wsCall(t, e, http.MethodPost, "/api/workspaces", pending.Token, body)
+		r := e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/workspaces", Token: pending.Token, Body: body})
 		wantError(t, r, http.StatusForbidden, "ACCESS_REQUIRED")
 	}
 	if n := scalar[int](t, e, `SELECT count(*) FROM workspaces`); n != 0 {
@@ -178,17 +166,17 @@ func TestWorkspaceCreateAccessRequired(t *testing.T) {
 	if _, err := e.Store.AdministerUser(ctx, store.Suspend, store.ByEmail(founder.Email)); err != nil {
 		t.Fatal(err)
 	}
-	wantError(t, wsCall(t, e, http.MethodPost, "/api/workspaces", founder.Token, map[string]any{"name": "No"}),
+	wantError(t, e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/workspaces", Token: founder.Token, Body: map[string]any{"name": "No"}}),
 		http.StatusForbidden, "ACCOUNT_SUSPENDED")
 }
 
 // Field names match exactly: encoding/json alone would take "Name" or
 // "NAME" for "name".
 func TestWorkspaceFieldNamesAreExact(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	ada := signUp(t, e, "ada")
 	for _, body := range []string{`{"Name":"Acme"}`, `{"name":"Acme","NAME":"Evil"}`} {
-		r := e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/workspaces", Token: ada.Token, Body: body})
+		r := e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/workspaces", Token: ada.Token, Body: body})
 		wantError(t, r, http.StatusUnprocessableEntity, "VALIDATION_ERROR")
 	}
 	if n := scalar[int](t, e, `SELECT count(*) FROM workspaces`); n != 0 {
@@ -197,11 +185,11 @@ func TestWorkspaceFieldNamesAreExact(t *testing.T) {
 }
 
 func TestWorkspaceMassAssignment(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	ada := signUp(t, e, "ada")
 	other := signUp(t, e, "other")
 	ws := wsCreate(t, e, ada.Token, map[string]any{"name": "Acme"})
-	testenv.AddMember(t, e.Store, ws.ID, other.ID, "admin")
+	apitest.AddMember(t, e.Store, ws.ID, other.ID, "admin")
 	smuggled := map[string]any{
 		"role":         "owner",
 		"id":           uuid.New().String(),
@@ -212,7 +200,7 @@ func TestWorkspaceMassAssignment(t *testing.T) {
 	for field, value := range smuggled {
 		t.Run(field, func(t *testing.T) {
 			body := map[string]any{"name": "Evil", field: value}
-			r := wsCall(t, e, http.MethodPost, "/api/workspaces", other.Token, body)
+			r := e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/workspaces", Token: other.Token, Body: body})
 			wantFields(t, r, field)
 			list := e.Get("/api/workspaces", other.Token)
 			var l struct {
@@ -224,7 +212,7 @@ func TestWorkspaceMassAssignment(t *testing.T) {
 			}
 
 			before := wsSnapshot(t, e, ws.ID)
-			r = wsCall(t, e, http.MethodPatch, wsPath(ws.ID, ""), other.Token, body)
+			r = e.Do(apitest.Request{Method: http.MethodPatch, Path: wsPath(ws.ID, ""), Token: other.Token, Body: body})
 			wantFields(t, r, field)
 			if after := wsSnapshot(t, e, ws.ID); after != before {
 				t.Errorf("a refused patch changed the workspace:\n%s\n%s", before, after)
@@ -233,17 +221,17 @@ func TestWorkspaceMassAssignment(t *testing.T) {
 	}
 	// The settings and member bodies refuse unknown fields too.
 	before := wsSnapshot(t, e, ws.ID)
-	wantFields(t, wsCall(t, e, http.MethodPatch, wsPath(ws.ID, "/settings"), ada.Token,
-		map[string]any{"morning_digest_enabled": true, "workspace_id": uuid.New()}), "workspace_id")
-	wantFields(t, wsCall(t, e, http.MethodPatch, wsPath(ws.ID, "/members/"+other.ID.String()), ada.Token,
-		map[string]any{"role": "member", "user_id": ada.ID}), "user_id")
+	wantFields(t, e.Do(apitest.Request{Method: http.MethodPatch, Path: wsPath(ws.ID, "/settings"), Token: ada.Token,
+		Body: map[string]any{"morning_digest_enabled": true, "workspace_id": uuid.New()}}), "workspace_id")
+	wantFields(t, e.Do(apitest.Request{Method: http.MethodPatch, Path: wsPath(ws.ID, "/members/"+other.ID.String()), Token: ada.Token,
+		Body: map[string]any{"role": "member", "user_id": ada.ID}}), "user_id")
 	if after := wsSnapshot(t, e, ws.ID); after != before {
 		t.Errorf("refused patches changed the workspace:\n%s\n%s", before, after)
 	}
 }
 
 func TestWorkspaceValidation(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	ada := signUp(t, e, "ada")
 	ws := wsCreate(t, e, ada.Token, map[string]any{"name": "Acme"})
 	long := strings.Repeat("x", 2001)
@@ -275,14 +263,14 @@ func TestWorkspaceValidation(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := wsCall(t, e, http.MethodPost, "/api/workspaces", ada.Token, c.body)
+			r := e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/workspaces", Token: ada.Token, Body: c.body})
 			if c.create == nil {
 				wantStatus(t, r, http.StatusCreated)
 			} else {
 				wantFields(t, r, c.create...)
 			}
 			before := wsSnapshot(t, e, ws.ID)
-			r = wsCall(t, e, http.MethodPatch, wsPath(ws.ID, ""), ada.Token, c.body)
+			r = e.Do(apitest.Request{Method: http.MethodPatch, Path: wsPath(ws.ID, ""), Token: ada.Token, Body: c.body})
 			if c.patch == nil {
 				wantStatus(t, r, http.StatusOK)
 				return
@@ -297,11 +285,11 @@ func TestWorkspaceValidation(t *testing.T) {
 
 // TestWorkspaceBodyErrors runs the body checks of every route with a body.
 func TestWorkspaceBodyErrors(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	ada := signUp(t, e, "ada")
 	bob := signUp(t, e, "bob")
 	ws := wsCreate(t, e, ada.Token, map[string]any{"name": "Acme"})
-	testenv.AddMember(t, e.Store, ws.ID, bob.ID, "member")
+	apitest.AddMember(t, e.Store, ws.ID, bob.ID, "member")
 	routes := []struct{ method, path string }{
 		{http.MethodPost, "/api/workspaces"},
 		{http.MethodPatch, wsPath(ws.ID, "")},
@@ -334,7 +322,7 @@ func TestWorkspaceBodyErrors(t *testing.T) {
 					h["Content-Type"] = c.contentType
 				}
 				before := wsSnapshot(t, e, ws.ID)
-				r := e.Do(testenv.Request{Method: rt.method, Path: rt.path, Token: ada.Token, Body: c.body, Header: h})
+				r := e.Do(apitest.Request{Method: rt.method, Path: rt.path, Token: ada.Token, Body: c.body, Header: h})
 				wantError(t, r, c.status, c.code)
 				if after := wsSnapshot(t, e, ws.ID); after != before {
 					t.Errorf("a refused request changed the workspace")
@@ -343,13 +331,13 @@ func TestWorkspaceBodyErrors(t *testing.T) {
 		}
 	}
 	// application/json with parameters is fine.
-	r := e.Do(testenv.Request{Method: http.MethodPatch, Path: wsPath(ws.ID, "/settings"), Token: ada.Token,
+	r := e.Do(apitest.Request{Method: http.MethodPatch, Path: wsPath(ws.ID, "/settings"), Token: ada.Token,
 		Body: `{"morning_digest_enabled":true}`, Header: http.Header{"Content-Type": {"application/json; charset=utf-8"}}})
 	wantStatus(t, r, http.StatusOK)
 }
 
 func TestWorkspaceList(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	ada := signUp(t, e, "ada")
 	bob := signUp(t, e, "bob")
 	var ids []uuid.UUID
@@ -357,7 +345,7 @@ func TestWorkspaceList(t *testing.T) {
 		ids = append(ids, wsCreate(t, e, ada.Token, map[string]any{"name": fmt.Sprint("Ada ", i)}).ID)
 	}
 	bobs := wsCreate(t, e, bob.Token, map[string]any{"name": "Bob's"})
-	testenv.AddMember(t, e.Store, ids[1], bob.ID, "admin")
+	apitest.AddMember(t, e.Store, ids[1], bob.ID, "admin")
 
 	type list struct {
 		Workspaces []wsWorkspace `json:"workspaces"`
@@ -427,13 +415,13 @@ func TestWorkspaceList(t *testing.T) {
 }
 
 func TestWorkspacePatch(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	ada := signUp(t, e, "ada")
 	ws := wsCreate(t, e, ada.Token, map[string]any{"name": "Acme", "product_name": "P", "product_description": "D",
 		"target_users": "T", "current_stage": "S"})
 	patch := func(body any) wsWorkspace {
 		t.Helper()
-		return wantJSON[wsWorkspace](t, wsCall(t, e, http.MethodPatch, wsPath(ws.ID, ""), ada.Token, body), http.StatusOK)
+		return wantJSON[wsWorkspace](t, e.Do(apitest.Request{Method: http.MethodPatch, Path: wsPath(ws.ID, ""), Token: ada.Token, Body: body}), http.StatusOK)
 	}
 	// An empty object changes nothing, updated_at included.
 	before := wsSnapshot(t, e, ws.ID)
@@ -462,7 +450,7 @@ func TestWorkspacePatch(t *testing.T) {
 }
 
 func TestWorkspaceSettings(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	ada := signUp(t, e, "ada")
 	ws := wsCreate(t, e, ada.Token, map[string]any{"name": "Acme"})
 	path := wsPath(ws.ID, "/settings")
@@ -471,7 +459,7 @@ func TestWorkspaceSettings(t *testing.T) {
 		Digest    *bool   `json:"morning_digest_enabled"`
 		Timezone  *string `json:"digest_timezone"`
 	}
-	read := func(r *testenv.Response) settings {
+	read := func(r *apitest.Response) settings {
 		t.Helper()
 		wantStatus(t, r, http.StatusOK)
 		var raw map[string]any
@@ -490,22 +478,22 @@ func TestWorkspaceSettings(t *testing.T) {
 	if *s.Overnight || *s.Digest || *s.Timezone != "UTC" {
 		t.Errorf("defaults = %+v", s)
 	}
-	s = read(wsCall(t, e, http.MethodPatch, path, ada.Token, map[string]any{"morning_digest_enabled": true}))
+	s = read(e.Do(apitest.Request{Method: http.MethodPatch, Path: path, Token: ada.Token, Body: map[string]any{"morning_digest_enabled": true}}))
 	if *s.Overnight || !*s.Digest || *s.Timezone != "UTC" {
 		t.Errorf("after digest on: %v %v %v", *s.Overnight, *s.Digest, *s.Timezone)
 	}
 	for _, tz := range []string{"Europe/London", "America/Argentina/Buenos_Aires", "Asia/Kolkata", "UTC"} {
-		s = read(wsCall(t, e, http.MethodPatch, path, ada.Token, map[string]any{"digest_timezone": tz}))
+		s = read(e.Do(apitest.Request{Method: http.MethodPatch, Path: path, Token: ada.Token, Body: map[string]any{"digest_timezone": tz}}))
 		if *s.Timezone != tz || !*s.Digest {
 			t.Errorf("after %s: %v %v", tz, *s.Timezone, *s.Digest)
 		}
 	}
-	s = read(wsCall(t, e, http.MethodPatch, path, ada.Token, map[string]any{
-		"overnight_research_enabled": true, "morning_digest_enabled": false, "digest_timezone": "Pacific/Auckland"}))
+	s = read(e.Do(apitest.Request{Method: http.MethodPatch, Path: path, Token: ada.Token, Body: map[string]any{
+		"overnight_research_enabled": true, "morning_digest_enabled": false, "digest_timezone": "Pacific/Auckland"}}))
 	if !*s.Overnight || *s.Digest || *s.Timezone != "Pacific/Auckland" {
 		t.Errorf("after all three: %v %v %v", *s.Overnight, *s.Digest, *s.Timezone)
 	}
-	s = read(wsCall(t, e, http.MethodPatch, path, ada.Token, map[string]any{}))
+	s = read(e.Do(apitest.Request{Method: http.MethodPatch, Path: path, Token: ada.Token, Body: map[string]any{}}))
 	if !*s.Overnight || *s.Digest || *s.Timezone != "Pacific/Auckland" {
 		t.Errorf("an empty patch changed settings")
 	}
@@ -531,7 +519,7 @@ func TestWorkspaceSettings(t *testing.T) {
 	}
 	for _, b := range bad {
 		before := wsSnapshot(t, e, ws.ID)
-		wantFields(t, wsCall(t, e, http.MethodPatch, path, ada.Token, b.body), b.fields...)
+		wantFields(t, e.Do(apitest.Request{Method: http.MethodPatch, Path: path, Token: ada.Token, Body: b.body}), b.fields...)
 		if after := wsSnapshot(t, e, ws.ID); after != before {
 			t.Errorf("%v: a refused patch changed the settings", b.body)
 		}
@@ -539,13 +527,13 @@ func TestWorkspaceSettings(t *testing.T) {
 }
 
 func TestWorkspaceDeleteCascades(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	ada := signUp(t, e, "ada")
 	bob := signUp(t, e, "bob")
 	ws := wsCreate(t, e, ada.Token, map[string]any{"name": "Doomed"})
 	keep := wsCreate(t, e, ada.Token, map[string]any{"name": "Kept"})
-	testenv.AddMember(t, e.Store, ws.ID, bob.ID, "admin")
-	testenv.AddMember(t, e.Store, keep.ID, bob.ID, "member")
+	apitest.AddMember(t, e.Store, ws.ID, bob.ID, "admin")
+	apitest.AddMember(t, e.Store, keep.ID, bob.ID, "member")
 	ctx := context.Background()
 	for _, id := range []uuid.UUID{ws.ID, keep.ID} {
 		if _, err := e.Store.Pool().Exec(ctx, `INSERT INTO invitations (workspace_id, invited_email, role, token, invited_by, expires_at)
@@ -553,10 +541,11 @@ func TestWorkspaceDeleteCascades(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	wantStatus(t, wsCall(t, e, http.MethodPatch, wsPath(ws.ID, "/settings"), ada.Token, map[string]any{"morning_digest_enabled": true}), 200)
+	wantStatus(t, e.Do(apitest.Request{Method: http.MethodPatch, Path: wsPath(ws.ID, "/settings"), Token: ada.Token,
+		Body: map[string]any{"morning_digest_enabled": true}}), 200)
 	keepBefore := wsSnapshot(t, e, keep.ID)
 
-	r := wsCall(t, e, http.MethodDelete, wsPath(ws.ID, ""), ada.Token, nil)
+	r := e.Do(apitest.Request{Method: http.MethodDelete, Path: wsPath(ws.ID, ""), Token: ada.Token})
 	wantStatus(t, r, http.StatusNoContent)
 	if len(r.Body) != 0 {
 		t.Errorf("204 with a body: %q", r.Body)
@@ -572,7 +561,7 @@ func TestWorkspaceDeleteCascades(t *testing.T) {
 	// The workspace is gone for everyone: 403 as for any unknown id.
 	wantError(t, e.Get(wsPath(ws.ID, ""), ada.Token), http.StatusForbidden, "FORBIDDEN")
 	wantError(t, e.Get(wsPath(ws.ID, ""), bob.Token), http.StatusForbidden, "FORBIDDEN")
-	wantError(t, wsCall(t, e, http.MethodDelete, wsPath(ws.ID, ""), ada.Token, nil), http.StatusForbidden, "FORBIDDEN")
+	wantError(t, e.Do(apitest.Request{Method: http.MethodDelete, Path: wsPath(ws.ID, ""), Token: ada.Token}), http.StatusForbidden, "FORBIDDEN")
 	// The users themselves remain.
 	wantStatus(t, e.Get("/api/auth/me", bob.Token), http.StatusOK)
 }
@@ -594,7 +583,7 @@ var wsRoutes = []struct {
 }
 
 func TestWorkspaceUnknownAndMalformedIDs(t *testing.T) {
-	e := wsNewEnv(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	ada := signUp(t, e, "ada")
 	outsider := signUp(t, e, "outsider")
 	ws := wsCreate(t, e, ada.Token, map[string]any{"name": "Acme"})
@@ -604,20 +593,23 @@ func TestWorkspaceUnknownAndMalformedIDs(t *testing.T) {
 		t.Run(rt.method+rt.rest, func(t *testing.T) {
 			// An outsider on a real workspace and a member of nothing on an
 			// unknown one get the same answer: existence is not revealed.
-			out := wantError(t, wsCall(t, e, rt.method, wsPath(ws.ID, rest), outsider.Token, rt.body), http.StatusForbidden, "FORBIDDEN")
-			unknown := wantError(t, wsCall(t, e, rt.method, wsPath(uuid.New(), rest), ada.Token, rt.body), http.StatusForbidden, "FORBIDDEN")
+			out := wantError(t, e.Do(apitest.Request{Method: rt.method, Path: wsPath(ws.ID, rest), Token: outsider.Token,
+				Body: rt.body}), http.StatusForbidden, "FORBIDDEN")
+			unknown := wantError(t, e.Do(apitest.Request{Method: rt.method, Path: wsPath(uuid.New(), rest), Token: ada.Token,
+				Body: rt.body}), http.StatusForbidden, "FORBIDDEN")
 			if out.Error.Message != unknown.Error.Message || len(out.Error.Fields) != 0 || len(unknown.Error.Fields) != 0 {
 				t.Errorf("outsider %+v vs unknown %+v", out.Error, unknown.Error)
 			}
 			for _, bad := range []string{"not-a-uuid", "123", strings.ToUpper(ws.ID.String())[:35], ws.ID.String() + "0",
 				"{" + ws.ID.String() + "}", "urn:uuid:" + ws.ID.String()} {
-				r := wsCall(t, e, rt.method, "/api/workspaces/"+bad+rest, ada.Token, rt.body)
+				r := e.Do(apitest.Request{Method: rt.method, Path: "/api/workspaces/" + bad + rest, Token: ada.Token, Body: rt.body})
 				wantError(t, r, http.StatusBadRequest, "BAD_REQUEST")
 			}
 			// The malformed-id check comes before membership.
-			wantError(t, wsCall(t, e, rt.method, "/api/workspaces/nope"+rest, outsider.Token, rt.body), http.StatusBadRequest, "BAD_REQUEST")
+			wantError(t, e.Do(apitest.Request{Method: rt.method, Path: "/api/workspaces/nope" + rest, Token: outsider.Token,
+				Body: rt.body}), http.StatusBadRequest, "BAD_REQUEST")
 			// No token at all: 401 before anything else.
-			r := e.Do(testenv.Request{Method: rt.method, Path: wsPath(ws.ID, rest), Body: rt.body})
+			r := e.Do(apitest.Request{Method: rt.method, Path: wsPath(ws.ID, rest), Body: rt.body})
 			wantError(t, r, http.StatusUnauthorized, "UNAUTHORIZED")
 		})
 	}
@@ -631,7 +623,7 @@ func TestWorkspaceUnknownAndMalformedIDs(t *testing.T) {
 			body = map[string]any{"role": "admin"}
 		}
 		for _, bad := range []string{"nope", "1", ada.ID.String() + "x"} {
-			wantError(t, wsCall(t, e, m, wsPath(ws.ID, "/members/"+bad), ada.Token, body), http.StatusBadRequest, "BAD_REQUEST")
+			wantError(t, e.Do(apitest.Request{Method: m, Path: wsPath(ws.ID, "/members/"+bad), Token: ada.Token, Body: body}), http.StatusBadRequest, "BAD_REQUEST")
 		}
 	}
 	if after := wsSnapshot(t, e, ws.ID); after != before {

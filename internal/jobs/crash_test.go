@@ -15,11 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
 	"github.com/praxiom/praxiom-api/internal/jobs"
 	"github.com/praxiom/praxiom-api/internal/mailer"
+	"github.com/praxiom/praxiom-api/internal/pgtest"
 	"github.com/praxiom/praxiom-api/internal/smtptest"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
 // childEnv makes the test binary run as a worker process (workerMain)
@@ -43,12 +44,12 @@ func workerMain() int {
 		log.Error("store", "error", err.Error())
 		return 1
 	}
-	m, err := mailer.New(mailer.Config{SMTPURL: os.Getenv("SMTP_URL"), From: testenv.TestMailFrom, AppURL: testenv.TestAppURL})
+	m, err := mailer.New(mailer.Config{SMTPURL: os.Getenv("SMTP_URL"), From: apitest.TestMailFrom, AppURL: apitest.TestAppURL})
 	if err != nil {
 		log.Error("mailer", "error", err.Error())
 		return 1
 	}
-	c := testenv.TestJobs
+	c := apitest.TestJobs
 	c.Mailer, c.Logger = m, log
 	if _, err := jobs.Start(ctx, st, c); err != nil {
 		log.Error("jobs", "error", err.Error())
@@ -64,14 +65,14 @@ func workerMain() int {
 // with the same Message-ID — and records it: never a loss.
 func TestEmailCrashBetweenSendAndRecord(t *testing.T) {
 	ctx := context.Background()
-	url := testenv.NewDatabase(t)
+	url := pgtest.NewDatabase(t)
 	st, err := store.Open(ctx, url, store.Options{Outbox: jobs.NewOutbox()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
-	owner := testenv.NewUser(t, st, "ada@example.com", store.NewUserPolicy{Active: true})
-	ws := testenv.InsertWorkspace(t, st, "Acme", owner.ID)
+	owner := apitest.NewUser(t, st, "ada@example.com", store.NewUserPolicy{Active: true})
+	ws := apitest.InsertWorkspace(t, st, "Acme", owner.ID)
 
 	var (
 		worker   atomic.Pointer[exec.Cmd]
@@ -153,11 +154,11 @@ func TestEmailCrashBetweenSendAndRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(st2.Close)
-	m, err := mailer.New(mailer.Config{SMTPURL: srv.URL, From: testenv.TestMailFrom, AppURL: testenv.TestAppURL})
+	m, err := mailer.New(mailer.Config{SMTPURL: srv.URL, From: apitest.TestMailFrom, AppURL: apitest.TestAppURL})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := testenv.TestJobs
+	c := apitest.TestJobs
 	c.Mailer, c.JobTimeout, c.RescueAfter = m, 2*time.Second, 3*time.Second
 	stop, err := jobs.Start(ctx, st2, c)
 	if err != nil {

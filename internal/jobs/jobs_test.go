@@ -12,10 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
 	"github.com/praxiom/praxiom-api/internal/config"
 	"github.com/praxiom/praxiom-api/internal/jobs"
+	"github.com/praxiom/praxiom-api/internal/pgtest"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
 // TestPrunePeriodically: the periodic job (run at start, then every
@@ -24,7 +25,7 @@ import (
 // the others.
 func TestPrunePeriodically(t *testing.T) {
 	ctx := context.Background()
-	st, _ := testenv.NewStore(t, store.Options{})
+	st, _ := pgtest.NewStore(t, store.Options{})
 	exec := func(q string) {
 		t.Helper()
 		if _, err := st.Pool().Exec(ctx, q); err != nil {
@@ -39,7 +40,7 @@ func TestPrunePeriodically(t *testing.T) {
 	exec(`INSERT INTO idempotency_keys (principal, key, method, path, body_sha256, created_at) VALUES
 		('user:x', 'old', 'POST', '/api/workspaces', sha256(''::bytea), now() - interval '25 hours'),
 		('user:x', 'new', 'POST', '/api/workspaces', sha256(''::bytea), now() - interval '23 hours')`)
-	c := testenv.TestJobs
+	c := apitest.TestJobs
 	c.WebhookRetention = 7 * 24 * time.Hour
 	c.AuditRetention = 30 * 24 * time.Hour
 	c.PruneInterval = 300 * time.Millisecond
@@ -89,7 +90,7 @@ func TestStartWhileDatabaseDown(t *testing.T) {
 	}
 	defer st.Close()
 	var buf syncBuffer
-	c := testenv.TestJobs
+	c := apitest.TestJobs
 	c.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
 	stop, err := jobs.Start(ctx, st, c)
 	if err != nil {
@@ -110,7 +111,7 @@ func TestStartWhileDatabaseDown(t *testing.T) {
 // (the periodic pruning runs).
 func TestStartsOnceTheDatabaseAnswers(t *testing.T) {
 	ctx := context.Background()
-	url := testenv.NewDatabase(t)
+	url := pgtest.NewDatabase(t)
 	u, err := neturl.Parse(url)
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +134,7 @@ func TestStartsOnceTheDatabaseAnswers(t *testing.T) {
 		t.Fatal("the database answered before the forwarder started")
 	}
 	var buf syncBuffer
-	c := testenv.TestJobs
+	c := apitest.TestJobs
 	c.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
 	c.PruneInterval = time.Hour
 	stop, err := jobs.Start(ctx, st, c)

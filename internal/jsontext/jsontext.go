@@ -1,5 +1,6 @@
 // Package jsontext checks that JSON text holds only what PostgreSQL can
-// store (api/openapi.yaml, "Hostile input"): text columns and jsonb refuse
+// store (api/openapi.yaml, "Conventions": JSON in UTF-8, a field that does
+// not fit is 422 VALIDATION_ERROR naming it): text columns and jsonb refuse
 // U+0000, jsonb refuses unpaired surrogate escapes, and encoding/json would
 // silently turn invalid UTF-8 and lone surrogates into U+FFFD. Refusing
 // them up front answers 422 instead of a database error.

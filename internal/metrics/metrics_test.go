@@ -12,8 +12,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
 	"github.com/praxiom/praxiom-api/internal/metrics"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
 func TestMethodIsBounded(t *testing.T) {
@@ -69,10 +69,10 @@ var floodPaths = []string{"/healthz", "/readyz", "/api/auth/me", "/api/workspace
 // the metrics nor the request log carry a raw method.
 func TestMetricsSeriesBoundedUnderRandomMethods(t *testing.T) {
 	m := metrics.New(nil)
-	e := testenv.New(t, testenv.Options{Metrics: m, NoSpecCheck: true})
+	e := apitest.New(t, apitest.Options{Metrics: m, NoSpecCheck: true})
 	send := func(method, path string) {
 		t.Helper()
-		e.Do(testenv.Request{Method: method, Path: path})
+		e.Do(apitest.Request{Method: method, Path: path})
 	}
 	for _, p := range floodPaths {
 		for i := 0; i < 3; i++ {
@@ -128,7 +128,7 @@ func TestMetricsSeriesBoundedUnderRandomMethods(t *testing.T) {
 // /metrics before the fix).
 func TestMetricsMemoryUnderLongMethods(t *testing.T) {
 	m := metrics.New(nil)
-	e := testenv.New(t, testenv.Options{Metrics: m, NoSpecCheck: true})
+	e := apitest.New(t, apitest.Options{Metrics: m, NoSpecCheck: true})
 	heap := func() uint64 {
 		runtime.GC()
 		var ms runtime.MemStats
@@ -136,11 +136,11 @@ func TestMetricsMemoryUnderLongMethods(t *testing.T) {
 		return ms.HeapInuse
 	}
 	for _, p := range floodPaths {
-		e.Do(testenv.Request{Method: randomMethod(16), Path: p})
+		e.Do(apitest.Request{Method: randomMethod(16), Path: p})
 	}
 	h0 := heap()
 	for i := 0; i < 2000; i++ {
-		e.Do(testenv.Request{Method: randomMethod(8 << 10), Path: floodPaths[i%len(floodPaths)]})
+		e.Do(apitest.Request{Method: randomMethod(8 << 10), Path: floodPaths[i%len(floodPaths)]})
 	}
 	h1 := heap()
 	w := httptest.NewRecorder()

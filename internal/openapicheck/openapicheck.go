@@ -1,9 +1,10 @@
-// Package openapicheck holds HTTP responses to the API contract in
-// api/openapi.yaml during tests.
+// Package openapicheck holds HTTP responses to api/openapi.yaml during
+// tests.
 //
 // A Checker finds the operation a request was routed to and validates the
 // response (status, headers, body) against it with kin-openapi; it also
-// applies the contract's cross-cutting rules that a schema cannot express:
+// applies the rules of the document's description ("Conventions",
+// "Errors", "Authentication") that a schema cannot express:
 // the X-Request-ID echo rule, request_id equal to X-Request-ID, one status per
 // error code, WWW-Authenticate on 401, Allow on 405, Retry-After on 429 and no
 // body where the spec documents none. Responses to unknown routes and methods
@@ -42,7 +43,7 @@ type Checker struct {
 	spec *spec
 
 	mu   sync.Mutex
-	seen map[string]map[int]int // operationId → status → responses seen
+	seen map[string]int // operationId → responses seen
 }
 
 // spec is the loaded, validated document with what Check needs from it. It is
@@ -52,7 +53,6 @@ type spec struct {
 	router   routers.Router
 	envelope *openapi3.Schema
 	ops      []string // sorted operationIds
-	statuses map[string][]int
 	// codes is the status → error codes table of the spec (the x-status
 	// of components.schemas.ErrorCode): every error body, from any route,
 	// must carry a code of its status.
@@ -65,13 +65,14 @@ var (
 	errLoad    error
 )
 
-// requestIDPattern is what the contract (§1) accepts as a caller's request id
+// requestIDPattern is what api/openapi.yaml ("Conventions") accepts as a caller's request id
 // and what every X-Request-ID response header must look like.
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
 // unroutedStatuses are the statuses a request to an unknown path or a known
 // path with the wrong method may get. Under /api authentication (and with it
-// the suspension check and the rate limit) comes before routing (§2).
+// the suspension check and the rate limit) comes before routing ("Order of
+// checks").
 var unroutedStatuses = map[error][]int{
 	routers.ErrPathNotFound:     {http.StatusNotFound, http.StatusInternalServerError, http.StatusServiceUnavailable},
 	routers.ErrMethodNotAllowed: {http.StatusMethodNotAllowed, http.StatusInternalServerError, http.StatusServiceUnavailable},
@@ -106,25 +107,23 @@ func loadSpec(data []byte) (*spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &spec{doc: doc, router: router, envelope: envRef.Value, statuses: map[string][]int{}, codes: codes}
+	s := &spec{doc: doc, router: router, envelope: envRef.Value, codes: codes}
+	seen := map[string]bool{}
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
 			if op.OperationID == "" {
 				return nil, fmt.Errorf("api/openapi.yaml: %s %s has no operationId", method, path)
 			}
-			if _, dup := s.statuses[op.OperationID]; dup {
+			if seen[op.OperationID] {
 				return nil, fmt.Errorf("api/openapi.yaml: operationId %q is used twice", op.OperationID)
 			}
-			var codes []int
 			for key := range op.Responses.Map() {
 				var code int
 				if _, err := fmt.Sscanf(key, "%d", &code); err != nil {
 					return nil, fmt.Errorf("api/openapi.yaml: %s: response %q is not a status code", op.OperationID, key)
 				}
-				codes = append(codes, code)
 			}
-			slices.Sort(codes)
-			s.statuses[op.OperationID] = codes
+			seen[op.OperationID] = true
 			s.ops = append(s.ops, op.OperationID)
 		}
 	}
@@ -171,7 +170,7 @@ func New(tb testing.TB) *Checker {
 		tb.Fatalf("openapicheck: %v", err)
 		return nil
 	}
-	return &Checker{spec: s, seen: map[string]map[int]int{}}
+	return &Checker{spec: s, seen: map[string]int{}}
 }
 
 // Doc returns the loaded OpenAPI document. Callers must not modify it.
@@ -187,7 +186,7 @@ func (c *Checker) Covered() map[string]bool {
 	defer c.mu.Unlock()
 	out := make(map[string]bool, len(c.spec.ops))
 	for _, op := range c.spec.ops {
-		out[op] = len(c.seen[op]) > 0
+		out[op] = c.seen[op] > 0
 	}
 	return out
 }
@@ -201,30 +200,6 @@ func (c *Checker) Uncovered() []string {
 		}
 	}
 	slices.Sort(out)
-	return out
-}
-
-// SeenStatuses returns, per operationId, the sorted statuses Check has seen.
-func (c *Checker) SeenStatuses() map[string][]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[string][]int, len(c.seen))
-	for op, byStatus := range c.seen {
-		for status := range byStatus {
-			out[op] = append(out[op], status)
-		}
-		slices.Sort(out[op])
-	}
-	return out
-}
-
-// DocumentedStatuses returns, per operationId, the sorted statuses the spec
-// documents.
-func (c *Checker) DocumentedStatuses() map[string][]int {
-	out := make(map[string][]int, len(c.spec.statuses))
-	for op, codes := range c.spec.statuses {
-		out[op] = slices.Clone(codes)
-	}
 	return out
 }
 
@@ -252,7 +227,7 @@ func (c *Checker) check(req *http.Request, status int, header http.Header, body 
 		return problems
 	}
 
-	// Cross-cutting rules (§1, §2) that hold for every response.
+	// Cross-cutting rules ("Conventions", "Errors") that hold for every response.
 	checkRequestID(req, header, addf)
 	if status >= 400 {
 		c.checkErrorBody(req, status, header, body, addf)
@@ -277,7 +252,7 @@ func (c *Checker) check(req *http.Request, status int, header http.Header, body 
 	route, pathParams, err := c.spec.router.FindRoute(req)
 	if err != nil {
 		if isPreflight(req) && status >= 200 && status < 300 {
-			return problems // CORS preflight, answered before routing (§9)
+			return problems // CORS preflight, answered before routing ("CORS")
 		}
 		allowed, known := unroutedStatuses[err]
 		if !known {
@@ -294,7 +269,7 @@ func (c *Checker) check(req *http.Request, status int, header http.Header, body 
 	}
 
 	opID := route.Operation.OperationID
-	c.record(opID, status)
+	c.record(opID)
 
 	input := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: &openapi3filter.RequestValidationInput{
@@ -326,16 +301,13 @@ func (c *Checker) check(req *http.Request, status int, header http.Header, body 
 	return problems
 }
 
-func (c *Checker) record(opID string, status int) {
+func (c *Checker) record(opID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.seen[opID] == nil {
-		c.seen[opID] = map[int]int{}
-	}
-	c.seen[opID][status]++
+	c.seen[opID]++
 }
 
-// checkErrorBody holds an error response to the envelope of §2: JSON, the
+// checkErrorBody holds an error response to the envelope of "Errors": JSON, the
 // ErrorEnvelope schema, a code of its status and request_id equal to the
 // X-Request-ID header.
 func (c *Checker) checkErrorBody(req *http.Request, status int, header http.Header, body []byte, addf func(string, ...any)) {
@@ -369,7 +341,7 @@ func (c *Checker) checkErrorBody(req *http.Request, status int, header http.Head
 	}
 }
 
-// checkRequestID applies §1: every response carries X-Request-ID, the
+// checkRequestID applies "Conventions": every response carries X-Request-ID, the
 // caller's value when it is valid, else a fresh valid one.
 func checkRequestID(req *http.Request, header http.Header, addf func(string, ...any)) {
 	got := header.Get("X-Request-ID")
@@ -386,7 +358,7 @@ func checkRequestID(req *http.Request, header http.Header, addf func(string, ...
 	}
 }
 
-// checkWWWAuthenticate applies §2: a 401 carries `Bearer error="invalid_token"`
+// checkWWWAuthenticate applies "Authentication": a 401 carries `Bearer error="invalid_token"`
 // when a bearer token was sent and a plain `Bearer` challenge when no
 // Authorization header was sent.
 func checkWWWAuthenticate(req *http.Request, header http.Header, addf func(string, ...any)) {
@@ -514,13 +486,4 @@ func (r *recorder) result() (int, http.Header) {
 		return http.StatusOK, r.w.Header().Clone()
 	}
 	return r.status, r.header
-}
-
-// CodesByStatus returns the status → error codes table of the spec.
-func (c *Checker) CodesByStatus() map[int][]string {
-	out := make(map[int][]string, len(c.spec.codes))
-	for st, codes := range c.spec.codes {
-		out[st] = slices.Clone(codes)
-	}
-	return out
 }

@@ -6,7 +6,8 @@ import (
 	"encoding/base64"
 )
 
-// Alphabet is the contract's code alphabet: no 0/O, 1/I/L.
+// Alphabet is the alphabet of referral and access codes: no 0/O, 1/I/L
+// (api/openapi.yaml, User.referral_code and createAccessCodes).
 const Alphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
 // String returns n characters drawn uniformly from Alphabet. It panics only

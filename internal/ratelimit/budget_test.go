@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/praxiom/praxiom-api/internal/clocktest"
 	"github.com/praxiom/praxiom-api/internal/ratelimit"
 	"github.com/praxiom/praxiom-api/internal/redistest"
 )
@@ -13,8 +14,8 @@ import (
 // spends, and an exhausted budget says when to come back.
 func TestLocalPerHourBudget(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{t: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
-	l := ratelimit.NewLocal(clk.now)
+	clk := clocktest.New(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC))
+	l := ratelimit.NewLocal(clk.Now)
 	lim := ratelimit.PerHour(10)
 	for i := 0; i < 50; i++ {
 		if r, err := l.Peek(ctx, "fail:u1", lim); err != nil || !r.Allowed || r.Remaining != 10 || r.Limit != 10 {
@@ -22,7 +23,7 @@ func TestLocalPerHourBudget(t *testing.T) {
 		}
 	}
 	for i := 0; i < 10; i++ {
-		clk.add(time.Minute) // failures spread over ten minutes still count
+		clk.Advance(time.Minute) // failures spread over ten minutes still count
 		r, err := l.Consume(ctx, "fail:u1", lim)
 		if err != nil || !r.Allowed || r.Remaining != 10-i-1 {
 			t.Fatalf("failure %d: %+v %v", i+1, r, err)
@@ -33,7 +34,7 @@ func TestLocalPerHourBudget(t *testing.T) {
 		t.Fatalf("peek after 10 failures: %+v", peek)
 	}
 	// Far past a minute, still refused: the period is an hour.
-	clk.add(30 * time.Minute)
+	clk.Advance(30 * time.Minute)
 	r, _ := l.Consume(ctx, "fail:u1", lim)
 	if r.Allowed || r.RetryAfter <= 0 {
 		t.Fatalf("failure 11, half an hour later: %+v", r)
@@ -49,11 +50,11 @@ func TestLocalPerHourBudget(t *testing.T) {
 		t.Fatal("periods share a budget")
 	}
 	// Waiting RetryAfter is enough; two hours restore the whole budget.
-	clk.add(r.RetryAfter)
+	clk.Advance(r.RetryAfter)
 	if r, _ := l.Consume(ctx, "fail:u1", lim); !r.Allowed {
 		t.Fatalf("refused after waiting RetryAfter: %+v", r)
 	}
-	clk.add(2 * time.Hour)
+	clk.Advance(2 * time.Hour)
 	if r, _ := l.Peek(ctx, "fail:u1", lim); !r.Allowed || r.Remaining != 10 {
 		t.Fatalf("budget not restored: %+v", r)
 	}

@@ -7,25 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/praxiom/praxiom-api/internal/clocktest"
 	"github.com/praxiom/praxiom-api/internal/ratelimit"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 func TestLocalAllowsExactlyTheLimitPerMinute(t *testing.T) {
 	for _, limit := range []int{30, 120, 300, 600} {
-		clk := &clock{t: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
-		l := ratelimit.NewLocal(clk.now)
+		clk := clocktest.New(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC))
+		l := ratelimit.NewLocal(clk.Now)
 		for i := 0; i < limit; i++ {
 			r, err := l.Allow(context.Background(), "u1", limit)
 			if err != nil || !r.Allowed {
@@ -46,7 +35,7 @@ func TestLocalAllowsExactlyTheLimitPerMinute(t *testing.T) {
 			t.Fatalf("limit %d: keys share a budget", limit)
 		}
 		// Two minutes later the budget is whole again.
-		clk.add(2 * time.Minute)
+		clk.Advance(2 * time.Minute)
 		if r, _ := l.Allow(context.Background(), "u1", limit); !r.Allowed || r.Remaining != limit-1 {
 			t.Fatalf("limit %d: budget not restored: %+v", limit, r)
 		}
@@ -54,14 +43,14 @@ func TestLocalAllowsExactlyTheLimitPerMinute(t *testing.T) {
 }
 
 func TestLocalSlidingWindowCarriesThePreviousMinute(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 26, 10, 0, 59, 0, time.UTC)}
-	l := ratelimit.NewLocal(clk.now)
+	clk := clocktest.New(time.Date(2026, 11, 26, 10, 0, 59, 0, time.UTC))
+	l := ratelimit.NewLocal(clk.Now)
 	for i := 0; i < 30; i++ {
 		if r, _ := l.Allow(context.Background(), "k", 30); !r.Allowed {
 			t.Fatalf("request %d refused", i)
 		}
 	}
-	clk.add(2 * time.Second) // a new fixed window, but the last minute is still full
+	clk.Advance(2 * time.Second) // a new fixed window, but the last minute is still full
 	if r, _ := l.Allow(context.Background(), "k", 30); r.Allowed {
 		t.Fatal("a fresh fixed window must not reset a sliding budget")
 	}

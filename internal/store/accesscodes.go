@@ -16,7 +16,8 @@ import (
 	"github.com/praxiom/praxiom-api/internal/randcode"
 )
 
-// Limits of a batch of new access codes (contract §4).
+// Limits of a batch of new access codes (api/openapi.yaml,
+// CreateAccessCodesRequest).
 const (
 	MaxAccessCodeBatch       = 1000
 	MaxAccessCodeRedemptions = 10000

@@ -11,9 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
 	"github.com/praxiom/praxiom-api/internal/apperr"
+	"github.com/praxiom/praxiom-api/internal/pgtest"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
 var accessCodePattern = regexp.MustCompile(`^PRAXIOM-[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{6}$`)
@@ -52,7 +53,7 @@ func TestAccessCodeStoreProblems(t *testing.T) {
 }
 
 func TestAccessCodeStoreCreate(t *testing.T) {
-	st, _ := testenv.NewStore(t, store.Options{})
+	st, _ := pgtest.NewStore(t, store.Options{})
 	ctx := context.Background()
 
 	_, err := st.CreateAccessCodes(ctx, store.CLIActor, store.NewAccessCodes{Count: 0, MaxRedemptions: 1})
@@ -90,15 +91,15 @@ func TestAccessCodeStoreCreate(t *testing.T) {
 }
 
 func TestAccessCodeStoreRedeem(t *testing.T) {
-	st, _ := testenv.NewStore(t, store.Options{})
+	st, _ := pgtest.NewStore(t, store.Options{})
 	ctx := context.Background()
 	codes, err := st.CreateAccessCodes(ctx, store.CLIActor, store.NewAccessCodes{Count: 2, MaxRedemptions: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	first, second := codes[0], codes[1]
-	ada := testenv.NewUser(t, st, "ada@example.com", store.NewUserPolicy{})
-	bob := testenv.NewUser(t, st, "bob@example.com", store.NewUserPolicy{})
+	ada := apitest.NewUser(t, st, "ada@example.com", store.NewUserPolicy{})
+	bob := apitest.NewUser(t, st, "bob@example.com", store.NewUserPolicy{})
 
 	// Codes match case-insensitively after trimming; a blank one is refused.
 	_, err = st.RedeemAccessCode(ctx, as(ada.ID), "  ")
@@ -151,7 +152,7 @@ func TestAccessCodeStoreRedeem(t *testing.T) {
 // TestAccessCodeStoreLastRedemptionRace: ten users race for the last
 // redemption of a code; exactly one wins.
 func TestAccessCodeStoreLastRedemptionRace(t *testing.T) {
-	st, _ := testenv.NewStore(t, store.Options{MaxConns: 12})
+	st, _ := pgtest.NewStore(t, store.Options{MaxConns: 12})
 	ctx := context.Background()
 	for round := range 3 {
 		codes, err := st.CreateAccessCodes(ctx, store.CLIActor, store.NewAccessCodes{Count: 1, MaxRedemptions: 5})
@@ -164,9 +165,9 @@ func TestAccessCodeStoreLastRedemptionRace(t *testing.T) {
 		}
 		users := make([]store.User, 10)
 		for i := range users {
-			users[i] = testenv.NewUser(t, st, fmt.Sprintf("racer%d-%d@example.com", round, i), store.NewUserPolicy{})
+			users[i] = apitest.NewUser(t, st, fmt.Sprintf("racer%d-%d@example.com", round, i), store.NewUserPolicy{})
 		}
-		errs := testenv.Race(len(users), func(i int) error {
+		errs := apitest.Race(len(users), func(i int) error {
 			_, err := st.RedeemAccessCode(ctx, as(users[i].ID), code.Code)
 			return err
 		})
@@ -191,15 +192,15 @@ func TestAccessCodeStoreLastRedemptionRace(t *testing.T) {
 // TestAccessCodeStoreOneUserTwoCodesAtOnce: a user redeeming two codes at
 // once consumes only one of them.
 func TestAccessCodeStoreOneUserTwoCodesAtOnce(t *testing.T) {
-	st, _ := testenv.NewStore(t, store.Options{MaxConns: 8})
+	st, _ := pgtest.NewStore(t, store.Options{MaxConns: 8})
 	ctx := context.Background()
 	for round := range 5 {
 		codes, err := st.CreateAccessCodes(ctx, store.CLIActor, store.NewAccessCodes{Count: 2, MaxRedemptions: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
-		u := testenv.NewUser(t, st, fmt.Sprintf("twice%d@example.com", round), store.NewUserPolicy{})
-		errs := testenv.Race(len(codes), func(i int) error {
+		u := apitest.NewUser(t, st, fmt.Sprintf("twice%d@example.com", round), store.NewUserPolicy{})
+		errs := apitest.Race(len(codes), func(i int) error {
 			_, err := st.RedeemAccessCode(ctx, as(u.ID), codes[i].Code)
 			return err
 		})

@@ -12,9 +12,10 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
 	"github.com/praxiom/praxiom-api/internal/apperr"
+	"github.com/praxiom/praxiom-api/internal/pgtest"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 	"github.com/praxiom/praxiom-api/migrations"
 )
 
@@ -30,11 +31,11 @@ func profile(clerkID, email string, verified bool, t time.Time) store.Profile {
 // not count as a member with that email, and is not selected by email by the
 // administration commands, until an update brings a verified email.
 func TestUnverifiedEmailIsNotIdentity(t *testing.T) {
-	st, _ := testenv.NewStore(t, store.Options{})
+	st, _ := pgtest.NewStore(t, store.Options{})
 	ctx := context.Background()
 	plgOff := store.NewUserPolicy{Active: true}
-	owner := testenv.NewUser(t, st, "owner@example.com", plgOff)
-	ws := testenv.InsertWorkspace(t, st, "Acme", owner.ID)
+	owner := apitest.NewUser(t, st, "owner@example.com", plgOff)
+	ws := apitest.InsertWorkspace(t, st, "Acme", owner.ID)
 	inv, err := st.CreateInvitation(ctx, as(owner.ID), ws, store.NewInvitation{Email: "victim@example.com", Role: store.RoleAdmin})
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +54,7 @@ func TestUnverifiedEmailIsNotIdentity(t *testing.T) {
 	t.Run("cannot accept an invitation to that email", func(t *testing.T) {
 		_, err := st.AcceptInvitation(ctx, as(u.ID), inv.Token)
 		wantCode(t, err, apperr.InvitationEmailMismatch)
-		if roles := testenv.MemberRoles(t, st, ws); len(roles) != 1 {
+		if roles := apitest.MemberRoles(t, st, ws); len(roles) != 1 {
 			t.Fatalf("members = %v, want the owner only", roles)
 		}
 	})
@@ -69,8 +70,8 @@ func TestUnverifiedEmailIsNotIdentity(t *testing.T) {
 		}
 	})
 	t.Run("an unverified member does not block an invitation to that email", func(t *testing.T) {
-		other := testenv.InsertWorkspace(t, st, "Other", owner.ID)
-		testenv.AddMember(t, st, other, u.ID, store.RoleMember)
+		other := apitest.InsertWorkspace(t, st, "Other", owner.ID)
+		apitest.AddMember(t, st, other, u.ID, store.RoleMember)
 		if _, err := st.CreateInvitation(ctx, as(owner.ID), other, store.NewInvitation{Email: "victim@example.com", Role: store.RoleMember}); err != nil {
 			t.Fatalf("invitation refused because of an unverified member: %v", err)
 		}
@@ -97,7 +98,7 @@ func TestUnverifiedEmailIsNotIdentity(t *testing.T) {
 // verified email changes nothing but the flag; a user who lost verification
 // keeps access already granted; a suspended user stays suspended.
 func TestVerificationGrantsOnlyWhatPolicyGrants(t *testing.T) {
-	st, _ := testenv.NewStore(t, store.Options{})
+	st, _ := pgtest.NewStore(t, store.Options{})
 	ctx := context.Background()
 	t0 := time.Now().Add(-time.Hour).UTC()
 	up := func(clerkID string, verified bool, at time.Time, policy store.NewUserPolicy) store.User {
@@ -141,7 +142,7 @@ func TestVerificationGrantsOnlyWhatPolicyGrants(t *testing.T) {
 // is refused, listing their Clerk ids, and nothing changes; --clerk-id picks
 // one; tombstoned users and unverified emails do not count.
 func TestAdministerUserChangesOneUser(t *testing.T) {
-	st, _ := testenv.NewStore(t, store.Options{})
+	st, _ := pgtest.NewStore(t, store.Options{})
 	ctx := context.Background()
 	t0 := time.Now().Add(-time.Hour).UTC()
 	for _, id := range []string{"user_b", "user_a"} {
@@ -221,7 +222,7 @@ func TestAdministerUserChangesOneUser(t *testing.T) {
 // verified (their status was never recorded), leaves tombstones unverified,
 // and rolls back and forth.
 func TestMigrationEmailVerified(t *testing.T) {
-	url := testenv.NewDatabase(t)
+	url := pgtest.NewDatabase(t)
 	ctx := context.Background()
 	st, err := store.Open(ctx, url, store.Options{})
 	if err != nil {

@@ -23,12 +23,13 @@ const (
 	InvitationExpired  = "expired"
 )
 
-// InvitationTTL is how long a new invitation stays valid (contract §7); the
+// InvitationTTL is how long a new invitation stays valid (api/openapi.yaml,
+// createInvitation); the
 // insert in CreateInvitation spells it in SQL.
 const InvitationTTL = 7 * 24 * time.Hour
 
 // invitationTokenBytes is the entropy of an invitation token (at least 32
-// random bytes, contract §7).
+// random bytes: api/openapi.yaml, Invitation.token).
 const invitationTokenBytes = 32
 
 // Invitation is a row of invitations with its status as read now.

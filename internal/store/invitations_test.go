@@ -8,9 +8,10 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
 	"github.com/praxiom/praxiom-api/internal/apperr"
+	"github.com/praxiom/praxiom-api/internal/pgtest"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
 func wantCode(t *testing.T, err error, code apperr.Code) {
@@ -26,10 +27,10 @@ func wantCode(t *testing.T, err error, code apperr.Code) {
 var tokenPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{43,}$`)
 
 func TestInvitationStoreCreate(t *testing.T) {
-	st, _ := testenv.NewStore(t, store.Options{})
+	st, _ := pgtest.NewStore(t, store.Options{})
 	ctx := context.Background()
-	owner := testenv.NewUser(t, st, "owner@example.com", store.NewUserPolicy{})
-	ws := testenv.InsertWorkspace(t, st, "Acme", owner.ID)
+	owner := apitest.NewUser(t, st, "owner@example.com", store.NewUserPolicy{})
+	ws := apitest.InsertWorkspace(t, st, "Acme", owner.ID)
 
 	inv, err := st.CreateInvitation(ctx, as(owner.ID), ws, store.NewInvitation{Email: "bob@example.com", Role: store.RoleAdmin})
 	if err != nil {
@@ -91,10 +92,10 @@ func TestInvitationStoreCreate(t *testing.T) {
 // invitation at once, with and without an expired one in the way, make
 // exactly one; the others answer INVITATION_PENDING.
 func TestInvitationStoreConcurrentCreate(t *testing.T) {
-	st, _ := testenv.NewStore(t, store.Options{MaxConns: 12})
+	st, _ := pgtest.NewStore(t, store.Options{MaxConns: 12})
 	ctx := context.Background()
-	owner := testenv.NewUser(t, st, "owner@example.com", store.NewUserPolicy{})
-	ws := testenv.InsertWorkspace(t, st, "Acme", owner.ID)
+	owner := apitest.NewUser(t, st, "owner@example.com", store.NewUserPolicy{})
+	ws := apitest.InsertWorkspace(t, st, "Acme", owner.ID)
 
 	for round := range 6 {
 		email := "racer" + string(rune('a'+round)) + "@example.com"
@@ -107,7 +108,7 @@ func TestInvitationStoreConcurrentCreate(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		errs := testenv.Race(10, func(int) error {
+		errs := apitest.Race(10, func(int) error {
 			_, err := st.CreateInvitation(ctx, as(owner.ID), ws, store.NewInvitation{Email: email, Role: store.RoleMember})
 			return err
 		})
@@ -134,19 +135,19 @@ func TestInvitationStoreConcurrentCreate(t *testing.T) {
 // TestInvitationStoreAcceptRace: two accepts of one invitation at once make
 // one member; the other sees INVITATION_ALREADY_ACCEPTED.
 func TestInvitationStoreAcceptRace(t *testing.T) {
-	st, _ := testenv.NewStore(t, store.Options{MaxConns: 8})
+	st, _ := pgtest.NewStore(t, store.Options{MaxConns: 8})
 	ctx := context.Background()
-	owner := testenv.NewUser(t, st, "owner@example.com", store.NewUserPolicy{})
-	ws := testenv.InsertWorkspace(t, st, "Acme", owner.ID)
+	owner := apitest.NewUser(t, st, "owner@example.com", store.NewUserPolicy{})
+	ws := apitest.InsertWorkspace(t, st, "Acme", owner.ID)
 
 	for round := range 20 {
 		email := "guest" + strings.Repeat("x", round) + "@example.com"
-		guest := testenv.NewUser(t, st, email, store.NewUserPolicy{})
+		guest := apitest.NewUser(t, st, email, store.NewUserPolicy{})
 		inv, err := st.CreateInvitation(ctx, as(owner.ID), ws, store.NewInvitation{Email: email, Role: store.RoleAdmin})
 		if err != nil {
 			t.Fatal(err)
 		}
-		errs := testenv.Race(2, func(int) error {
+		errs := apitest.Race(2, func(int) error {
 			_, err := st.AcceptInvitation(ctx, as(guest.ID), inv.Token)
 			return err
 		})
@@ -167,11 +168,11 @@ func TestInvitationStoreAcceptRace(t *testing.T) {
 }
 
 func TestInvitationStoreRevokeAndList(t *testing.T) {
-	st, _ := testenv.NewStore(t, store.Options{})
+	st, _ := pgtest.NewStore(t, store.Options{})
 	ctx := context.Background()
-	owner := testenv.NewUser(t, st, "owner@example.com", store.NewUserPolicy{})
-	ws := testenv.InsertWorkspace(t, st, "Acme", owner.ID)
-	other := testenv.InsertWorkspace(t, st, "Other", owner.ID)
+	owner := apitest.NewUser(t, st, "owner@example.com", store.NewUserPolicy{})
+	ws := apitest.InsertWorkspace(t, st, "Acme", owner.ID)
+	other := apitest.InsertWorkspace(t, st, "Other", owner.ID)
 
 	a, _ := st.CreateInvitation(ctx, as(owner.ID), ws, store.NewInvitation{Email: "a@example.com", Role: store.RoleMember})
 	b, _ := st.CreateInvitation(ctx, as(owner.ID), ws, store.NewInvitation{Email: "b@example.com", Role: store.RoleMember})

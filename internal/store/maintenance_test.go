@@ -7,17 +7,18 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
+	"github.com/praxiom/praxiom-api/internal/pgtest"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
 // The plan on the user row (migration 00003) follows memberships and
 // subscriptions through triggers: the best plan, canceled ones not counted.
 func TestUserPlanFollowsMembershipsAndSubscriptions(t *testing.T) {
-	st, _ := testenv.NewStore(t, store.Options{})
+	st, _ := pgtest.NewStore(t, store.Options{})
 	ctx := context.Background()
-	owner := testenv.NewUser(t, st, "owner-plan@example.com", store.NewUserPolicy{Active: true})
-	u := testenv.NewUser(t, st, "plan@example.com", store.NewUserPolicy{Active: true})
+	owner := apitest.NewUser(t, st, "owner-plan@example.com", store.NewUserPolicy{Active: true})
+	u := apitest.NewUser(t, st, "plan@example.com", store.NewUserPolicy{Active: true})
 	plan := func() string {
 		t.Helper()
 		got, err := st.UserByClerkID(ctx, u.ClerkID)
@@ -38,15 +39,15 @@ func TestUserPlanFollowsMembershipsAndSubscriptions(t *testing.T) {
 	if got := plan(); got != "trial" {
 		t.Fatalf("no workspace: plan %q, want trial", got)
 	}
-	w1 := testenv.InsertWorkspace(t, st, "W1", owner.ID)
-	w2 := testenv.InsertWorkspace(t, st, "W2", owner.ID)
+	w1 := apitest.InsertWorkspace(t, st, "W1", owner.ID)
+	w2 := apitest.InsertWorkspace(t, st, "W2", owner.ID)
 	setPlan(w1, "pro", "active")
 	setPlan(w2, "power", "active")
-	testenv.AddMember(t, st, w1, u.ID, store.RoleMember)
+	apitest.AddMember(t, st, w1, u.ID, store.RoleMember)
 	if got := plan(); got != "pro" {
 		t.Fatalf("member of a pro workspace: plan %q", got)
 	}
-	testenv.AddMember(t, st, w2, u.ID, store.RoleMember)
+	apitest.AddMember(t, st, w2, u.ID, store.RoleMember)
 	if got := plan(); got != "power" {
 		t.Fatalf("best of pro and power: plan %q", got)
 	}
@@ -76,7 +77,7 @@ func TestUserPlanFollowsMembershipsAndSubscriptions(t *testing.T) {
 }
 
 func TestPruneWebhookEvents(t *testing.T) {
-	st, _ := testenv.NewStore(t, store.Options{})
+	st, _ := pgtest.NewStore(t, store.Options{})
 	ctx := context.Background()
 	if _, err := st.Pool().Exec(ctx, `INSERT INTO webhook_events (svix_id, event_type, processed_at)
 		SELECT 'old_' || i, 'user.updated', now() - interval '8 days' FROM generate_series(1, 5003) i`); err != nil {

@@ -49,7 +49,7 @@ func (s *Store) ListMembers(ctx context.Context, wsID uuid.UUID, limit, offset i
 func ValidRole(role string) bool { return RoleRank(role) > 0 }
 
 // ChangeMemberRole sets targetID's role in workspace wsID to newRole on
-// behalf of a (api/openapi.yaml, "Members and roles"). Under the workspace
+// behalf of a (api/openapi.yaml, "Roles"). Under the workspace
 // lock it re-reads the actor's role (FORBIDDEN when the actor is no longer a
 // member, or is below admin), finds the target (NOT_FOUND), applies the role
 // rules — admins switch non-owners between member and admin; only owners

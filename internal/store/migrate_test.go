@@ -9,8 +9,8 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
+	"github.com/praxiom/praxiom-api/internal/pgtest"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 	"github.com/praxiom/praxiom-api/migrations"
 )
 
@@ -19,7 +19,7 @@ import (
 // migrators at once apply everything exactly once.
 func TestMigratorRunsRiverMigrations(t *testing.T) {
 	ctx := context.Background()
-	url := testenv.NewEmptyDatabase(t)
+	url := pgtest.NewEmptyDatabase(t)
 
 	// Only our migrations, by goose itself: River's tables are missing.
 	cfg, err := pgx.ParseConfig(url)

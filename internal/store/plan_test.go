@@ -8,8 +8,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
+	"github.com/praxiom/praxiom-api/internal/pgtest"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
 // TestMembershipLookupUsesBothKeyColumns: on a workspace of 10,000 members,
@@ -18,9 +19,9 @@ import (
 // user_id), never by scanning the workspace's members.
 func TestMembershipLookupUsesBothKeyColumns(t *testing.T) {
 	ctx := context.Background()
-	st, _ := testenv.NewStore(t, store.Options{})
-	owner := testenv.NewUser(t, st, "plan-owner@example.com", store.NewUserPolicy{Active: true})
-	wsID := testenv.InsertWorkspace(t, st, "Big", owner.ID)
+	st, _ := pgtest.NewStore(t, store.Options{})
+	owner := apitest.NewUser(t, st, "plan-owner@example.com", store.NewUserPolicy{Active: true})
+	wsID := apitest.InsertWorkspace(t, st, "Big", owner.ID)
 	if _, err := st.Pool().Exec(ctx, `WITH u AS (
 			INSERT INTO users (clerk_id, email, email_verified, name, referral_code)
 			SELECT 'user_plan' || i, 'p' || i || '@example.com', true, 'P' || i,
@@ -29,7 +30,7 @@ func TestMembershipLookupUsesBothKeyColumns(t *testing.T) {
 		INSERT INTO workspace_members (workspace_id, user_id, role) SELECT $1, id, 'member' FROM u`, wsID); err != nil {
 		t.Fatal(err)
 	}
-	testenv.NewUser(t, st, "outsider@example.com", store.NewUserPolicy{Active: true})
+	apitest.NewUser(t, st, "outsider@example.com", store.NewUserPolicy{Active: true})
 	if _, err := st.Pool().Exec(ctx, `UPDATE users SET clerk_id = 'user_outsider' WHERE email = 'outsider@example.com'`); err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,9 @@ import (
 	"time"
 
 	"github.com/praxiom/praxiom-api/internal/apikey"
+	"github.com/praxiom/praxiom-api/internal/apitest"
+	"github.com/praxiom/praxiom-api/internal/pgtest"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
 // TestRowsReadTheSameInEveryExecMode: the store decodes the rows every
@@ -20,8 +21,8 @@ import (
 // every mode.
 func TestRowsReadTheSameInEveryExecMode(t *testing.T) {
 	ctx := context.Background()
-	st, url := testenv.NewStore(t, store.Options{})
-	owner := testenv.NewUser(t, st, "raw@example.com", store.NewUserPolicy{Active: true})
+	st, url := pgtest.NewStore(t, store.Options{})
+	owner := apitest.NewUser(t, st, "raw@example.com", store.NewUserPolicy{Active: true})
 	pn := "Rocket"
 	ws, err := st.CreateWorkspace(ctx, as(owner.ID), store.NewWorkspace{Name: "Raw", ProductName: &pn}, 14)
 	if err != nil {

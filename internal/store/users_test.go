@@ -6,18 +6,19 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
 	"github.com/praxiom/praxiom-api/internal/apperr"
+	"github.com/praxiom/praxiom-api/internal/pgtest"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
 // TestUserStoreRefusals covers the store's user refusals that the API
 // cannot reach on its own: authentication refuses unknown and deleted users
 // before a handler calls the store, and account administration is the CLI's.
 func TestUserStoreRefusals(t *testing.T) {
-	st, _ := testenv.NewStore(t, store.Options{})
+	st, _ := pgtest.NewStore(t, store.Options{})
 	ctx := context.Background()
-	ada := testenv.NewUser(t, st, "ada@example.com", store.NewUserPolicy{})
+	ada := apitest.NewUser(t, st, "ada@example.com", store.NewUserPolicy{})
 
 	t.Run("user by clerk id: unknown", func(t *testing.T) {
 		_, err := st.UserByClerkID(ctx, "user_nobody")
@@ -50,7 +51,7 @@ func TestUserStoreRefusals(t *testing.T) {
 		wantCode(t, err, apperr.Unauthorized)
 	})
 	t.Run("deleted user", func(t *testing.T) {
-		bob := testenv.NewUser(t, st, "bob@example.com", store.NewUserPolicy{})
+		bob := apitest.NewUser(t, st, "bob@example.com", store.NewUserPolicy{})
 		if _, err := st.Pool().Exec(ctx, `UPDATE users SET deleted_at = now() WHERE id = $1`, bob.ID); err != nil {
 			t.Fatal(err)
 		}

@@ -8,9 +8,10 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
 	"github.com/praxiom/praxiom-api/internal/apperr"
+	"github.com/praxiom/praxiom-api/internal/pgtest"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 )
 
 // raceRounds is how often each race is run; one round proves little.
@@ -19,7 +20,7 @@ const raceRounds = 20
 // wsNewUser creates an active user with product access.
 func wsNewUser(tb testing.TB, st *store.Store, name string) store.User {
 	tb.Helper()
-	return testenv.NewUser(tb, st, name+"@example.com", store.NewUserPolicy{Active: true})
+	return apitest.NewUser(tb, st, name+"@example.com", store.NewUserPolicy{Active: true})
 }
 
 // wsCodes returns the apperr code of each error, "" for nil.
@@ -40,12 +41,12 @@ func wsTwoOwners(tb testing.TB, st *store.Store, a, b store.User) uuid.UUID {
 	if err != nil {
 		tb.Fatalf("create workspace: %v", err)
 	}
-	testenv.AddMember(tb, st, ws.ID, b.ID, store.RoleOwner)
+	apitest.AddMember(tb, st, ws.ID, b.ID, store.RoleOwner)
 	return ws.ID
 }
 
 func TestStoreCreateWorkspaceProvisionsEverything(t *testing.T) {
-	st, _ := testenv.NewStore(t, store.Options{})
+	st, _ := pgtest.NewStore(t, store.Options{})
 	ctx := context.Background()
 	owner := wsNewUser(t, st, "owner")
 	pn := "Acme Analytics"
@@ -61,7 +62,7 @@ func TestStoreCreateWorkspaceProvisionsEverything(t *testing.T) {
 	if d := ws.TrialEndsAt.Sub(before); d < 14*24*time.Hour-time.Minute || d > 14*24*time.Hour+time.Minute {
 		t.Errorf("trial ends %v after creation, want 14 days", d)
 	}
-	if roles := testenv.MemberRoles(t, st, ws.ID); len(roles) != 1 || roles[owner.ID] != store.RoleOwner {
+	if roles := apitest.MemberRoles(t, st, ws.ID); len(roles) != 1 || roles[owner.ID] != store.RoleOwner {
 		t.Errorf("members = %v", roles)
 	}
 	set, err := st.GetSettings(ctx, ws.ID)
@@ -75,7 +76,7 @@ func TestStoreCreateWorkspaceProvisionsEverything(t *testing.T) {
 }
 
 func TestStoreCreateWorkspaceIsOneTransaction(t *testing.T) {
-	st, _ := testenv.NewStore(t, store.Options{})
+	st, _ := pgtest.NewStore(t, store.Options{})
 	ctx := context.Background()
 	// An owner that does not exist fails the membership insert after the
 	// workspace row was written: nothing may remain.
@@ -91,14 +92,14 @@ func TestStoreCreateWorkspaceIsOneTransaction(t *testing.T) {
 }
 
 func TestStoreActorRoleIsReadUnderTheLock(t *testing.T) {
-	st, _ := testenv.NewStore(t, store.Options{})
+	st, _ := pgtest.NewStore(t, store.Options{})
 	ctx := context.Background()
 	owner, admin, gone := wsNewUser(t, st, "owner"), wsNewUser(t, st, "admin"), wsNewUser(t, st, "gone")
 	ws, err := st.CreateWorkspace(ctx, as(owner.ID), store.NewWorkspace{Name: "Lock"}, 14)
 	if err != nil {
 		t.Fatal(err)
 	}
-	testenv.AddMember(t, st, ws.ID, admin.ID, store.RoleAdmin)
+	apitest.AddMember(t, st, ws.ID, admin.ID, store.RoleAdmin)
 	// The middleware saw "admin", but the row now says member: refused.
 	if _, err := st.Pool().Exec(ctx, `UPDATE workspace_members SET role = 'member' WHERE user_id = $1`, admin.ID); err != nil {
 		t.Fatal(err)
@@ -122,7 +123,7 @@ func TestStoreActorRoleIsReadUnderTheLock(t *testing.T) {
 	if err := st.DeleteWorkspace(ctx, as(admin.ID), ws.ID); apperr.CodeOf(err) != apperr.Forbidden {
 		t.Errorf("delete by a member: %v", err)
 	}
-	if roles := testenv.MemberRoles(t, st, ws.ID); len(roles) != 2 || roles[owner.ID] != store.RoleOwner {
+	if roles := apitest.MemberRoles(t, st, ws.ID); len(roles) != 2 || roles[owner.ID] != store.RoleOwner {
 		t.Errorf("members = %v", roles)
 	}
 }
@@ -132,7 +133,7 @@ func TestStoreActorRoleIsReadUnderTheLock(t *testing.T) {
 // seen once the lock is granted (a join in the locking statement would
 // return the membership as it was before the wait).
 func TestStoreActorRoleChangedWhileWaitingForTheLock(t *testing.T) {
-	st, _ := testenv.NewStore(t, store.Options{})
+	st, _ := pgtest.NewStore(t, store.Options{})
 	ctx := context.Background()
 	owner, admin, other := wsNewUser(t, st, "owner"), wsNewUser(t, st, "admin"), wsNewUser(t, st, "other")
 	for _, change := range []string{
@@ -143,8 +144,8 @@ func TestStoreActorRoleChangedWhileWaitingForTheLock(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		testenv.AddMember(t, st, ws.ID, admin.ID, store.RoleAdmin)
-		testenv.AddMember(t, st, ws.ID, other.ID, store.RoleMember)
+		apitest.AddMember(t, st, ws.ID, admin.ID, store.RoleAdmin)
+		apitest.AddMember(t, st, ws.ID, other.ID, store.RoleMember)
 
 		tx, err := st.Pool().Begin(ctx)
 		if err != nil {
@@ -165,7 +166,7 @@ func TestStoreActorRoleChangedWhileWaitingForTheLock(t *testing.T) {
 		if err := <-done; apperr.CodeOf(err) != apperr.Forbidden {
 			t.Errorf("%s: remove by the changed admin = %v, want FORBIDDEN", change, err)
 		}
-		if roles := testenv.MemberRoles(t, st, ws.ID); roles[other.ID] != store.RoleMember {
+		if roles := apitest.MemberRoles(t, st, ws.ID); roles[other.ID] != store.RoleMember {
 			t.Errorf("%s: the member was removed: %v", change, roles)
 		}
 	}
@@ -199,14 +200,14 @@ func wsRaceTwoOwners(t *testing.T, st *store.Store, loser apperr.Code, members i
 	a, b := wsNewUser(t, st, "a"), wsNewUser(t, st, "b")
 	for round := range raceRounds {
 		wsID := wsTwoOwners(t, st, a, b)
-		codes := wsCodes(testenv.Race(2, func(i int) error {
+		codes := wsCodes(apitest.Race(2, func(i int) error {
 			if i == 0 {
 				return call(wsID, a.ID, b.ID)
 			}
 			return call(wsID, b.ID, a.ID)
 		}))
 		wsAssertOneWinner(t, round, codes, loser)
-		if roles := testenv.MemberRoles(t, st, wsID); roles.Owners() != 1 || len(roles) != members {
+		if roles := apitest.MemberRoles(t, st, wsID); roles.Owners() != 1 || len(roles) != members {
 			t.Fatalf("round %d: roles = %v", round, roles)
 		}
 	}
@@ -218,7 +219,7 @@ func wsRaceTwoOwners(t *testing.T, st *store.Store, loser apperr.Code, members i
 // with FORBIDDEN, as it would be in either serial order (LAST_OWNER is not
 // a serial outcome here). Exactly one owner remains.
 func TestStoreRaceMutualDemotion(t *testing.T) {
-	st, _ := testenv.NewStore(t, store.Options{})
+	st, _ := pgtest.NewStore(t, store.Options{})
 	wsRaceTwoOwners(t, st, apperr.Forbidden, 2, func(wsID, actor, other uuid.UUID) error {
 		_, err := st.ChangeMemberRole(context.Background(), as(actor), wsID, other, store.RoleMember)
 		return err
@@ -228,7 +229,7 @@ func TestStoreRaceMutualDemotion(t *testing.T) {
 // TestStoreRaceSelfDemotion: the only two owners each step down to admin at
 // once: one 200, the other is the last owner (LAST_OWNER).
 func TestStoreRaceSelfDemotion(t *testing.T) {
-	st, _ := testenv.NewStore(t, store.Options{})
+	st, _ := pgtest.NewStore(t, store.Options{})
 	wsRaceTwoOwners(t, st, apperr.LastOwner, 2, func(wsID, actor, _ uuid.UUID) error {
 		_, err := st.ChangeMemberRole(context.Background(), as(actor), wsID, actor, store.RoleAdmin)
 		return err
@@ -238,7 +239,7 @@ func TestStoreRaceSelfDemotion(t *testing.T) {
 // TestStoreRaceMutualRemoval: the only two owners remove each other at
 // once. The second, under the lock, is no longer a member: FORBIDDEN.
 func TestStoreRaceMutualRemoval(t *testing.T) {
-	st, _ := testenv.NewStore(t, store.Options{})
+	st, _ := pgtest.NewStore(t, store.Options{})
 	wsRaceTwoOwners(t, st, apperr.Forbidden, 1, func(wsID, actor, other uuid.UUID) error {
 		return st.RemoveMember(context.Background(), as(actor), wsID, other)
 	})
@@ -247,7 +248,7 @@ func TestStoreRaceMutualRemoval(t *testing.T) {
 // TestStoreRaceBothLeave: the only two owners leave at once: one leaves,
 // the other is the last owner (LAST_OWNER).
 func TestStoreRaceBothLeave(t *testing.T) {
-	st, _ := testenv.NewStore(t, store.Options{})
+	st, _ := pgtest.NewStore(t, store.Options{})
 	wsRaceTwoOwners(t, st, apperr.LastOwner, 1, func(wsID, actor, _ uuid.UUID) error {
 		return st.RemoveMember(context.Background(), as(actor), wsID, actor)
 	})
@@ -258,19 +259,19 @@ func TestStoreRaceBothLeave(t *testing.T) {
 // order, at least one owner remains and every refusal is LAST_OWNER,
 // FORBIDDEN or NOT_FOUND.
 func TestStoreRaceMixedOwnerRemovals(t *testing.T) {
-	st, _ := testenv.NewStore(t, store.Options{})
+	st, _ := pgtest.NewStore(t, store.Options{})
 	ctx := context.Background()
 	a, b, c := wsNewUser(t, st, "a"), wsNewUser(t, st, "b"), wsNewUser(t, st, "c")
 	for round := range raceRounds {
 		wsID := wsTwoOwners(t, st, a, b)
-		testenv.AddMember(t, st, wsID, c.ID, store.RoleOwner)
+		apitest.AddMember(t, st, wsID, c.ID, store.RoleOwner)
 		calls := []func() error{
 			func() error { return st.RemoveMember(ctx, as(a.ID), wsID, a.ID) },
 			func() error { return st.RemoveMember(ctx, as(b.ID), wsID, b.ID) },
 			func() error { _, err := st.ChangeMemberRole(ctx, as(c.ID), wsID, c.ID, store.RoleMember); return err },
 			func() error { return st.RemoveMember(ctx, as(c.ID), wsID, a.ID) },
 		}
-		codes := wsCodes(testenv.Race(len(calls), func(i int) error { return calls[i]() }))
+		codes := wsCodes(apitest.Race(len(calls), func(i int) error { return calls[i]() }))
 		for i, code := range codes {
 			switch code {
 			case "", apperr.LastOwner, apperr.Forbidden, apperr.NotFound:
@@ -278,7 +279,7 @@ func TestStoreRaceMixedOwnerRemovals(t *testing.T) {
 				t.Fatalf("round %d: call %d answered %s", round, i, code)
 			}
 		}
-		if roles := testenv.MemberRoles(t, st, wsID); roles.Owners() < 1 {
+		if roles := apitest.MemberRoles(t, st, wsID); roles.Owners() < 1 {
 			t.Fatalf("round %d: no owner left: %v (codes %v)", round, roles, codes)
 		}
 	}
@@ -303,7 +304,7 @@ func wsAssertOneWinner(tb testing.TB, round int, codes []apperr.Code, loser appe
 }
 
 func TestStoreListsCountPastTheEnd(t *testing.T) {
-	st, _ := testenv.NewStore(t, store.Options{})
+	st, _ := pgtest.NewStore(t, store.Options{})
 	ctx := context.Background()
 	owner := wsNewUser(t, st, "owner")
 	var wsID uuid.UUID
@@ -318,7 +319,7 @@ func TestStoreListsCountPastTheEnd(t *testing.T) {
 	if err != nil || len(list) != 0 || total != 3 {
 		t.Errorf("workspaces past the end: %d items, total %d, %v", len(list), total, err)
 	}
-	testenv.AddMember(t, st, wsID, wsNewUser(t, st, "m").ID, store.RoleMember)
+	apitest.AddMember(t, st, wsID, wsNewUser(t, st, "m").ID, store.RoleMember)
 	members, total, err := st.ListMembers(ctx, wsID, 1, 5)
 	if err != nil || len(members) != 0 || total != 2 {
 		t.Errorf("members past the end: %d items, total %d, %v", len(members), total, err)

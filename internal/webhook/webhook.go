@@ -20,7 +20,8 @@ import (
 	"github.com/praxiom/praxiom-api/internal/store"
 )
 
-// MaxBody is the largest delivery accepted (contract §8: 1 MiB).
+// MaxBody is the largest delivery accepted (api/openapi.yaml, ClerkEvent:
+// 1 MiB).
 const MaxBody = 1 << 20
 
 // Event is the envelope of a Clerk webhook delivery.

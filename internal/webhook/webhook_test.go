@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/praxiom/praxiom-api/internal/apitest"
 	"github.com/praxiom/praxiom-api/internal/devtoken"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/testenv"
 	"github.com/praxiom/praxiom-api/internal/webhook"
 )
 
@@ -36,7 +36,7 @@ func userEvent(typ, clerkID string, emails []email, primary int, first string, a
 	return b
 }
 
-func wantStatus(t *testing.T, r *testenv.Response, status int, result string) {
+func wantStatus(t *testing.T, r *apitest.Response, status int, result string) {
 	t.Helper()
 	var body struct {
 		Status string `json:"status"`
@@ -51,7 +51,7 @@ func wantStatus(t *testing.T, r *testenv.Response, status int, result string) {
 // stored without it and answers 200, never 500 (Svix would retry a 500 for
 // days); an id with U+0000 is not a Clerk user (400).
 func TestWebhookRemovesNUL(t *testing.T) {
-	e := testenv.New(t, testenv.Options{})
+	e := apitest.New(t, apitest.Options{})
 	ctx := context.Background()
 	at := time.Now().Add(-time.Minute)
 	body := []byte(fmt.Sprintf(`{"type":"user.created","object":"event","timestamp":%d,"data":{
@@ -77,7 +77,7 @@ func TestWebhookRemovesNUL(t *testing.T) {
 		t.Fatal(err)
 	}
 	body2 := []byte(strings.ReplaceAll(string(body), "user_nul1", "user_nul2"))
-	if err := v.Verify(body2, testenv.SignedHeaders(t, e.WebhookSecret, "msg_nul_2", time.Now(), body2)); err != nil {
+	if err := v.Verify(body2, apitest.SignedHeaders(t, e.WebhookSecret, "msg_nul_2", time.Now(), body2)); err != nil {
 		t.Fatal(err)
 	}
 	ev, err := webhook.Decode(body2)
@@ -109,10 +109,10 @@ func TestWebhookRemovesNUL(t *testing.T) {
 // until a user.updated brings it verified. A verified secondary address is
 // used instead of an unverified primary one.
 func TestWebhookUnverifiedEmailIsNotIdentity(t *testing.T) {
-	e := testenv.New(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	ctx := context.Background()
-	owner := testenv.NewUser(t, e.Store, "owner@example.com", store.NewUserPolicy{Active: true})
-	ws := testenv.InsertWorkspace(t, e.Store, "Acme", owner.ID)
+	owner := apitest.NewUser(t, e.Store, "owner@example.com", store.NewUserPolicy{Active: true})
+	ws := apitest.InsertWorkspace(t, e.Store, "Acme", owner.ID)
 	inv, err := e.Store.CreateInvitation(ctx, store.Actor{Type: store.ActorUser, ID: owner.ID}, ws, store.NewInvitation{Email: "victim@example.com", Role: store.RoleAdmin})
 	if err != nil {
 		t.Fatal(err)
@@ -132,8 +132,8 @@ func TestWebhookUnverifiedEmailIsNotIdentity(t *testing.T) {
 		}
 		return u.HasProductAccess, u.AccessStatus, u.Email
 	}
-	accept := func() *testenv.Response {
-		return e.Do(testenv.Request{Method: http.MethodPost, Path: "/api/invitations/" + inv.Token + "/accept", Token: tok})
+	accept := func() *apitest.Response {
+		return e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/invitations/" + inv.Token + "/accept", Token: tok})
 	}
 
 	t0 := time.Now().Add(-time.Hour)
@@ -170,7 +170,7 @@ func TestWebhookUnverifiedEmailIsNotIdentity(t *testing.T) {
 // access a verified newcomer gets at once is granted to an unverified one
 // when Clerk verifies the address (and not before).
 func TestWebhookUnverifiedGetsAccessOnVerification(t *testing.T) {
-	e := testenv.New(t, testenv.Options{PLGGatingOff: true})
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	ctx := context.Background()
 	t0 := time.Now().Add(-time.Hour)
 	access := func(clerkID string) (bool, string) {

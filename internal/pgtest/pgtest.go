@@ -1,8 +1,8 @@
-// Package testenv is the shared test harness: a fresh, migrated PostgreSQL
-// database per test (copied from a template migrated once per test binary),
-// the API server wired as in production with an offline Clerk key, token
-// minting and signed Svix deliveries.
-package testenv
+// Package pgtest gives each test a throwaway PostgreSQL database: a fresh
+// copy of a template migrated once per test binary, dropped when the test
+// ends. The cluster comes from DATABASE_URL (`make test` starts one with
+// cmd/withpg).
+package pgtest
 
 import (
 	"context"
@@ -26,8 +26,9 @@ var (
 	templateErr  error
 )
 
-// BaseURL returns DATABASE_URL and fails the test when it is not set: the
-// database tests never skip silently (run them with `make test`).
+// BaseURL returns TEST_DATABASE_URL, else DATABASE_URL, and fails the test
+// when neither is set: the database tests never skip silently (run them
+// with `make test`).
 func BaseURL(tb testing.TB) string {
 	tb.Helper()
 	u := os.Getenv("TEST_DATABASE_URL")
@@ -44,7 +45,7 @@ func BaseURL(tb testing.TB) string {
 func withDatabase(dsn, db string) string {
 	u, err := url.Parse(dsn)
 	if err != nil {
-		panic("testenv: DATABASE_URL is not a URL")
+		panic("pgtest: DATABASE_URL is not a URL")
 	}
 	u.Path = "/" + db
 	return u.String()
@@ -84,7 +85,7 @@ func ensureTemplate(tb testing.TB, base string) string {
 		templateName = name
 	})
 	if templateErr != nil {
-		tb.Fatalf("testenv: template database: %v", templateErr)
+		tb.Fatalf("pgtest: template database: %v", templateErr)
 	}
 	return templateName
 }
@@ -99,7 +100,7 @@ func NewDatabase(tb testing.TB) string {
 	name := "t_" + strings.ToLower(randcode.String(12))
 	conn, err := admin(ctx, base)
 	if err != nil {
-		tb.Fatalf("testenv: connect: %v", err)
+		tb.Fatalf("pgtest: connect: %v", err)
 	}
 	defer conn.Close(ctx)
 	// CREATE DATABASE … TEMPLATE needs the template idle; retry briefly
@@ -112,7 +113,7 @@ func NewDatabase(tb testing.TB) string {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if err != nil {
-		tb.Fatalf("testenv: create database: %v", err)
+		tb.Fatalf("pgtest: create database: %v", err)
 	}
 	tb.Cleanup(func() {
 		c, err := admin(context.Background(), base)
@@ -131,7 +132,7 @@ func NewStore(tb testing.TB, o store.Options) (*store.Store, string) {
 	url := NewDatabase(tb)
 	st, err := store.Open(context.Background(), url, o)
 	if err != nil {
-		tb.Fatalf("testenv: open store: %v", err)
+		tb.Fatalf("pgtest: open store: %v", err)
 	}
 	tb.Cleanup(st.Close)
 	return st, url
@@ -147,11 +148,11 @@ func NewEmptyDatabase(tb testing.TB) string {
 	name := "e_" + strings.ToLower(randcode.String(12))
 	conn, err := admin(ctx, base)
 	if err != nil {
-		tb.Fatalf("testenv: connect: %v", err)
+		tb.Fatalf("pgtest: connect: %v", err)
 	}
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		tb.Fatalf("testenv: create database: %v", err)
+		tb.Fatalf("pgtest: create database: %v", err)
 	}
 	tb.Cleanup(func() {
 		c, err := admin(context.Background(), base)

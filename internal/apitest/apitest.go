@@ -1,4 +1,9 @@
-package testenv
+// Package apitest is the harness of the HTTP tests: the API server as the
+// binary builds it (app.NewAPI) on a throwaway database (pgtest) with an
+// offline Clerk key, requests sent in-process with every response held to
+// api/openapi.yaml (openapicheck), token minting, signed Svix deliveries,
+// Clerk webhook bodies, fixtures written straight to the database, and Race.
+package apitest
 
 import (
 	"bytes"
@@ -8,7 +13,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -19,40 +23,57 @@ import (
 
 	svix "github.com/svix/svix-webhooks/go"
 
+	"github.com/praxiom/praxiom-api/internal/app"
 	"github.com/praxiom/praxiom-api/internal/auth"
-	"github.com/praxiom/praxiom-api/internal/clerkuser"
+	"github.com/praxiom/praxiom-api/internal/clerktest"
+	"github.com/praxiom/praxiom-api/internal/config"
 	"github.com/praxiom/praxiom-api/internal/devtoken"
 	"github.com/praxiom/praxiom-api/internal/httpapi"
 	"github.com/praxiom/praxiom-api/internal/jobs"
 	"github.com/praxiom/praxiom-api/internal/mailer"
 	"github.com/praxiom/praxiom-api/internal/metrics"
 	"github.com/praxiom/praxiom-api/internal/openapicheck"
+	"github.com/praxiom/praxiom-api/internal/pgtest"
 	"github.com/praxiom/praxiom-api/internal/store"
-	"github.com/praxiom/praxiom-api/internal/webhook"
 )
 
-// Options adjust the server under test; the zero value is the production
-// wiring with PLG gating on, a PEM key and claims provisioning.
+// Options adjust the server under test. The zero value is the production
+// wiring (app.NewAPI from the configuration's defaults: PLG gating on, the
+// verified-token cache, metrics on) with the test key as CLERK_JWT_KEY,
+// users provisioned from token claims, a fresh webhook secret and rate
+// limits off, on a fresh database.
 type Options struct {
-	// PLGGatingOff makes new users start active with product access.
+	// PLGGatingOff makes new users start active with product access
+	// (PLG_GATING=false).
 	PLGGatingOff bool
 	// ClerkAPIURL, when set, provisions users from a (fake) Clerk Backend
-	// API at that URL with secret "sk_test_fake".
+	// API at that URL (CLERK_API_URL) with secret clerktest.SecretKey
+	// (CLERK_SECRET_KEY).
 	ClerkAPIURL string
-	// Verifier replaces the PEM-key verifier.
+	// Verifier replaces the verifier NewAPI builds (app.WithVerifier).
 	Verifier auth.TokenVerifier
 	// NoWebhookSecret leaves the webhook unconfigured.
 	NoWebhookSecret bool
 	// Store tunes the pool.
 	Store store.Options
+	// DatabaseURL, when set, is the (migrated) database to serve from,
+	// instead of a fresh one; it is not dropped at the end.
+	DatabaseURL string
 	// Readiness replaces the migrator as readiness checker.
 	Readiness httpapi.ReadinessChecker
-	// RateLimits turns rate limiting on (off by default in tests).
+	// RateLimits turn rate limiting on when they have a Limiter or Failures
+	// (off by default in tests): RATE_LIMIT_ENABLED with their PerPlan,
+	// PerIP and TrustedProxies, and their Limiter and Failures in place of
+	// the ones NewAPI builds (app.WithRateLimiter).
 	RateLimits httpapi.RateLimits
-	// CORSOrigins are the allowed browser origins.
+	// CORSOrigins are the allowed browser origins (CORS_ALLOWED_ORIGINS).
 	CORSOrigins []string
-	// Metrics, when set, are updated (scrape them with Metrics.Handler).
+	// Metrics, when set, are updated instead of the server's own
+	// (app.WithMetrics); scrape either through Env.Metrics.
 	Metrics *metrics.Metrics
+	// Config, when set, adjusts the configuration last, after the fields
+	// above were applied to it.
+	Config func(*config.Config)
 	// NoSpecCheck turns off the validation of every response against
 	// api/openapi.yaml (only for tests that send what the spec cannot know).
 	NoSpecCheck bool
@@ -106,7 +127,10 @@ type Env struct {
 	Key         *devtoken.Key
 	Handler     http.Handler
 	// Server is the API server behind Handler.
-	Server        *httpapi.Server
+	Server *httpapi.Server
+	// Metrics are the instruments Server updates (scrape them with
+	// Metrics.Handler).
+	Metrics       *metrics.Metrics
 	WebhookSecret string
 	logs          *SyncBuffer
 }
@@ -167,12 +191,71 @@ func Key(tb testing.TB) *devtoken.Key {
 	return key
 }
 
-// New starts the API on a fresh database.
+// New starts the API on a fresh database (or on o.DatabaseURL), built by
+// app.NewAPI from the configuration Config returns.
 func New(tb testing.TB, o Options) *Env {
 	tb.Helper()
-	m := withOutbox(tb, &o)
-	st, url := NewStore(tb, o.Store)
-	return newEnv(tb, st, url, o, m)
+	mail := withOutbox(tb, &o)
+	url := o.DatabaseURL
+	if url == "" {
+		url = pgtest.NewDatabase(tb)
+	}
+	st, err := store.Open(context.Background(), url, o.Store)
+	if err != nil {
+		tb.Fatalf("apitest: open store: %v", err)
+	}
+	tb.Cleanup(st.Close)
+	e := &Env{TB: tb, Store: st, DatabaseURL: url, Key: Key(tb), logs: &SyncBuffer{}}
+	if !o.NoWebhookSecret {
+		raw := make([]byte, 24)
+		_, _ = rand.Read(raw)
+		e.WebhookSecret = "whsec_" + base64.StdEncoding.EncodeToString(raw)
+	}
+	cfg := Config(tb, url, o)
+	cfg.ClerkWebhookSecret = e.WebhookSecret
+	if o.Config != nil {
+		o.Config(&cfg)
+	}
+	var opts []app.Option
+	if o.Verifier != nil {
+		opts = append(opts, app.WithVerifier(o.Verifier))
+	}
+	if o.RateLimits.Limiter != nil || o.RateLimits.Failures != nil {
+		opts = append(opts, app.WithRateLimiter(o.RateLimits.Limiter, o.RateLimits.Failures))
+	}
+	if o.Metrics != nil {
+		opts = append(opts, app.WithMetrics(o.Metrics))
+	}
+	readiness := o.Readiness
+	if readiness == nil {
+		m, err := store.NewMigrator(url, nil)
+		if err != nil {
+			tb.Fatalf("apitest: migrator: %v", err)
+		}
+		tb.Cleanup(func() { m.Close() })
+		readiness = m
+	}
+	log := app.NewLogger(e.logs, "debug")
+	api, err := app.NewAPI(cfg, st, readiness, log, opts...)
+	if err != nil {
+		tb.Fatalf("apitest: build the API: %v", err)
+	}
+	tb.Cleanup(func() { _ = api.Close() })
+	if o.Email != nil && !o.Email.NoWorker {
+		jc := TestJobs
+		override(&jc, o.Email.Jobs)
+		jc.Mailer, jc.Logger, jc.Metrics = mail, log, api.Metrics
+		stop, err := jobs.Start(context.Background(), st, jc)
+		if err != nil {
+			tb.Fatalf("apitest: jobs: %v", err)
+		}
+		tb.Cleanup(func() { _ = stop(context.Background()) })
+	}
+	e.Server, e.Metrics, e.Handler = api.Server, api.Metrics, api.Server
+	if !o.NoSpecCheck {
+		e.Handler = Spec(tb).Wrap(tb, e.Handler)
+	}
+	return e
 }
 
 // withOutbox builds the mailer of o.Email and puts an outbox into o.Store.
@@ -191,7 +274,7 @@ func withOutbox(tb testing.TB, o *Options) *mailer.Mailer {
 	m, err := mailer.New(mailer.Config{SMTPURL: e.SMTPURL, From: e.From, AppURL: e.AppURL, TLSConfig: e.TLS,
 		Timeout: 5 * time.Second})
 	if err != nil {
-		tb.Fatalf("testenv: mailer: %v", err)
+		tb.Fatalf("apitest: mailer: %v", err)
 	}
 	var ob store.Outbox = jobs.NewOutbox()
 	if e.WrapOutbox != nil {
@@ -205,72 +288,40 @@ func withOutbox(tb testing.TB, o *Options) *mailer.Mailer {
 // instance would run: its own pool, caches and limiters.
 func NewOn(tb testing.TB, other *Env, o Options) *Env {
 	tb.Helper()
-	m := withOutbox(tb, &o)
-	st, err := store.Open(context.Background(), other.DatabaseURL, o.Store)
-	if err != nil {
-		tb.Fatalf("testenv: open store: %v", err)
-	}
-	tb.Cleanup(st.Close)
-	e := newEnv(tb, st, other.DatabaseURL, o, m)
-	return e
+	o.DatabaseURL = other.DatabaseURL
+	return New(tb, o)
 }
 
-func newEnv(tb testing.TB, st *store.Store, url string, o Options, m *mailer.Mailer) *Env {
+// Config returns the configuration New builds the server from for o
+// (without the webhook secret and o.Config): the defaults of config.Load
+// for databaseURL with the test key (Key) as CLERK_JWT_KEY, and o's PLG
+// gating, Clerk API, rate limits and CORS origins. Metrics are on
+// (METRICS_ADDR is set, though nothing listens).
+func Config(tb testing.TB, databaseURL string, o Options) config.Config {
 	tb.Helper()
-	e := &Env{TB: tb, Store: st, DatabaseURL: url, Key: Key(tb), logs: &SyncBuffer{}}
-	verifier := o.Verifier
-	if verifier == nil {
-		v, err := auth.NewVerifier(auth.Config{JWTKeyPEM: e.Key.PublicPEM(), Leeway: 5 * time.Second})
-		if err != nil {
-			tb.Fatalf("testenv: verifier: %v", err)
-		}
-		verifier = v
-	}
-	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	deps := httpapi.Deps{
-		Store: st, Verifier: verifier, Logger: log, TrialDays: 14,
-		Policy:     store.NewUserPolicy{Active: o.PLGGatingOff},
-		RateLimits: o.RateLimits, CORSOrigins: o.CORSOrigins, Metrics: o.Metrics,
-	}
-	if o.Readiness != nil {
-		deps.Readiness = o.Readiness
-	} else {
-		m, err := store.NewMigrator(url, nil)
-		if err != nil {
-			tb.Fatalf("testenv: migrator: %v", err)
-		}
-		tb.Cleanup(func() { m.Close() })
-		deps.Readiness = m
+	env := map[string]string{
+		"APP_ENV": "test", "DATABASE_URL": databaseURL, "CLERK_JWT_KEY": Key(tb).PublicPEM(),
+		"METRICS_ADDR": "127.0.0.1:0",
 	}
 	if o.ClerkAPIURL != "" {
-		deps.Fetcher = clerkuser.NewFetcher(o.ClerkAPIURL, "sk_test_fake", nil)
+		env["CLERK_API_URL"], env["CLERK_SECRET_KEY"] = o.ClerkAPIURL, clerktest.SecretKey
 	}
-	if !o.NoWebhookSecret {
-		raw := make([]byte, 24)
-		_, _ = rand.Read(raw)
-		e.WebhookSecret = "whsec_" + base64.StdEncoding.EncodeToString(raw)
-		v, err := webhook.NewVerifier(e.WebhookSecret)
-		if err != nil {
-			tb.Fatalf("testenv: webhook verifier: %v", err)
-		}
-		deps.Webhook = v
+	cfg, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		tb.Fatalf("apitest: %v", err)
 	}
-	if o.Email != nil && !o.Email.NoWorker {
-		jc := TestJobs
-		override(&jc, o.Email.Jobs)
-		jc.Mailer, jc.Logger, jc.Metrics = m, log, o.Metrics
-		stop, err := jobs.Start(context.Background(), st, jc)
-		if err != nil {
-			tb.Fatalf("testenv: jobs: %v", err)
-		}
-		tb.Cleanup(func() { _ = stop(context.Background()) })
+	cfg.PLGGating = !o.PLGGatingOff
+	cfg.CORSAllowedOrigins = o.CORSOrigins
+	rl := o.RateLimits
+	cfg.RateLimitEnabled = rl.Limiter != nil || rl.Failures != nil
+	for plan, n := range rl.PerPlan {
+		cfg.RateLimits[plan] = n
 	}
-	e.Server = httpapi.New(deps)
-	e.Handler = e.Server
-	if !o.NoSpecCheck {
-		e.Handler = Spec(tb).Wrap(tb, e.Handler)
+	if rl.PerIP > 0 {
+		cfg.RateLimitIP = rl.PerIP
 	}
-	return e
+	cfg.TrustedProxies = rl.TrustedProxies
+	return cfg
 }
 
 // override sets every non-zero duration and count of o in c.
@@ -300,7 +351,7 @@ func (e *Env) Token(email string) string {
 	t, err := e.Key.Mint(devtoken.Options{Subject: devtoken.SubjectForEmail(email), Email: email,
 		Name: strings.Split(email, "@")[0], TTL: time.Hour})
 	if err != nil {
-		e.TB.Fatalf("testenv: mint: %v", err)
+		e.TB.Fatalf("apitest: mint: %v", err)
 	}
 	return t
 }
@@ -310,7 +361,7 @@ func (e *Env) Mint(o devtoken.Options) string {
 	e.TB.Helper()
 	t, err := e.Key.Mint(o)
 	if err != nil {
-		e.TB.Fatalf("testenv: mint: %v", err)
+		e.TB.Fatalf("apitest: mint: %v", err)
 	}
 	return t
 }
@@ -365,7 +416,7 @@ func (e *Env) Do(req Request) *Response {
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
-			e.TB.Fatalf("testenv: marshal body: %v", err)
+			e.TB.Fatalf("apitest: marshal body: %v", err)
 		}
 		body = bytes.NewReader(j)
 	}
@@ -401,11 +452,11 @@ func SignedHeaders(tb testing.TB, secret, id string, ts time.Time, body []byte) 
 	tb.Helper()
 	wh, err := svix.NewWebhook(secret)
 	if err != nil {
-		tb.Fatalf("testenv: svix: %v", err)
+		tb.Fatalf("apitest: svix: %v", err)
 	}
 	sig, err := wh.Sign(id, ts, body)
 	if err != nil {
-		tb.Fatalf("testenv: sign: %v", err)
+		tb.Fatalf("apitest: sign: %v", err)
 	}
 	h := http.Header{}
 	h.Set("svix-id", id)
@@ -422,19 +473,10 @@ func (e *Env) Deliver(id string, body []byte) *Response {
 }
 
 // UserEvent builds a Clerk user.created/user.updated body whose one email
-// address, the primary one, is verified.
+// address, the primary one, is verified (clerktest.User.Event).
 func UserEvent(typ, clerkID, email, first, last string, updatedAt time.Time) []byte {
-	data := map[string]any{
-		"id": clerkID, "object": "user",
-		"email_addresses": []map[string]any{{"id": "idn_1", "object": "email_address", "email_address": email,
-			"verification": map[string]any{"status": "verified", "strategy": "email_code"}}},
-		"primary_email_address_id": "idn_1",
-		"first_name":               nullable(first), "last_name": nullable(last), "username": nil,
-		"image_url":  "https://img.clerk.com/" + clerkID,
-		"created_at": updatedAt.Add(-time.Hour).UnixMilli(), "updated_at": updatedAt.UnixMilli(),
-	}
-	b, _ := json.Marshal(map[string]any{"type": typ, "object": "event", "data": data, "timestamp": updatedAt.UnixMilli()})
-	return b
+	return clerktest.User{ID: clerkID, Emails: clerktest.Emails(email), FirstName: first, LastName: last,
+		ImageURL: "https://img.clerk.com/" + clerkID, UpdatedAt: updatedAt}.Event(typ)
 }
 
 // DeletedEvent builds a Clerk user.deleted body.
@@ -442,11 +484,4 @@ func DeletedEvent(clerkID string, at time.Time) []byte {
 	b, _ := json.Marshal(map[string]any{"type": "user.deleted", "object": "event",
 		"data": map[string]any{"id": clerkID, "deleted": true, "object": "user"}, "timestamp": at.UnixMilli()})
 	return b
-}
-
-func nullable(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
 }

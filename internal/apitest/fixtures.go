@@ -1,4 +1,4 @@
-package testenv
+package apitest
 
 import (
 	"context"
@@ -27,7 +27,7 @@ func NewUser(tb testing.TB, st *store.Store, email string, policy store.NewUserP
 		ClerkID: devtoken.SubjectForEmail(email), Email: email, EmailVerified: true, Name: strings.Split(email, "@")[0],
 	}, policy)
 	if err != nil {
-		tb.Fatalf("testenv: create user %s: %v", email, err)
+		tb.Fatalf("apitest: create user %s: %v", email, err)
 	}
 	return u
 }
@@ -40,10 +40,10 @@ func InsertWorkspace(tb testing.TB, st *store.Store, name string, ownerID uuid.U
 	ctx := context.Background()
 	var id uuid.UUID
 	if err := st.Pool().QueryRow(ctx, `INSERT INTO workspaces (name) VALUES ($1) RETURNING id`, name).Scan(&id); err != nil {
-		tb.Fatalf("testenv: insert workspace: %v", err)
+		tb.Fatalf("apitest: insert workspace: %v", err)
 	}
 	if _, err := st.Pool().Exec(ctx, `INSERT INTO subscriptions (workspace_id, trial_ends_at) VALUES ($1, now() + interval '14 days')`, id); err != nil {
-		tb.Fatalf("testenv: insert subscription: %v", err)
+		tb.Fatalf("apitest: insert subscription: %v", err)
 	}
 	AddMember(tb, st, id, ownerID, store.RoleOwner)
 	return id
@@ -55,7 +55,7 @@ func AddMember(tb testing.TB, st *store.Store, wsID, userID uuid.UUID, role stri
 	tb.Helper()
 	if _, err := st.Pool().Exec(context.Background(),
 		`INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ($1, $2, $3)`, wsID, userID, role); err != nil {
-		tb.Fatalf("testenv: add member: %v", err)
+		tb.Fatalf("apitest: add member: %v", err)
 	}
 }
 
@@ -79,7 +79,7 @@ func MemberRoles(tb testing.TB, st *store.Store, wsID uuid.UUID) Roles {
 	rows, err := st.Pool().Query(context.Background(),
 		`SELECT user_id, role FROM workspace_members WHERE workspace_id = $1`, wsID)
 	if err != nil {
-		tb.Fatalf("testenv: roles: %v", err)
+		tb.Fatalf("apitest: roles: %v", err)
 	}
 	defer rows.Close()
 	roles := Roles{}
@@ -87,12 +87,12 @@ func MemberRoles(tb testing.TB, st *store.Store, wsID uuid.UUID) Roles {
 		var id uuid.UUID
 		var role string
 		if err := rows.Scan(&id, &role); err != nil {
-			tb.Fatalf("testenv: roles: %v", err)
+			tb.Fatalf("apitest: roles: %v", err)
 		}
 		roles[id] = role
 	}
 	if err := rows.Err(); err != nil {
-		tb.Fatalf("testenv: roles: %v", err)
+		tb.Fatalf("apitest: roles: %v", err)
 	}
 	return roles
 }
