@@ -10,12 +10,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/multitracer"
+
 	"github.com/praxiom/praxiom-api/internal/auth"
+	"github.com/praxiom/praxiom-api/internal/config"
 	"github.com/praxiom/praxiom-api/internal/devtoken"
 	"github.com/praxiom/praxiom-api/internal/httpapi"
 	"github.com/praxiom/praxiom-api/internal/metrics"
+	"github.com/praxiom/praxiom-api/internal/otlptest"
 	"github.com/praxiom/praxiom-api/internal/store"
 	"github.com/praxiom/praxiom-api/internal/testenv"
+	"github.com/praxiom/praxiom-api/internal/tracing"
 )
 
 // BenchmarkAuthChain runs the real router in-process against a real
@@ -27,12 +33,19 @@ import (
 // Requests rotate over benchTokens distinct tokens of one user, as a client
 // population whose tokens are all in the cache would.
 //
+// The tracing= variants (cache on) build the tracing provider as
+// internal/app does, from config.Load of an environment: "unset" has no
+// OTEL_* variable (production's default: no provider, so the same chain and
+// pool as the plain variant, which they must match), "on" exports every
+// span to an in-process OTLP receiver (the pool traced too, each query a
+// span).
+//
 //	go run ./cmd/withpg -- go test -run='^$' -bench=AuthChain -benchmem ./internal/httpapi/
 func BenchmarkAuthChain(b *testing.B) {
 	const benchTokens = 100
 	ctx := context.Background()
 	tr := &rtTracer{}
-	st, _ := testenv.NewStore(b, store.Options{MaxConns: 4, Tracer: tr})
+	st, dbURL := testenv.NewStore(b, store.Options{MaxConns: 4, Tracer: tr})
 	key := testenv.Key(b)
 
 	u, _, err := st.UpsertUser(ctx, store.Profile{ClerkID: "user_benchchain", Email: "bench@example.com",
@@ -54,13 +67,7 @@ func BenchmarkAuthChain(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	newHandler := func(cacheSize int) http.Handler {
-		return httpapi.New(httpapi.Deps{
-			Store: st, Verifier: auth.NewCachedVerifier(pem, cacheSize, nil), Readiness: benchReady{},
-			Logger:  slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})),
-			Metrics: metrics.New(st.Pool()), TrialDays: 14, Policy: store.NewUserPolicy{Active: true},
-		})
-	}
+	newHandler := func(cacheSize int) http.Handler { return newBenchHandler(st, pem, cacheSize, nil) }
 
 	run := func(b *testing.B, h http.Handler, path string, withToken bool) {
 		// Warm the statement cache of every pooled connection and the token cache.
@@ -79,16 +86,58 @@ func BenchmarkAuthChain(b *testing.B) {
 		b.ReportMetric(float64(len(tr.take()))/float64(n), "queries/op")
 	}
 
+	// tracedHandler wires tracing from the environment env (plus the
+	// database and key) as internal/app does: the provider, the pool's
+	// tracer (composed with the round-trip counter) and the chain.
+	recv := otlptest.New(b)
+	tracedHandler := func(env map[string]string) http.Handler {
+		env["DATABASE_URL"], env["CLERK_JWT_KEY"] = dbURL, key.PublicPEM()
+		cfg, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		if err != nil {
+			b.Fatal(err)
+		}
+		tp, err := tracing.New(ctx, cfg.Tracing)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+		var qt pgx.QueryTracer = tr
+		if tp.QueryTracer() != nil {
+			qt = multitracer.New(tr, tp.QueryTracer())
+		}
+		tst, err := store.Open(ctx, dbURL, store.Options{MaxConns: 4, Tracer: qt})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(tst.Close)
+		return newBenchHandler(tst, pem, 10000, tp)
+	}
+
 	on, off := newHandler(10000), newHandler(0)
 	wsPath := "/api/workspaces/" + ws.ID.String()
 	b.Run("healthz", func(b *testing.B) { run(b, on, "/healthz", false) })
 	for _, c := range []struct {
 		name string
 		h    http.Handler
-	}{{"cache=on", on}, {"cache=off", off}} {
+	}{
+		{"cache=on", on}, {"cache=off", off},
+		{"cache=on/tracing=unset", tracedHandler(map[string]string{})},
+		{"cache=on/tracing=on", tracedHandler(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": recv.URL()})},
+	} {
 		b.Run(fmt.Sprintf("me/%s", c.name), func(b *testing.B) { run(b, c.h, "/api/auth/me", true) })
 		b.Run(fmt.Sprintf("workspace/%s", c.name), func(b *testing.B) { run(b, c.h, wsPath, true) })
 	}
+}
+
+// newBenchHandler is the server as the benchmark wires it (see
+// BenchmarkAuthChain), traced by tp when it is not nil.
+func newBenchHandler(st *store.Store, pem auth.TokenVerifier, cacheSize int, tp *tracing.Provider) http.Handler {
+	return httpapi.New(httpapi.Deps{
+		Store: st, Verifier: auth.NewCachedVerifier(pem, cacheSize, nil), Readiness: benchReady{},
+		Logger:  slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Metrics: metrics.New(st.Pool()), TrialDays: 14, Policy: store.NewUserPolicy{Active: true},
+		Tracing: tp,
+	})
 }
 
 func benchServe(b *testing.B, h http.Handler, path string, withToken bool, token string) {
