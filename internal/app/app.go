@@ -27,6 +27,7 @@ import (
 	"github.com/praxiom/praxiom-api/internal/metrics"
 	"github.com/praxiom/praxiom-api/internal/ratelimit"
 	"github.com/praxiom/praxiom-api/internal/store"
+	"github.com/praxiom/praxiom-api/internal/tracing"
 	"github.com/praxiom/praxiom-api/internal/webhook"
 )
 
@@ -52,9 +53,11 @@ func (a *API) Close() error {
 // memory, or shared through REDIS_URL), the Clerk user fetcher when
 // CLERK_SECRET_KEY is set, the webhook verifier when the signing secret is
 // set, and the metrics when METRICS_ADDR is. readiness reports pending
-// migrations (a store.Migrator). The caller closes the API after its last
-// request.
-func NewAPI(cfg config.Config, st *store.Store, readiness httpapi.ReadinessChecker, log *slog.Logger) (*API, error) {
+// migrations (a store.Migrator). tp, when tracing is on (else nil), traces
+// every request and the calls to Clerk; st's pool should then have been
+// opened with tp.QueryTracer (storeOptions). The caller closes the API
+// after its last request.
+func NewAPI(cfg config.Config, st *store.Store, readiness httpapi.ReadinessChecker, log *slog.Logger, tp *tracing.Provider) (*API, error) {
 	a := &API{}
 	if cfg.MetricsAddr != "" {
 		a.Metrics = metrics.New(st.Pool())
@@ -67,6 +70,9 @@ func NewAPI(cfg config.Config, st *store.Store, readiness httpapi.ReadinessCheck
 	if a.Metrics != nil {
 		authCfg.OnJWKSFetch = a.Metrics.JWKSFetch
 	}
+	if tp != nil {
+		authCfg.HTTPClient = tp.Client(&http.Client{Timeout: auth.DefaultHTTPTimeout}, "Clerk GET /jwks")
+	}
 	verifier, err := auth.NewVerifier(authCfg)
 	if err != nil {
 		return nil, err
@@ -78,7 +84,7 @@ func NewAPI(cfg config.Config, st *store.Store, readiness httpapi.ReadinessCheck
 	deps := httpapi.Deps{
 		Store: st, Verifier: tokens, Readiness: readiness, Logger: log, TrialDays: cfg.TrialDays,
 		Policy:  store.NewUserPolicy{Active: !cfg.PLGGating},
-		Metrics: a.Metrics, CORSOrigins: cfg.CORSAllowedOrigins,
+		Metrics: a.Metrics, CORSOrigins: cfg.CORSAllowedOrigins, Tracing: tp,
 	}
 	if cfg.RateLimitEnabled {
 		deps.RateLimits = httpapi.RateLimits{PerPlan: cfg.RateLimits, PerIP: cfg.RateLimitIP, TrustedProxies: cfg.TrustedProxies}
@@ -100,7 +106,11 @@ func NewAPI(cfg config.Config, st *store.Store, readiness httpapi.ReadinessCheck
 		}
 	}
 	if cfg.ClerkSecretKey != "" {
-		deps.Fetcher = clerkuser.NewFetcher(cfg.ClerkAPIURL, cfg.ClerkSecretKey, nil)
+		var hc *http.Client
+		if tp != nil {
+			hc = tp.Client(&http.Client{Timeout: clerkuser.DefaultTimeout}, "Clerk GET /users/{user_id}")
+		}
+		deps.Fetcher = clerkuser.NewFetcher(cfg.ClerkAPIURL, cfg.ClerkSecretKey, hc)
 	}
 	if cfg.ClerkWebhookSecret != "" {
 		if deps.Webhook, err = webhook.NewVerifier(cfg.ClerkWebhookSecret); err != nil {
@@ -151,13 +161,41 @@ const maxHeaderBytes = 32 << 10
 // bound above is the real one.
 const headerSlop = 4096
 
+// tracingFlushTimeout bounds the export of the last spans at shutdown.
+const tracingFlushTimeout = 5 * time.Second
+
+// storeOptions are the pool's options from cfg: its size, the statement
+// time-out and, when tracing is on, tp's query tracer; otherwise no tracer.
+func storeOptions(cfg config.Config, tp *tracing.Provider) store.Options {
+	return store.Options{MaxConns: cfg.DBMaxConns, StatementTimeout: cfg.DBStatementTimeout, Tracer: tp.QueryTracer()}
+}
+
 // Run applies pending migrations (MIGRATE_ON_START), opens the store, builds
 // the API and serves it on HOST:PORT, and /metrics on METRICS_ADDR, until
-// ctx ends. ready, when set, is called with the listening addresses. On
-// shutdown it keeps serving for SHUTDOWN_DRAIN_DELAY with /readyz at 503,
-// then stops accepting and waits up to SHUTDOWN_TIMEOUT for in-flight
-// requests; it returns nil after a clean shutdown.
+// ctx ends. ready, when set, is called with the listening addresses. With
+// an OTLP endpoint configured, requests, queries and calls to Clerk are
+// traced, and the provider becomes the process's global one. On shutdown
+// it keeps serving for SHUTDOWN_DRAIN_DELAY with /readyz at 503, then stops
+// accepting and waits up to SHUTDOWN_TIMEOUT for in-flight requests; the
+// last spans are flushed after that. It returns nil after a clean shutdown.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(Addrs)) error {
+	tp, err := tracing.New(ctx, cfg.Tracing)
+	if err != nil {
+		return err
+	}
+	if tp != nil {
+		tp.SetGlobal(log)
+		// Deferred first, so it runs last: after the servers and the
+		// background work stopped, every span has ended.
+		defer func() {
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tracingFlushTimeout)
+			defer cancel()
+			if err := tp.Shutdown(fctx); err != nil {
+				log.Warn("tracing: the last spans were not all exported", "error", err.Error())
+			}
+		}()
+	}
+
 	migrator, err := store.NewMigrator(cfg.DatabaseURL, log)
 	if err != nil {
 		return err
@@ -171,13 +209,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(Ad
 		log.Info("migrations applied", "count", n)
 	}
 
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxConns: cfg.DBMaxConns, StatementTimeout: cfg.DBStatementTimeout})
+	st, err := store.Open(ctx, cfg.DatabaseURL, storeOptions(cfg, tp))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 
-	api, err := NewAPI(cfg, st, migrator, log)
+	api, err := NewAPI(cfg, st, migrator, log, tp)
 	if err != nil {
 		return err
 	}
