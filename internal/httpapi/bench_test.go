@@ -37,8 +37,9 @@ import (
 // internal/app does, from config.Load of an environment: "unset" has no
 // OTEL_* variable (production's default: no provider, so the same chain and
 // pool as the plain variant, which they must match), "on" exports every
-// span to an in-process OTLP receiver (the pool traced too, each query a
-// span).
+// span to an in-process OTLP receiver that discards them (the pool traced
+// too, each query a span; the export's encoding and HTTP are counted, the
+// receiver's decoding is not).
 //
 //	go run ./cmd/withpg -- go test -run='^$' -bench=AuthChain -benchmem ./internal/httpapi/
 func BenchmarkAuthChain(b *testing.B) {
@@ -89,7 +90,7 @@ func BenchmarkAuthChain(b *testing.B) {
 	// tracedHandler wires tracing from the environment env (plus the
 	// database and key) as internal/app does: the provider, the pool's
 	// tracer (composed with the round-trip counter) and the chain.
-	recv := otlptest.New(b)
+	recv := otlptest.NewSink(b)
 	tracedHandler := func(env map[string]string) http.Handler {
 		env["DATABASE_URL"], env["CLERK_JWT_KEY"] = dbURL, key.PublicPEM()
 		cfg, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })

@@ -27,10 +27,13 @@ import (
 // concurrent use, also while exports arrive.
 type Receiver struct {
 	srv *httptest.Server
+	// sink: read and acknowledge exports, keep nothing (NewSink).
+	sink bool
 
-	mu     sync.Mutex
-	bodies [][]byte
-	spans  []Span
+	mu      sync.Mutex
+	exports int
+	bodies  [][]byte
+	spans   []Span
 }
 
 // Span is one received span with what its envelope said about it.
@@ -46,7 +49,19 @@ type Span struct {
 // New starts a receiver; it is closed by tb's cleanup.
 func New(tb testing.TB) *Receiver {
 	tb.Helper()
-	r := &Receiver{}
+	return start(tb, &Receiver{})
+}
+
+// NewSink starts a receiver that reads and acknowledges every export but
+// neither decodes nor keeps it (Spans stays empty; Exports counts them):
+// for benchmarks, where decoding would add the collector's work to the
+// exporter's.
+func NewSink(tb testing.TB) *Receiver {
+	tb.Helper()
+	return start(tb, &Receiver{sink: true})
+}
+
+func start(tb testing.TB, r *Receiver) *Receiver {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/traces", r.export)
 	r.srv = httptest.NewServer(mux)
@@ -74,6 +89,14 @@ func (r *Receiver) export(w http.ResponseWriter, req *http.Request) {
 		}
 		body = zr
 	}
+	if r.sink {
+		_, _ = io.Copy(io.Discard, body)
+		r.mu.Lock()
+		r.exports++
+		r.mu.Unlock()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		return // an empty body is an empty ExportTraceServiceResponse
+	}
 	raw, err := io.ReadAll(io.LimitReader(body, 64<<20))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -97,12 +120,20 @@ func (r *Receiver) export(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	r.mu.Lock()
+	r.exports++
 	r.bodies = append(r.bodies, raw)
 	r.spans = append(r.spans, got...)
 	r.mu.Unlock()
 	out, _ := proto.Marshal(&collectortrace.ExportTraceServiceResponse{})
 	w.Header().Set("Content-Type", "application/x-protobuf")
 	_, _ = w.Write(out)
+}
+
+// Exports is the number of export requests received so far.
+func (r *Receiver) Exports() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.exports
 }
 
 // Spans returns every span received so far, in the order they arrived.
