@@ -92,6 +92,8 @@ func TestTracingExportsRequestSpans(t *testing.T) {
 		if rq.traceparent != "" {
 			req.Header.Set("traceparent", rq.traceparent)
 		}
+		// Not from a trusted proxy: the client is the TCP peer.
+		req.Header.Set("X-Forwarded-For", "203.0.113.9")
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -163,6 +165,9 @@ func TestTracingExportsRequestSpans(t *testing.T) {
 		}
 		if s.GetName() != rq.span {
 			t.Errorf("%s: span name %q, want %q", rq.path, s.GetName(), rq.span)
+		}
+		if addr, _ := s.Attr("client.address"); addr != "127.0.0.1" {
+			t.Errorf("%s: client.address %q, want the peer 127.0.0.1 (X-Forwarded-For from an untrusted peer)", rq.path, addr)
 		}
 		if route, _ := s.Attr("http.route"); route != rq.route {
 			t.Errorf("%s: http.route %q, want %q", rq.path, route, rq.route)

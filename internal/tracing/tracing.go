@@ -139,22 +139,39 @@ func (p *Provider) Handler(next http.Handler) http.Handler {
 		otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()))
 }
 
-// EndServerSpan names the request's server span name and records the route
-// pattern (http.route, unless empty) and the request id (request_id) on it.
-// It returns the trace id, or "" when ctx holds no valid span context.
-func EndServerSpan(ctx context.Context, name, route, requestID string) string {
+// ServerSpan is what the router learnt about a request, for its span.
+type ServerSpan struct {
+	// Name is the span's name: method and route pattern.
+	Name string
+	// Route is the route pattern (http.route); empty when none matched.
+	Route string
+	// RequestID is the request's X-Request-ID (request_id).
+	RequestID string
+	// ClientAddress is the client as the service sees it (client.address):
+	// X-Forwarded-For is believed only from trusted proxies, which
+	// otelhttp cannot know.
+	ClientAddress string
+}
+
+// EndServerSpan renames the request's server span and records s on it. It
+// returns the trace id, or "" when ctx holds no valid span context.
+func EndServerSpan(ctx context.Context, s ServerSpan) string {
 	span := trace.SpanFromContext(ctx)
 	sc := span.SpanContext()
 	if !sc.IsValid() {
 		return ""
 	}
 	if span.IsRecording() {
-		span.SetName(name)
-		if route != "" {
-			span.SetAttributes(attribute.String("http.route", route), attribute.String("request_id", requestID))
-		} else {
-			span.SetAttributes(attribute.String("request_id", requestID))
+		span.SetName(s.Name)
+		attrs := make([]attribute.KeyValue, 0, 3)
+		attrs = append(attrs, attribute.String("request_id", s.RequestID))
+		if s.Route != "" {
+			attrs = append(attrs, attribute.String("http.route", s.Route))
 		}
+		if s.ClientAddress != "" {
+			attrs = append(attrs, attribute.String("client.address", s.ClientAddress))
+		}
+		span.SetAttributes(attrs...)
 	}
 	return sc.TraceID().String()
 }
