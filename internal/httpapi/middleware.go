@@ -91,7 +91,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			attrs = append(attrs, slog.String("impersonator", st.impersonator()))
 		}
 		if s.traced {
-			if id := tracing.EndServerSpan(r.Context(), tracing.ServerSpan{
+			if id := tracing.NameServerSpan(r.Context(), tracing.ServerSpan{
 				Name: spanName(method, route), Route: httpRoute(route), RequestID: requestID(r.Context()),
 				ClientAddress: clientIP(r, s.limits.TrustedProxies),
 			}); id != "" {

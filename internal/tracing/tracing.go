@@ -5,7 +5,7 @@
 // the pgx pool are exactly what they are in a build without tracing.
 //
 // With a Provider, each request is a server span (otelhttp) that the
-// router renames after the route pattern (EndServerSpan); database queries
+// router renames after the route pattern (NameServerSpan); database queries
 // are child spans (otelpgx, with the SQL text and never the arguments) and
 // so are outgoing HTTP calls (otelhttp's transport). Spans go through a
 // batch span processor to the exporter; W3C tracecontext and baggage are
@@ -128,7 +128,7 @@ func (p *Provider) SetGlobal(log *slog.Logger) {
 // Handler wraps next in a server span per request (otelhttp): the incoming
 // traceparent, when there is one, is its parent; its status and status
 // code are set from the response. The span is named by the method until
-// the handler calls EndServerSpan. Without tracing, next is returned as
+// the handler calls NameServerSpan. Without tracing, next is returned as
 // it is.
 func (p *Provider) Handler(next http.Handler) http.Handler {
 	if p == nil {
@@ -153,9 +153,9 @@ type ServerSpan struct {
 	ClientAddress string
 }
 
-// EndServerSpan renames the request's server span and records s on it. It
+// NameServerSpan names the request's server span and records s on it. It
 // returns the trace id, or "" when ctx holds no valid span context.
-func EndServerSpan(ctx context.Context, s ServerSpan) string {
+func NameServerSpan(ctx context.Context, s ServerSpan) string {
 	span := trace.SpanFromContext(ctx)
 	sc := span.SpanContext()
 	if !sc.IsValid() {
