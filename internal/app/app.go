@@ -1,7 +1,7 @@
 // Package app runs the service. NewAPI builds the HTTP handler from a
 // config.Config (token verifier, rate limiter, Clerk fetcher, webhook
 // verifier, metrics); Run adds what a process needs around it: migrations,
-// the store, the job queue (emails, pruning), the public and metrics
+// tracing (OTEL_*), the store, the job queue (emails, pruning), the public and metrics
 // listeners and a graceful shutdown. cmd/praxiom and cmd/praxiom-dev both
 // call Serve; the tests build their servers with NewAPI too
 // (internal/apitest).
@@ -28,6 +28,7 @@ import (
 	"github.com/praxiom/praxiom-api/internal/metrics"
 	"github.com/praxiom/praxiom-api/internal/ratelimit"
 	"github.com/praxiom/praxiom-api/internal/store"
+	"github.com/praxiom/praxiom-api/internal/tracing"
 	"github.com/praxiom/praxiom-api/internal/webhook"
 )
 
@@ -49,8 +50,9 @@ func (a *API) Close() error {
 	return a.close()
 }
 
-// Option replaces a part of what NewAPI builds from the configuration. The
-// binary passes none; tests pass what a configuration cannot say.
+// Option adds to what NewAPI builds from the configuration (Run passes the
+// tracing provider it started) or replaces a part of it (tests pass what a
+// configuration cannot say).
 type Option func(*options)
 
 type options struct {
@@ -59,6 +61,14 @@ type options struct {
 	limiter    ratelimit.Limiter
 	failures   ratelimit.Budget
 	metrics    *metrics.Metrics
+	tracing    *tracing.Provider
+}
+
+// WithTracing makes the server trace every request and its calls to Clerk
+// with tp (nil: no tracing). st's pool should then have been opened with
+// tp.QueryTracer (storeOptions).
+func WithTracing(tp *tracing.Provider) Option {
+	return func(o *options) { o.tracing = tp }
 }
 
 // WithVerifier makes the server verify tokens with v instead of the verifier
@@ -86,14 +96,15 @@ func WithMetrics(m *metrics.Metrics) Option {
 // memory, or shared through REDIS_URL), the Clerk user fetcher when
 // CLERK_SECRET_KEY is set, the webhook verifier when the signing secret is
 // set, and the metrics when METRICS_ADDR is. readiness reports pending
-// migrations (a store.Migrator). opts replace some of these (tests). The
-// caller closes the API after its last request. It is the one place that
-// builds an httpapi.Server.
+// migrations (a store.Migrator). opts add tracing (WithTracing, as Run does)
+// or replace some of these (tests). The caller closes the API after its last
+// request. It is the one place that builds an httpapi.Server.
 func NewAPI(cfg config.Config, st *store.Store, readiness httpapi.ReadinessChecker, log *slog.Logger, opts ...Option) (*API, error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
+	tp := o.tracing
 	a := &API{Metrics: o.metrics}
 	if a.Metrics == nil && cfg.MetricsAddr != "" {
 		a.Metrics = metrics.New(st.Pool())
@@ -108,6 +119,9 @@ func NewAPI(cfg config.Config, st *store.Store, readiness httpapi.ReadinessCheck
 		if a.Metrics != nil {
 			authCfg.OnJWKSFetch = a.Metrics.JWKSFetch
 		}
+		if tp != nil {
+			authCfg.HTTPClient = tp.Client(&http.Client{Timeout: auth.DefaultHTTPTimeout}, "Clerk GET /jwks")
+		}
 		v, err := auth.NewVerifier(authCfg)
 		if err != nil {
 			return nil, err
@@ -121,7 +135,7 @@ func NewAPI(cfg config.Config, st *store.Store, readiness httpapi.ReadinessCheck
 	deps := httpapi.Deps{
 		Store: st, Verifier: verifier, Readiness: readiness, Logger: log, TrialDays: cfg.TrialDays,
 		Policy:  store.NewUserPolicy{Active: !cfg.PLGGating},
-		Metrics: a.Metrics, CORSOrigins: cfg.CORSAllowedOrigins,
+		Metrics: a.Metrics, CORSOrigins: cfg.CORSAllowedOrigins, Tracing: tp,
 	}
 	if cfg.RateLimitEnabled {
 		deps.RateLimits = httpapi.RateLimits{PerPlan: cfg.RateLimits, PerIP: cfg.RateLimitIP, TrustedProxies: cfg.TrustedProxies}
@@ -148,7 +162,11 @@ func NewAPI(cfg config.Config, st *store.Store, readiness httpapi.ReadinessCheck
 		}
 	}
 	if cfg.ClerkSecretKey != "" {
-		deps.Fetcher = clerkuser.NewFetcher(cfg.ClerkAPIURL, cfg.ClerkSecretKey, nil)
+		var hc *http.Client
+		if tp != nil {
+			hc = tp.Client(&http.Client{Timeout: clerkuser.DefaultTimeout}, "Clerk GET /users/{user_id}")
+		}
+		deps.Fetcher = clerkuser.NewFetcher(cfg.ClerkAPIURL, cfg.ClerkSecretKey, hc)
 	}
 	if cfg.ClerkWebhookSecret != "" {
 		var err error
@@ -200,13 +218,41 @@ const maxHeaderBytes = 32 << 10
 // bound above is the real one.
 const headerSlop = 4096
 
+// tracingFlushTimeout bounds the export of the last spans at shutdown.
+const tracingFlushTimeout = 5 * time.Second
+
+// storeOptions are the pool's options from cfg: its size, the statement
+// time-out and, when tracing is on, tp's query tracer; otherwise no tracer.
+func storeOptions(cfg config.Config, tp *tracing.Provider) store.Options {
+	return store.Options{MaxConns: cfg.DBMaxConns, StatementTimeout: cfg.DBStatementTimeout, Tracer: tp.QueryTracer()}
+}
+
 // Run applies pending migrations (MIGRATE_ON_START), opens the store, builds
 // the API and serves it on HOST:PORT, and /metrics on METRICS_ADDR, until
-// ctx ends. ready, when set, is called with the listening addresses. On
-// shutdown it keeps serving for SHUTDOWN_DRAIN_DELAY with /readyz at 503,
-// then stops accepting and waits up to SHUTDOWN_TIMEOUT for in-flight
-// requests; it returns nil after a clean shutdown.
+// ctx ends. ready, when set, is called with the listening addresses. With
+// an OTLP endpoint configured, requests, queries and calls to Clerk are
+// traced, and the provider becomes the process's global one. On shutdown
+// it keeps serving for SHUTDOWN_DRAIN_DELAY with /readyz at 503, then stops
+// accepting and waits up to SHUTDOWN_TIMEOUT for in-flight requests; the
+// last spans are flushed after that. It returns nil after a clean shutdown.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(Addrs)) error {
+	tp, err := tracing.New(ctx, cfg.Tracing)
+	if err != nil {
+		return err
+	}
+	if tp != nil {
+		tp.SetGlobal(log)
+		// Deferred first, so it runs last: after the servers and the
+		// background work stopped, every span has ended.
+		defer func() {
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tracingFlushTimeout)
+			defer cancel()
+			if err := tp.Shutdown(fctx); err != nil {
+				log.Warn("tracing: the last spans were not all exported", "error", err.Error())
+			}
+		}()
+	}
+
 	migrator, err := store.NewMigrator(cfg.DatabaseURL, log)
 	if err != nil {
 		return err
@@ -224,14 +270,15 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(Ad
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxConns: cfg.DBMaxConns,
-		StatementTimeout: cfg.DBStatementTimeout, Outbox: jobs.OutboxFor(mail)})
+	so := storeOptions(cfg, tp)
+	so.Outbox = jobs.OutboxFor(mail)
+	st, err := store.Open(ctx, cfg.DatabaseURL, so)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 
-	api, err := NewAPI(cfg, st, migrator, log)
+	api, err := NewAPI(cfg, st, migrator, log, WithTracing(tp))
 	if err != nil {
 		return err
 	}

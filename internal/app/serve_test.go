@@ -26,10 +26,16 @@ func envOf(kv map[string]string) func(string) (string, bool) {
 // result arrives on.
 func runServe(t *testing.T, kv map[string]string) (app.Addrs, context.CancelFunc, <-chan error) {
 	t.Helper()
+	return runServeLogging(t, kv, io.Discard)
+}
+
+// runServeLogging is runServe with the server's log lines written to logw.
+func runServeLogging(t *testing.T, kv map[string]string, logw io.Writer) (app.Addrs, context.CancelFunc, <-chan error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan app.Addrs, 1)
 	done := make(chan error, 1)
-	go func() { done <- app.Serve(ctx, envOf(kv), io.Discard, func(a app.Addrs) { ready <- a }) }()
+	go func() { done <- app.Serve(ctx, envOf(kv), logw, func(a app.Addrs) { ready <- a }) }()
 	select {
 	case a := <-ready:
 		a.API = "127.0.0.1:" + a.API[strings.LastIndex(a.API, ":")+1:]

@@ -96,12 +96,12 @@ func (c *keyCache) get(ctx context.Context, kid string) (*clerk.JSONWebKey, erro
 	switch {
 	case len(c.keys) == 0:
 		// Nothing usable yet: always fetch (or join the running fetch).
-		wait = c.startLocked()
+		wait = c.startLocked(ctx)
 	case now.Sub(c.fetchedAt) >= c.cfg.ttl:
 		// Expired set: refresh, unless a recent attempt failed; then keep
 		// using the last good keys until staleRetryInterval has passed.
 		if c.fetching || c.lastFailure.IsZero() || now.Sub(c.lastFailure) >= staleRetryInterval {
-			wait = c.startLocked()
+			wait = c.startLocked(ctx)
 		}
 	default:
 		if k, ok := c.keys[kid]; ok {
@@ -111,11 +111,11 @@ func (c *keyCache) get(ctx context.Context, kid string) (*clerk.JSONWebKey, erro
 		switch {
 		case c.fetching:
 			// A refresh is under way anyway: wait for it for free.
-			wait = c.startLocked()
+			wait = c.startLocked(ctx)
 		case c.unknownRefreshAllowedLocked(kid, now):
 			c.lastUnknownRefresh = now
 			c.rememberLocked(kid, now)
-			wait = c.startLocked()
+			wait = c.startLocked(ctx)
 		default:
 			c.mu.Unlock()
 			return nil, invalid("unknown kid (refresh rate-limited)")
@@ -177,11 +177,14 @@ func (c *keyCache) rememberLocked(kid string, now time.Time) {
 // runs at a time. The fetch stores its result, clears c.fetching and makes
 // the singleflight group forget the call in one critical section under mu,
 // so a caller that saw fetching joins exactly that call, and a caller that
-// comes later starts a new one instead of joining a finished call.
-func (c *keyCache) startLocked() <-chan singleflight.Result {
+// comes later starts a new one instead of joining a finished call. A fetch
+// started here runs with ctx's values (the trace span of the request that
+// caused it, so the fetch is traced under it) but not its cancellation.
+func (c *keyCache) startLocked(ctx context.Context) <-chan singleflight.Result {
 	c.fetching = true
+	fetchCtx := context.WithoutCancel(ctx)
 	return c.sf.DoChan("jwks", func() (any, error) {
-		keys, err := c.fetch()
+		keys, err := c.fetch(fetchCtx)
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.fetching = false
@@ -205,10 +208,11 @@ func (c *keyCache) startLocked() <-chan singleflight.Result {
 	})
 }
 
-// fetch downloads the key set. It does not use the caller's context, so one
-// caller giving up does not fail the fetch for everybody waiting on it.
-func (c *keyCache) fetch() (map[string]*clerk.JSONWebKey, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+// fetch downloads the key set. ctx carries no cancellation of a caller's,
+// so one caller giving up does not fail the fetch for everybody waiting on
+// it; fetchTimeout bounds it.
+func (c *keyCache) fetch(ctx context.Context) (map[string]*clerk.JSONWebKey, error) {
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
 	set, err := c.client.Get(ctx, &jwks.GetParams{})
 	if err == nil && set == nil {

@@ -148,11 +148,15 @@ type Fetcher struct {
 	client *clerkuserapi.Client
 }
 
-// NewFetcher builds a Fetcher for apiURL (CLERK_API_URL) and secretKey. No
+// DefaultTimeout bounds a Fetch when NewFetcher is given no client.
+const DefaultTimeout = 5 * time.Second
+
+// NewFetcher builds a Fetcher for apiURL (CLERK_API_URL) and secretKey,
+// calling Clerk through hc (nil: a client with DefaultTimeout). No
 // package-level SDK state is used.
 func NewFetcher(apiURL, secretKey string, hc *http.Client) *Fetcher {
 	if hc == nil {
-		hc = &http.Client{Timeout: 5 * time.Second}
+		hc = &http.Client{Timeout: DefaultTimeout}
 	}
 	// Record the status of every answer: the SDK turns an error body that is
 	// not Clerk's JSON into a bare error without it.

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -75,10 +77,44 @@ type Config struct {
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
+
+	// Tracing is the OpenTelemetry configuration; tracing is off when its
+	// Endpoint is empty.
+	Tracing Tracing
 }
 
 // DefaultAppURL is the web app's base URL when APP_URL is unset.
 const DefaultAppURL = "http://localhost:3000"
+
+// Tracing is what the standard OTEL_* variables say about trace export
+// (README, "Tracing"). The exporter's transport settings (headers,
+// compression, time-out, certificates), OTEL_RESOURCE_ATTRIBUTES and the
+// batch processor's OTEL_BSP_* are read by the OpenTelemetry SDK itself.
+type Tracing struct {
+	// Endpoint is the URL spans are POSTed to (OTLP/HTTP): the value of
+	// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as it is, or
+	// OTEL_EXPORTER_OTLP_ENDPOINT with /v1/traces appended to its path.
+	// Empty (neither set, or OTEL_SDK_DISABLED=true): tracing is off.
+	Endpoint string
+	// ServiceName is OTEL_SERVICE_NAME; empty means the service.name of
+	// OTEL_RESOURCE_ATTRIBUTES, else DefaultServiceName.
+	ServiceName string
+	// Sampler is OTEL_TRACES_SAMPLER, one of the SDK's names (Samplers);
+	// default parentbased_always_on.
+	Sampler string
+	// SamplerArg is OTEL_TRACES_SAMPLER_ARG, the ratio of the
+	// *traceidratio samplers, from 0 to 1; default 1.
+	SamplerArg float64
+}
+
+// DefaultServiceName is the service.name of the spans when neither
+// OTEL_SERVICE_NAME nor OTEL_RESOURCE_ATTRIBUTES names one.
+const DefaultServiceName = "praxiom-api"
+
+// Samplers are the values OTEL_TRACES_SAMPLER may take: those the
+// OpenTelemetry Go SDK reads from it.
+var Samplers = []string{"parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio",
+	"always_on", "always_off", "traceidratio"}
 
 // DefaultClerkAPIURL is Clerk's Backend API base URL.
 const DefaultClerkAPIURL = "https://api.clerk.com/v1"
@@ -214,7 +250,67 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return Config{}, errors.New("config: APP_URL must be an http(s) URL without query or fragment, such as https://app.example.com")
 	}
+	tracing, err := loadTracing(getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	c.Tracing = tracing
 	return c, nil
+}
+
+// loadTracing reads the OTEL_* variables this service acts on. Those that
+// only matter to an exporter are checked only when an endpoint is set.
+func loadTracing(getenv func(string) string) (Tracing, error) {
+	if disabled := strings.TrimSpace(getenv("OTEL_SDK_DISABLED")); disabled != "" {
+		off, err := strconv.ParseBool(disabled)
+		if err != nil {
+			return Tracing{}, errors.New("config: OTEL_SDK_DISABLED must be true or false")
+		}
+		if off {
+			return Tracing{}, nil
+		}
+	}
+	name, raw := "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+	if raw == "" {
+		name, raw = "OTEL_EXPORTER_OTLP_ENDPOINT", strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_ENDPOINT"))
+	}
+	if raw == "" {
+		return Tracing{}, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return Tracing{}, fmt.Errorf("config: %s must be an http(s) URL such as http://otel-collector:4318", name)
+	}
+	if name == "OTEL_EXPORTER_OTLP_ENDPOINT" {
+		// A base URL: the traces path is appended, as the SDK does.
+		u.Path = path.Join("/", u.Path, "v1/traces")
+		u.RawPath = ""
+	}
+	t := Tracing{
+		Endpoint:    u.String(),
+		ServiceName: strings.TrimSpace(getenv("OTEL_SERVICE_NAME")),
+		Sampler:     strings.ToLower(strings.TrimSpace(getenv("OTEL_TRACES_SAMPLER"))),
+		SamplerArg:  1,
+	}
+	for _, k := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
+		if v := strings.TrimSpace(getenv(k)); v != "" && v != "http/protobuf" && v != "http/json" {
+			return Tracing{}, fmt.Errorf("config: %s must be http/protobuf or http/json (spans are sent over OTLP/HTTP)", k)
+		}
+	}
+	if t.Sampler == "" {
+		t.Sampler = "parentbased_always_on"
+	}
+	if !slices.Contains(Samplers, t.Sampler) {
+		return Tracing{}, errors.New("config: OTEL_TRACES_SAMPLER must be one of " + strings.Join(Samplers, ", "))
+	}
+	if arg := strings.TrimSpace(getenv("OTEL_TRACES_SAMPLER_ARG")); arg != "" && strings.HasSuffix(t.Sampler, "traceidratio") {
+		f, err := strconv.ParseFloat(arg, 64)
+		if err != nil || f < 0 || f > 1 {
+			return Tracing{}, errors.New("config: OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1")
+		}
+		t.SamplerArg = f
+	}
+	return t, nil
 }
 
 // validListenAddr reports whether s is host:port with a port from 0 to
@@ -240,11 +336,24 @@ func (c Config) String() string {
 	if c.SMTPURL != "" {
 		smtp = MaskURL(c.SMTPURL)
 	}
-	return fmt.Sprintf("app_env=%s port=%d database_url=%s clerk_secret_key=%s clerk_jwt_key=%t clerk_api_url=%s clerk_issuer=%q authorized_parties=%v clock_skew=%s webhook_secret=%s plg_gating=%t rate_limit=%t redis_url=%s trusted_proxies=%v cors_origins=%v metrics_addr=%q smtp_url=%s mail_from=%q app_url=%s",
+	return fmt.Sprintf("app_env=%s port=%d database_url=%s clerk_secret_key=%s clerk_jwt_key=%t clerk_api_url=%s clerk_issuer=%q authorized_parties=%v clock_skew=%s webhook_secret=%s plg_gating=%t rate_limit=%t redis_url=%s trusted_proxies=%v cors_origins=%v metrics_addr=%q smtp_url=%s mail_from=%q app_url=%s tracing=%s",
 		c.AppEnv, c.Port, MaskURL(c.DatabaseURL), mask(c.ClerkSecretKey), c.ClerkJWTKey != "", c.ClerkAPIURL,
 		c.ClerkIssuer, c.ClerkAuthorizedParties, c.ClerkClockSkew, mask(c.ClerkWebhookSecret), c.PLGGating,
 		c.RateLimitEnabled, MaskURL(c.RedisURL), c.TrustedProxies, c.CORSAllowedOrigins, c.MetricsAddr,
-		smtp, c.MailFrom, c.AppURL)
+		smtp, c.MailFrom, c.AppURL, c.Tracing)
+}
+
+// String describes the tracing configuration, the endpoint's password
+// masked: "off", or the endpoint and the sampler.
+func (t Tracing) String() string {
+	if t.Endpoint == "" {
+		return "off"
+	}
+	s := MaskURL(t.Endpoint) + " sampler=" + t.Sampler
+	if strings.HasSuffix(t.Sampler, "traceidratio") {
+		s += ":" + strconv.FormatFloat(t.SamplerArg, 'g', -1, 64)
+	}
+	return s
 }
 
 func mask(s string) string {

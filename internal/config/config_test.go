@@ -256,3 +256,112 @@ func TestMetricsAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestTracing: without an endpoint tracing is off whatever else is set; the
+// generic endpoint is a base URL (/v1/traces appended), the per-signal one
+// is taken as it is and wins; OTEL_SDK_DISABLED turns it off; the service
+// name, sampler and ratio are read; String masks the endpoint's password.
+func TestTracing(t *testing.T) {
+	cases := map[string]struct {
+		set  map[string]string
+		want config.Tracing
+	}{
+		"unset": {want: config.Tracing{}},
+		"exporter settings without an endpoint": {set: map[string]string{
+			"OTEL_TRACES_SAMPLER": "nonsense", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_SERVICE_NAME": "x",
+		}, want: config.Tracing{}},
+		"base endpoint": {set: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"},
+			want: config.Tracing{Endpoint: "http://collector:4318/v1/traces", Sampler: "parentbased_always_on", SamplerArg: 1}},
+		"base endpoint with a path": {set: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://otlp.example.com/tenant/"},
+			want: config.Tracing{Endpoint: "https://otlp.example.com/tenant/v1/traces", Sampler: "parentbased_always_on", SamplerArg: 1}},
+		"traces endpoint as it is": {set: map[string]string{
+			"OTEL_EXPORTER_OTLP_ENDPOINT": "http://ignored:4318", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/custom",
+		}, want: config.Tracing{Endpoint: "http://collector:4318/custom", Sampler: "parentbased_always_on", SamplerArg: 1}},
+		"disabled": {set: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_SDK_DISABLED": "true"},
+			want: config.Tracing{}},
+		"not disabled": {set: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_SDK_DISABLED": "false"},
+			want: config.Tracing{Endpoint: "http://collector:4318/v1/traces", Sampler: "parentbased_always_on", SamplerArg: 1}},
+		"service name and ratio": {set: map[string]string{
+			"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_SERVICE_NAME": " praxiom-api-eu ",
+			"OTEL_TRACES_SAMPLER": "ParentBased_TraceIDRatio", "OTEL_TRACES_SAMPLER_ARG": "0.25",
+			"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+		}, want: config.Tracing{Endpoint: "http://collector:4318/v1/traces", ServiceName: "praxiom-api-eu",
+			Sampler: "parentbased_traceidratio", SamplerArg: 0.25}},
+		"ratio argument ignored by other samplers": {set: map[string]string{
+			"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_TRACES_SAMPLER": "always_on", "OTEL_TRACES_SAMPLER_ARG": "x",
+		}, want: config.Tracing{Endpoint: "http://collector:4318/v1/traces", Sampler: "always_on", SamplerArg: 1}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			kv := base()
+			for k, v := range tc.set {
+				kv[k] = v
+			}
+			c, err := config.Load(env(kv))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Tracing != tc.want {
+				t.Fatalf("Tracing = %+v, want %+v", c.Tracing, tc.want)
+			}
+		})
+	}
+
+	kv := base()
+	kv["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = "https://user:otlp-pw@collector.internal/v1/traces"
+	c, err := config.Load(env(kv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.String(); strings.Contains(s, "otlp-pw") || !strings.Contains(s, "tracing=https://user:xxxxx@collector.internal/v1/traces sampler=parentbased_always_on") {
+		t.Fatalf("String() = %s", s)
+	}
+	if s := (config.Tracing{}).String(); s != "off" {
+		t.Fatalf("off tracing prints %q", s)
+	}
+}
+
+// TestTracingRejects: a malformed endpoint, protocol, sampler or ratio
+// stops the start with a one-line reason naming the variable.
+func TestTracingRejects(t *testing.T) {
+	endpoint := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}
+	with := func(kv map[string]string) map[string]string {
+		for k, v := range endpoint {
+			if _, set := kv[k]; !set {
+				kv[k] = v
+			}
+		}
+		return kv
+	}
+	for name, tc := range map[string]struct {
+		set  map[string]string
+		want string
+	}{
+		"endpoint not a url":       {set: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"}, want: "OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL"},
+		"endpoint grpc scheme":     {set: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "grpc://collector:4317"}, want: "OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL"},
+		"endpoint without host":    {set: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://"}, want: "OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL"},
+		"endpoint with a query":    {set: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318/?x=1"}, want: "OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL"},
+		"traces endpoint":          {set: map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "/v1/traces"}, want: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must be an http(s) URL"},
+		"grpc protocol":            {set: with(map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}), want: "OTEL_EXPORTER_OTLP_PROTOCOL must be http/protobuf or http/json"},
+		"grpc traces protocol":     {set: with(map[string]string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc"}), want: "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"},
+		"unknown sampler":          {set: with(map[string]string{"OTEL_TRACES_SAMPLER": "jaeger_remote"}), want: "OTEL_TRACES_SAMPLER must be one of"},
+		"ratio not a number":       {set: with(map[string]string{"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "half"}), want: "OTEL_TRACES_SAMPLER_ARG must be a ratio"},
+		"ratio above one":          {set: with(map[string]string{"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "1.5"}), want: "OTEL_TRACES_SAMPLER_ARG must be a ratio"},
+		"disabled not a boolean":   {set: with(map[string]string{"OTEL_SDK_DISABLED": "yes please"}), want: "OTEL_SDK_DISABLED must be true or false"},
+		"endpoint leaks no secret": {set: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "ftp://u:otlp-pw@c"}, want: "OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			kv := base()
+			for k, v := range tc.set {
+				kv[k] = v
+			}
+			_, err := config.Load(env(kv))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if msg := err.Error(); !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") || strings.Contains(msg, "otlp-pw") {
+				t.Fatalf("reason %q should be one line containing %q", msg, tc.want)
+			}
+		})
+	}
+}

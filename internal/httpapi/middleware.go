@@ -17,6 +17,7 @@ import (
 
 	"github.com/praxiom/praxiom-api/internal/apperr"
 	"github.com/praxiom/praxiom-api/internal/metrics"
+	"github.com/praxiom/praxiom-api/internal/tracing"
 )
 
 // logger returns the server's logger with the request's id. It is built on
@@ -79,8 +80,10 @@ func (s *Server) withRequestID(next http.Handler) http.Handler {
 
 // logRequests writes one JSON line per request: method (from a fixed set),
 // route pattern, status, bytes, latency and, for an impersonated session,
-// the impersonator. It never logs headers, bodies, the query or the path
-// itself (GET /api/invitations/{token} carries a secret in it).
+// the impersonator; when traced, it names the request's span after the
+// route and adds the trace id to the line. It never logs headers, bodies,
+// the query or the path itself (GET /api/invitations/{token} carries a
+// secret in it).
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -107,6 +110,14 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		}
 		if st, ok := r.Context().Value(ctxKey{}).(*reqState); ok && st.impersonator() != "" {
 			attrs = append(attrs, slog.String("impersonator", st.impersonator()))
+		}
+		if s.traced {
+			if id := tracing.NameServerSpan(r.Context(), tracing.ServerSpan{
+				Name: spanName(method, route), Route: httpRoute(route), RequestID: requestID(r.Context()),
+				ClientAddress: clientIP(r, s.limits.TrustedProxies),
+			}); id != "" {
+				attrs = append(attrs, slog.String("trace_id", id))
+			}
 		}
 		s.log.LogAttrs(r.Context(), level, "request", attrs...)
 		if s.metrics != nil {
@@ -135,7 +146,31 @@ func (s *Server) routeOf(r *http.Request) string {
 	if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
 		return rc.RoutePattern() // a mount's catch-all, such as /api/*
 	}
-	return "unmatched"
+	return routeUnmatched
+}
+
+// routeUnmatched is the route of a request that matches no route, in logs,
+// metrics and as its span's name.
+const routeUnmatched = "unmatched"
+
+// spanName is the name of a request's server span: the method (from a
+// fixed set) and the route pattern, such as
+// "GET /api/workspaces/{workspace_id}"; "unmatched" for a request that
+// matches no route. Never the path the client sent.
+func spanName(method, route string) string {
+	if route == routeUnmatched {
+		return routeUnmatched
+	}
+	return method + " " + route
+}
+
+// httpRoute is the http.route of a request's span: the pattern, none when
+// the request matched no route.
+func httpRoute(route string) string {
+	if route == routeUnmatched {
+		return ""
+	}
+	return route
 }
 
 // recoverPanics turns a panic into a 500 envelope and a logged stack.

@@ -16,6 +16,7 @@ import (
 	"github.com/praxiom/praxiom-api/internal/auth"
 	"github.com/praxiom/praxiom-api/internal/metrics"
 	"github.com/praxiom/praxiom-api/internal/store"
+	"github.com/praxiom/praxiom-api/internal/tracing"
 	"github.com/praxiom/praxiom-api/internal/webhook"
 )
 
@@ -44,6 +45,10 @@ type Deps struct {
 	RateLimits RateLimits
 	// CORSOrigins are the allowed browser origins (CORS_ALLOWED_ORIGINS).
 	CORSOrigins []string
+	// Tracing, when set, makes every request a server span named by its
+	// route pattern, with the trace id in the request log line; nil (tracing
+	// off) leaves the handler chain as it is.
+	Tracing *tracing.Provider
 }
 
 // Server holds the dependencies of the handlers.
@@ -63,7 +68,11 @@ type Server struct {
 	provisioning singleflight.Group
 	keyUsage     keyUsage
 	draining     atomic.Bool
-	handler      http.Handler
+	// handler is the router; entry is what ServeHTTP calls: the router
+	// itself, or the router inside the tracing span when traced.
+	handler http.Handler
+	entry   http.Handler
+	traced  bool
 }
 
 // New builds the server and its router.
@@ -78,6 +87,10 @@ func New(d Deps) *Server {
 		limits: d.RateLimits, corsOrigins: d.CORSOrigins,
 	}
 	s.handler = s.routes()
+	s.entry = s.handler
+	if d.Tracing != nil {
+		s.entry, s.traced = d.Tracing.Handler(s.handler), true
+	}
 	return s
 }
 
@@ -85,5 +98,6 @@ func New(d Deps) *Server {
 // while in-flight and late requests are still served (graceful shutdown).
 func (s *Server) Drain() { s.draining.Store(true) }
 
-// ServeHTTP serves a request through the router.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+// ServeHTTP serves a request through the router (in a server span when
+// traced).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.entry.ServeHTTP(w, r) }

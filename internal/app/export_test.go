@@ -1,0 +1,4 @@
+package app
+
+// StoreOptions exposes storeOptions to the external tests.
+var StoreOptions = storeOptions
