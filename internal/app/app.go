@@ -289,7 +289,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(Ad
 	// requests' emails are enqueued before it goes.
 	stopJobs, err := jobs.Start(ctx, st, jobs.Config{Mailer: mail, WebhookRetention: cfg.WebhookRetention,
 		AuditRetention: cfg.AuditRetention, PollOnly: cfg.JobQueuePollOnly, StopTimeout: cfg.ShutdownTimeout,
-		Logger: log, Metrics: api.Metrics})
+		Logger: log, Metrics: api.Metrics, Tracer: tp.TracerProvider()})
 	if err != nil {
 		return err
 	}

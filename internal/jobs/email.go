@@ -7,6 +7,10 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/praxiom/praxiom-api/internal/apperr"
 	"github.com/praxiom/praxiom-api/internal/mailer"
@@ -35,8 +39,15 @@ func (w *emailWorker) Timeout(*river.Job[EmailArgs]) time.Duration { return w.cf
 // email is marked failed. The send and its record are two steps: a crash
 // between them sends the email again (with the same Message-ID) and never
 // loses it.
-func (w *emailWorker) Work(ctx context.Context, job *river.Job[EmailArgs]) error {
+func (w *emailWorker) Work(ctx context.Context, job *river.Job[EmailArgs]) (err error) {
 	id := job.Args.EmailID
+	ctx, span := w.startSpan(ctx, job)
+	defer func() {
+		if err != nil {
+			span.SetStatus(codes.Error, "email not sent")
+		}
+		span.End()
+	}()
 	e, err := w.store.EmailToSend(ctx, id)
 	if apperr.CodeOf(err) == apperr.NotFound {
 		w.cfg.Logger.Info("email dropped: what it announced is gone", "email_id", id.String())
@@ -48,6 +59,7 @@ func (w *emailWorker) Work(ctx context.Context, job *river.Job[EmailArgs]) error
 	if e.Status != store.EmailQueued {
 		return nil // already settled (a job run again after its record)
 	}
+	span.SetAttributes(attribute.String("praxiom.email.kind", e.Kind))
 	var msg mailer.Message
 	switch {
 	case e.Invitation != nil && (!e.Invitation.Pending || !e.Invitation.Latest):
@@ -96,6 +108,26 @@ func (w *emailWorker) failed(ctx context.Context, job *river.Job[EmailArgs], e s
 	log.Warn("email not sent; will retry", "retry_in", w.retry.delay(job.Attempt).String())
 	_ = w.store.NoteEmailError(ctx, e.ID, sendErr.Error())
 	return sendErr
+}
+
+// startSpan starts the job's span, a consumer span linked (not parented:
+// the job may run long after the request ended) to the request that queued
+// the email. Without a Tracer it is a no-op span.
+func (w *emailWorker) startSpan(ctx context.Context, job *river.Job[EmailArgs]) (context.Context, trace.Span) {
+	if w.cfg.Tracer == nil {
+		return ctx, trace.SpanFromContext(ctx)
+	}
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+		attribute.String("messaging.system", "river"), attribute.Int64("messaging.message.id", job.ID),
+		attribute.String("praxiom.email_id", job.Args.EmailID.String()), attribute.Int("river.attempt", job.Attempt))}
+	if job.Args.TraceParent != "" {
+		queued := propagation.TraceContext{}.Extract(context.Background(),
+			propagation.MapCarrier{"traceparent": job.Args.TraceParent})
+		if sc := trace.SpanContextFromContext(queued); sc.IsValid() {
+			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
+		}
+	}
+	return w.cfg.Tracer.Tracer("github.com/praxiom/praxiom-api/internal/jobs").Start(ctx, "email send", opts...)
 }
 
 func (w *emailWorker) observe(kind, outcome string) {

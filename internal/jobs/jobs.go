@@ -20,6 +20,8 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/praxiom/praxiom-api/internal/config"
 	"github.com/praxiom/praxiom-api/internal/mailer"
@@ -90,6 +92,9 @@ type Config struct {
 
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics
+	// Tracer makes a span of each email job, linked to the request that
+	// queued it, with the SMTP conversation as its child; nil: no spans.
+	Tracer trace.TracerProvider
 }
 
 func (c *Config) defaults() {
@@ -119,6 +124,9 @@ func (c *Config) defaults() {
 // EmailArgs is the job that sends one email (a row of emails).
 type EmailArgs struct {
 	EmailID uuid.UUID `json:"email_id"`
+	// TraceParent is the W3C traceparent of the request that queued the
+	// email, when it was traced: the job's span links to it.
+	TraceParent string `json:"traceparent,omitempty"`
 }
 
 // Kind names the job kind.
@@ -160,9 +168,11 @@ func NewOutbox() *Outbox {
 // EnqueueEmails inserts one EmailArgs job per id inside tx. Returns the
 // database's error.
 func (o *Outbox) EnqueueEmails(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) error {
+	carrier := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, carrier)
 	params := make([]river.InsertManyParams, len(ids))
 	for i, id := range ids {
-		params[i] = river.InsertManyParams{Args: EmailArgs{EmailID: id}}
+		params[i] = river.InsertManyParams{Args: EmailArgs{EmailID: id, TraceParent: carrier.Get("traceparent")}}
 	}
 	if _, err := o.client.InsertManyTx(ctx, tx, params); err != nil {
 		return fmt.Errorf("jobs: enqueue emails: %w", err)

@@ -18,6 +18,9 @@ import (
 
 	"github.com/google/uuid"
 	gomail "github.com/wneessen/go-mail"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config is what the mailer is built from (README, "Email").
@@ -169,7 +172,15 @@ func (m *Mailer) Send(ctx context.Context, msg Message) error {
 	if err != nil {
 		return fmt.Errorf("mailer: client: %w", err)
 	}
+	// A child of the caller's span, by the caller's provider (no-op when
+	// the caller is not traced). Never the recipient, subject or user; nor
+	// the error text, since SMTP replies often quote the recipient.
+	ctx, span := trace.SpanFromContext(ctx).TracerProvider().Tracer("github.com/praxiom/praxiom-api/internal/mailer").
+		Start(ctx, "SMTP send", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+			attribute.String("server.address", m.host), attribute.Int("server.port", m.port)))
+	defer span.End()
 	if err := c.DialAndSendWithContext(ctx, g); err != nil {
+		span.SetStatus(codes.Error, "SMTP send failed")
 		return fmt.Errorf("mailer: send: %w", err)
 	}
 	return nil
