@@ -31,9 +31,14 @@ for pkg in internal/localpg internal/devtoken; do
     fail "cmd/praxiom links $pkg"
   fi
 done
+# Counted, not just found: the embedded Redoc bundle (internal/apidocs/redoc)
+# holds "apt-get" in its syntax highlighter's list of shell commands, so the
+# binary may hold a word exactly as often as the embedded files do.
 for word in apt-get useradd runuser; do
-  if grep -aq "$word" "$out/praxiom"; then
-    fail "the binary contains \"$word\""
+  in_bin="$({ grep -ao "$word" "$out/praxiom" || true; } | wc -l)"
+  in_assets="$(cat internal/apidocs/redoc/* internal/apidocs/*.js internal/apidocs/*.html | { grep -ao "$word" || true; } | wc -l)"
+  if [ "$in_bin" -gt "$in_assets" ]; then
+    fail "the binary contains \"$word\" ($in_bin times; $in_assets in the embedded API reference)"
   fi
 done
 chmod 755 "$out" "$out/praxiom"
