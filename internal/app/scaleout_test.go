@@ -245,7 +245,14 @@ func TestScaleOut(t *testing.T) {
 		}
 		// The instance that won the advisory lock applied all of them; the
 		// other found nothing left to do.
-		a, b := appliedCounts(t, logs[0].String()), appliedCounts(t, logs[1].String())
+		// The log is buffered (LogWriter): its lines arrive within its
+		// flush delay.
+		var a, b []int
+		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if a, b = appliedCounts(t, logs[0].String()), appliedCounts(t, logs[1].String()); len(a) == 1 && len(b) == 1 {
+				break
+			}
+		}
 		if len(a) != 1 || len(b) != 1 || a[0]+b[0] != len(want) || min(a[0], b[0]) != 0 {
 			t.Fatalf("migrations applied per instance: A=%v B=%v, want %d and 0", a, b, len(want))
 		}
