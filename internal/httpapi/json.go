@@ -29,8 +29,9 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 const maxPooled = 64 << 10
 
-// writeJSON writes v with status. Encoding errors can only come from a
-// value no handler produces; they answer a bare 500.
+// writeJSON writes v with status, through its own appendJSON when it has
+// one (jsonAppender). Encoding errors can only come from a value no handler
+// produces; they answer a bare 500.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	buf := bufPool.Get().(*bytes.Buffer)
 	defer func() {
@@ -39,11 +40,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 			bufPool.Put(buf)
 		}
 	}()
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		http.Error(w, `{"error":{"code":"INTERNAL","message":"Internal server error.","request_id":""}}`, http.StatusInternalServerError)
-		return
+	if a, ok := v.(jsonAppender); ok {
+		buf.Write(append(a.appendJSON(buf.AvailableBuffer()), '\n'))
+	} else {
+		enc := json.NewEncoder(buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			http.Error(w, `{"error":{"code":"INTERNAL","message":"Internal server error.","request_id":""}}`, http.StatusInternalServerError)
+			return
+		}
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
