@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -126,25 +125,15 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 	})
 }
 
-// routeOf is the pattern of the route r's path and method lead to, also
-// when a middleware answered before routing got there (401, 403, 429 are
-// then labelled with their route, not "/api/*"); "unmatched" when none.
+// routeOf is the pattern of the route r's path and method lead to: the
+// router is flat and routes before any route's middleware runs, so a
+// request a middleware answered (401, 403, 429) has its route too;
+// "unmatched" when no route takes it (404, 405, a CORS preflight).
 func (s *Server) routeOf(r *http.Request) string {
-	// Routing reached the handler: its pattern is complete. Only a request
-	// answered by middleware (or a mount's catch-all) is matched again.
 	if rc := chi.RouteContext(r.Context()); rc != nil {
-		if p := rc.RoutePattern(); p != "" && !strings.HasSuffix(p, "*") {
+		if p := rc.RoutePattern(); p != "" {
 			return p
 		}
-	}
-	if mux, ok := s.handler.(chi.Routes); ok {
-		rc := chi.NewRouteContext()
-		if mux.Match(rc, r.Method, r.URL.Path) {
-			return rc.RoutePattern()
-		}
-	}
-	if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
-		return rc.RoutePattern() // a mount's catch-all, such as /api/*
 	}
 	return routeUnmatched
 }

@@ -10,16 +10,20 @@ import (
 	"github.com/praxiom/praxiom-api/internal/store"
 )
 
-// routes declares every route of the service, nested by the middleware each
-// needs, so the whole auth chain — sessions and API keys — reads top to
-// bottom here.
+// routes declares every route of the service in one flat table, each with
+// the middleware it needs, so the whole auth chain — sessions and API keys
+// — reads top to bottom here, and a request is routed once (no mounted
+// sub-router to route it again).
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.withRequestID, s.logRequests, recoverPanics, corsHandler(s.corsOrigins))
-	r.NotFound(h(notFound))
-	r.MethodNotAllowed(h(s.wrongMethod))
+	// An unknown path or method under /api needs a credential first (401
+	// without one) and then costs its caller a request of their budget,
+	// with the X-RateLimit-* headers; elsewhere it is a plain 404 or 405.
+	r.NotFound(s.unrouted(notFound))
+	r.MethodNotAllowed(s.unrouted(s.wrongMethod))
 	// The public paths under /api answer other methods with 405 rather than
-	// falling through to the authenticated group's 401.
+	// the 401 of an unknown /api route.
 	only := func(allow string) http.HandlerFunc {
 		return h(func(w http.ResponseWriter, r *http.Request) error { return methodNotAllowed(w, allow) })
 	}
@@ -49,79 +53,80 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/api/waitlist", only(http.MethodPost))
 	r.With(s.limitIP).Post("/api/waitlist", h(s.joinWaitlist))
 
-	// Everything else under /api needs a credential, checked before routing
-	// (an unknown /api path without one answers 401).
+	// Everything else under /api needs a credential: a session token or an
+	// API key, checked without the database (401).
+	api := r.With(middleware(s.verifyCredential))
 	// Every authenticated POST takes an Idempotency-Key; idem sits last, right
 	// before the handler, so requests the chain refuses are never recorded.
 	idem := s.idempotent
 
-	r.Route("/api", func(r chi.Router) {
-		r.Use(middleware(s.verifyCredential)) // 401: a session token or an API key, no database
-		// An unknown route or method still costs its caller a request of
-		// their budget, with the X-RateLimit-* headers.
-		r.NotFound(s.asPrincipal(notFound))
-		r.MethodNotAllowed(s.asPrincipal(s.wrongMethod))
+	// The caller's own routes: one query loads the principal.
+	self := api.With(middleware(s.loadPrincipal), s.limitPrincipal)
+	self.With(sessionOnly).Get("/api/auth/me", h(s.getMe)) // suspended users may still see themselves
 
-		// The caller's own routes: one query loads the principal.
-		r.Group(func(r chi.Router) {
-			r.Use(middleware(s.loadPrincipal), s.limitPrincipal)
-			r.With(sessionOnly).Get("/auth/me", h(s.getMe)) // suspended users may still see themselves
+	active := self.With(requireActive)
+	active.With(sessionOnly, notImpersonating, idem).Post("/api/access-codes/redeem", h(s.redeemAccessCode))
+	active.With(sessionOnly, notImpersonating, idem).Post("/api/invitations/{token}/accept", h(s.acceptInvitation))
+	active.With(sessionOnly, requireProductAccess, idem).Post("/api/workspaces", h(s.createWorkspace))
+	active.Get("/api/workspaces", h(s.listWorkspaces)) // an API key: its own workspace
 
-			r.Group(func(r chi.Router) {
-				r.Use(requireActive)
-				r.With(sessionOnly, notImpersonating, idem).Post("/access-codes/redeem", h(s.redeemAccessCode))
-				r.With(sessionOnly, notImpersonating, idem).Post("/invitations/{token}/accept", h(s.acceptInvitation))
+	admin := active.With(sessionOnly, notImpersonating, requireAdmin)
+	admin.With(idem).Post("/api/admin/access-codes", h(s.createAccessCodes))
+	admin.Get("/api/admin/access-codes", h(s.listAccessCodes))
+	admin.Delete("/api/admin/access-codes/{access_code_id}", h(s.revokeAccessCode))
+	admin.Get("/api/admin/audit-log", h(s.adminAuditLog))
+	admin.Get("/api/admin/waitlist", h(s.listWaitlist))
+	admin.With(idem).Post("/api/admin/waitlist/approve", h(s.approveWaitlist))
 
-				r.Route("/admin", func(r chi.Router) {
-					r.Use(sessionOnly, notImpersonating, requireAdmin)
-					r.With(idem).Post("/access-codes", h(s.createAccessCodes))
-					r.Get("/access-codes", h(s.listAccessCodes))
-					r.Delete("/access-codes/{access_code_id}", h(s.revokeAccessCode))
-					r.Get("/audit-log", h(s.adminAuditLog))
-					r.Get("/waitlist", h(s.listWaitlist))
-					r.With(idem).Post("/waitlist/approve", h(s.approveWaitlist))
-				})
+	// One workspace: one query loads the principal with its role in the
+	// workspace and the workspace itself. requireRole then checks the
+	// path's ids (400), membership (403), read-only keys (403) and the
+	// route's role (403).
+	const ws = "/api/workspaces/{workspace_id}"
+	inWS := api.With(middleware(s.loadWorkspace), s.limitPrincipal, requireActive)
+	member := inWS.With(requireRole(store.RoleMember))
+	admin = inWS.With(requireRole(store.RoleAdmin))
+	owner := inWS.With(requireRole(store.RoleOwner))
 
-				r.With(sessionOnly, requireProductAccess, idem).Post("/workspaces", h(s.createWorkspace))
-				r.Get("/workspaces", h(s.listWorkspaces)) // an API key: its own workspace
-			})
-		})
+	member.Get(ws, h(s.getWorkspace))
+	admin.Patch(ws, h(s.updateWorkspace))
+	owner.With(notImpersonating).Delete(ws, h(s.deleteWorkspace))
 
-		// One workspace: one query loads the principal with its role in the
-		// workspace and the workspace itself. requireRole then checks the
-		// path's ids (400), membership (403), read-only keys (403) and the
-		// route's role (403).
-		r.Route("/workspaces/{workspace_id}", func(r chi.Router) {
-			r.Use(middleware(s.loadWorkspace), s.limitPrincipal, requireActive)
-			member, admin, owner := requireRole(store.RoleMember), requireRole(store.RoleAdmin), requireRole(store.RoleOwner)
+	member.Get(ws+"/settings", h(s.getSettings))
+	admin.Patch(ws+"/settings", h(s.updateSettings))
 
-			r.With(member).Get("/", h(s.getWorkspace))
-			r.With(admin).Patch("/", h(s.updateWorkspace))
-			r.With(owner, notImpersonating).Delete("/", h(s.deleteWorkspace))
+	member.Get(ws+"/members", h(s.listMembers))
+	admin.Patch(ws+"/members/{user_id}", h(s.changeMemberRole))
+	// Any member may remove themselves (leave); removing others is checked
+	// against the role rules under the workspace lock.
+	member.Delete(ws+"/members/{user_id}", h(s.removeMember))
 
-			r.With(member).Get("/settings", h(s.getSettings))
-			r.With(admin).Patch("/settings", h(s.updateSettings))
+	admin.With(idem).Post(ws+"/invitations", h(s.createInvitation))
+	admin.Get(ws+"/invitations", h(s.listInvitations))
+	admin.Delete(ws+"/invitations/{invitation_id}", h(s.revokeInvitation))
+	admin.With(idem).Post(ws+"/invitations/{invitation_id}/resend", h(s.resendInvitation))
 
-			r.With(member).Get("/members", h(s.listMembers))
-			r.With(admin).Patch("/members/{user_id}", h(s.changeMemberRole))
-			// Any member may remove themselves (leave); removing others is
-			// checked against the role rules under the workspace lock.
-			r.With(member).Delete("/members/{user_id}", h(s.removeMember))
+	admin.Get(ws+"/audit-log", h(s.workspaceAuditLog))
 
-			r.With(admin, idem).Post("/invitations", h(s.createInvitation))
-			r.With(admin).Get("/invitations", h(s.listInvitations))
-			r.With(admin).Delete("/invitations/{invitation_id}", h(s.revokeInvitation))
-			r.With(admin, idem).Post("/invitations/{invitation_id}/resend", h(s.resendInvitation))
-
-			r.With(admin).Get("/audit-log", h(s.workspaceAuditLog))
-
-			// Keys cannot mint or manage keys.
-			r.With(admin, sessionOnly, notImpersonating, idem).Post("/api-keys", h(s.createAPIKey))
-			r.With(admin, sessionOnly).Get("/api-keys", h(s.listAPIKeys))
-			r.With(admin, sessionOnly).Delete("/api-keys/{api_key_id}", h(s.revokeAPIKey))
-		})
-	})
+	// Keys cannot mint or manage keys.
+	admin.With(sessionOnly, notImpersonating, idem).Post(ws+"/api-keys", h(s.createAPIKey))
+	admin.With(sessionOnly).Get(ws+"/api-keys", h(s.listAPIKeys))
+	admin.With(sessionOnly).Delete(ws+"/api-keys/{api_key_id}", h(s.revokeAPIKey))
 	return r
+}
+
+// unrouted answers a request no route takes with fn: under /api after the
+// credential check and as the principal (asPrincipal), elsewhere as it is.
+func (s *Server) unrouted(fn handlerFunc) http.HandlerFunc {
+	api := middleware(s.verifyCredential)(s.asPrincipal(fn))
+	plain := h(fn)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") {
+			api.ServeHTTP(w, r)
+			return
+		}
+		plain(w, r)
+	}
 }
 
 // notFound answers an unknown route: 404 NOT_FOUND.
