@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/praxiom/praxiom-api/internal/apikey"
 	"github.com/praxiom/praxiom-api/internal/localpg"
 )
 
@@ -66,8 +67,11 @@ type seed struct {
 	ClerkIDs     []string    // user i
 	Workspaces   []uuid.UUID // workspace i, owned by user i
 	ReadWS       []uuid.UUID // the workspace user i reads in the workspace GET scenarios
+	Keys         []string    // an API key (member) of workspace i
+	BigWS        uuid.UUID   // the workspace of bigMembers members
 	Memberships  int
-	Users        int
+	Users        int // the bench's users (filler members of BigWS not counted)
+	AllUsers     int
 	WorkspaceCnt int
 }
 
@@ -83,23 +87,29 @@ func referralCode(i int) string {
 }
 
 // seedDatabase inserts n active users, one workspace each (owner, trial
-// subscription, settings), and makes every user a member of extra more
-// workspaces, so the membership table is (1+extra)·n rows. User i reads
-// workspace (i + 97·(i mod 10)) mod n in the workspace scenarios: its own
-// (owner) for one user in ten, one where it is a member for the others.
-func seedDatabase(ctx context.Context, dsn string, n, extra int) (*seed, error) {
+// subscription, settings, and a member API key), and makes every user a
+// member of extra more workspaces, so the membership table is (1+extra)·n
+// rows, plus one workspace of bigMembers members: the n users and enough
+// filler users (who send no request) to make up the number. User i reads,
+// in the workspace scenarios, the big workspace when i mod 10 = 9, else
+// workspace (i + 97·(i mod 10)) mod n: its own (owner) for one user in ten,
+// one where it is a member for the others. The keys read their own
+// workspace.
+func seedDatabase(ctx context.Context, dsn string, n, extra, bigMembers int) (*seed, error) {
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close(context.Background())
-	s := &seed{ClerkIDs: make([]string, n), Workspaces: make([]uuid.UUID, n), ReadWS: make([]uuid.UUID, n)}
+	s := &seed{ClerkIDs: make([]string, n), Workspaces: make([]uuid.UUID, n), ReadWS: make([]uuid.UUID, n),
+		Keys: make([]string, n), BigWS: uuid.New()}
 	userIDs := make([]uuid.UUID, n)
 	now := time.Now().UTC()
 	users := make([][]any, n)
 	wss := make([][]any, n)
 	subs := make([][]any, n)
 	settings := make([][]any, n)
+	keys := make([][]any, n)
 	for i := range n {
 		userIDs[i] = uuid.New()
 		s.Workspaces[i] = uuid.New()
@@ -109,6 +119,9 @@ func seedDatabase(ctx context.Context, dsn string, n, extra int) (*seed, error) 
 		wss[i] = []any{s.Workspaces[i], fmt.Sprintf("Workspace %d", i)}
 		subs[i] = []any{s.Workspaces[i], "trial", "trialing", now.Add(14 * 24 * time.Hour)}
 		settings[i] = []any{s.Workspaces[i]}
+		s.Keys[i] = apikey.New()
+		hash := apikey.Hash(s.Keys[i])
+		keys[i] = []any{s.Workspaces[i], "Bench", apikey.Prefix(s.Keys[i]), hash[:], "member"}
 	}
 	if extra >= n {
 		return nil, fmt.Errorf("seed: %d extra memberships per user need more than %d workspaces", extra, n)
@@ -120,8 +133,26 @@ func seedDatabase(ctx context.Context, dsn string, n, extra int) (*seed, error) 
 			members = append(members, []any{s.Workspaces[(i+97*j)%n], userIDs[i], "member"})
 		}
 	}
+	wss = append(wss, []any{s.BigWS, "The big workspace"})
+	subs = append(subs, []any{s.BigWS, "trial", "trialing", now.Add(14 * 24 * time.Hour)})
+	settings = append(settings, []any{s.BigWS})
+	for i := range max(n, bigMembers) {
+		uid := uuid.New()
+		if i < n {
+			uid = userIDs[i]
+		} else {
+			users = append(users, []any{uid, fmt.Sprintf("user_filler%05d", i), fmt.Sprintf("filler%05d@example.com", i),
+				fmt.Sprintf("Filler %d", i), "active", true, referralCode(2_000_000 + i), now, now.Add(-time.Hour)})
+		}
+		if i < bigMembers {
+			members = append(members, []any{s.BigWS, uid, map[bool]string{true: "owner", false: "member"}[i == 0]})
+		}
+	}
 	for i := range n {
 		s.ReadWS[i] = s.Workspaces[(i+97*(i%10))%n]
+		if i%10 == 9 && bigMembers > 0 {
+			s.ReadWS[i] = s.BigWS
+		}
 	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
@@ -138,6 +169,7 @@ func seedDatabase(ctx context.Context, dsn string, n, extra int) (*seed, error) 
 		{"subscriptions", []string{"workspace_id", "plan", "status", "trial_ends_at"}, subs},
 		{"workspace_settings", []string{"workspace_id"}, settings},
 		{"workspace_members", []string{"workspace_id", "user_id", "role"}, members},
+		{"api_keys", []string{"workspace_id", "name", "prefix", "key_hash", "role"}, keys},
 	} {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{c.table}, c.cols, pgx.CopyFromRows(c.rows)); err != nil {
 			return nil, fmt.Errorf("seed %s: %w", c.table, err)
@@ -149,7 +181,7 @@ func seedDatabase(ctx context.Context, dsn string, n, extra int) (*seed, error) 
 	if _, err := conn.Exec(ctx, `VACUUM ANALYZE`); err != nil {
 		return nil, err
 	}
-	s.Users, s.WorkspaceCnt, s.Memberships = n, n, len(members)
+	s.Users, s.AllUsers, s.WorkspaceCnt, s.Memberships = n, len(users), len(wss), len(members)
 	return s, nil
 }
 

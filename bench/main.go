@@ -23,6 +23,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -70,6 +71,7 @@ type config struct {
 	ProfileDuration time.Duration
 	FloodLong       time.Duration
 	Overlay         string
+	BigMembers      int
 }
 
 func main() {
@@ -78,9 +80,10 @@ func main() {
 	flag.DurationVar(&c.Warmup, "warmup", 2*time.Second, "wrk warm-up per server")
 	flag.IntVar(&c.Rounds, "rounds", 3, "rounds of the alternating scenarios (medians are taken over them)")
 	flag.IntVar(&c.Threads, "t", 2, "wrk threads")
-	flag.IntVar(&c.Conns, "c", 50, "wrk connections")
+	flag.IntVar(&c.Conns, "c", 32, "wrk connections")
 	flag.IntVar(&c.Users, "users", 1000, "seeded users, each with a workspace and a token")
 	flag.IntVar(&c.Extra, "extra-memberships", 9, "further workspaces each user is a member of")
+	flag.IntVar(&c.BigMembers, "big-workspace", 10000, "members of the big workspace (one user in ten reads it)")
 	flag.IntVar(&c.DBMaxConns, "db-max-conns", 10, "DB_MAX_CONNS of the servers")
 	flag.IntVar(&c.CacheSize, "token-cache", 10000, "TOKEN_CACHE_SIZE of the cache-on server")
 	flag.IntVar(&c.FloodEvery, "flood-every", 10, "every n-th request of the flood carries an unknown kid")
@@ -89,7 +92,7 @@ func main() {
 	flag.IntVar(&c.WebhookCap, "webhook-deliveries", 40000, "pre-signed deliveries per webhook round (grows when exhausted)")
 	flag.StringVar(&c.Out, "out", "", "directory for results.json, report.txt and CPU profiles (default: a new temporary directory)")
 	flag.BoolVar(&c.GoBench, "gobench", true, "also run BenchmarkAuthChain against the bench's PostgreSQL")
-	flag.DurationVar(&c.Timeout, "timeout", 10*time.Minute, "hard bound of the whole run")
+	flag.DurationVar(&c.Timeout, "timeout", 15*time.Minute, "hard bound of the whole run")
 	flag.DurationVar(&c.ProfileDuration, "profile", 4*time.Second, "CPU profile length of the workspace GET")
 	flag.DurationVar(&c.FloodLong, "flood-long", time.Minute, "length of the continuous unknown-kid flood (0: none)")
 	flag.StringVar(&c.Overlay, "overlay", "", "a `go build -overlay` JSON file applied to the server build (experiments on a patched build)")
@@ -158,9 +161,11 @@ type bench struct {
 	pgss     bool
 	fakes    map[string]*clerktest.Server // by server name
 	on, off  *server
-	tokens   string // tokens file
-	bad      string // unknown-kid tokens file
-	targets  struct{ me, ws []target }
+	ref      *server // the hand-tuned reference (bench/reference)
+	tokens   string  // tokens file
+	bad      string  // unknown-kid tokens file
+	keys     string  // API keys file
+	targets  struct{ me, ws, key []target }
 	results  map[string][]wrkResult
 	windows  [][2]time.Time // flood runs
 	report   *report
@@ -201,8 +206,12 @@ func run(ctx context.Context, c config, stdout io.Writer) (err error) {
 	if goCmd == "" {
 		goCmd = "go"
 	}
-	logf("building cmd/praxiom (with a pprof listener added by -overlay for this build only)")
+	logf("building cmd/praxiom (with a pprof listener added by -overlay for this build only) and the reference")
 	if b.bin, err = buildServer(ctx, goCmd, b.root, b.work, c.Overlay); err != nil {
+		return err
+	}
+	refBin, err := buildReference(ctx, goCmd, b.root, b.work)
+	if err != nil {
 		return err
 	}
 
@@ -230,11 +239,13 @@ func run(ctx context.Context, c config, stdout io.Writer) (err error) {
 	if err := b.migrate(ctx, cl.URL); err != nil {
 		return err
 	}
-	logf("seeding %d users, %d workspaces, %d memberships", c.Users, c.Users, c.Users*(1+c.Extra))
-	if b.seed, err = seedDatabase(ctx, cl.URL, c.Users, c.Extra); err != nil {
+	logf("seeding %d users with a workspace and an API key each, %d more memberships each, a workspace of %d members",
+		c.Users, c.Extra, c.BigMembers)
+	if b.seed, err = seedDatabase(ctx, cl.URL, c.Users, c.Extra, c.BigMembers); err != nil {
 		return err
 	}
-	b.report.Seed = map[string]int{"users": b.seed.Users, "workspaces": b.seed.WorkspaceCnt, "memberships": b.seed.Memberships}
+	b.report.Seed = map[string]int{"users": b.seed.Users, "all_users": b.seed.AllUsers, "workspaces": b.seed.WorkspaceCnt,
+		"memberships": b.seed.Memberships, "api_keys": len(b.seed.Keys), "big_workspace_members": c.BigMembers}
 
 	key, err := devtoken.Generate()
 	if err != nil {
@@ -246,7 +257,7 @@ func run(ctx context.Context, c config, stdout io.Writer) (err error) {
 	// One fake Clerk per server, so that its JWKS fetches and user look-ups
 	// (there should be none: the users are seeded) are counted apart.
 	b.fakes = map[string]*clerktest.Server{}
-	for _, name := range []string{"cache-on", "cache-off"} {
+	for _, name := range []string{"cache-on", "cache-off", "reference"} {
 		f := clerktest.Start(key)
 		defer f.Close()
 		b.fakes[name] = f
@@ -255,25 +266,42 @@ func run(ctx context.Context, c config, stdout io.Writer) (err error) {
 	raw := make([]byte, 24)
 	_, _ = rand.Read(raw)
 	b.whSecret = "whsec_" + base64.StdEncoding.EncodeToString(raw)
+	// Production's configuration: every default (the request log at info,
+	// rate limits on and in memory, metrics on their own listener, tracing
+	// unset) but the limits' numbers, raised so that the load is not
+	// refused: the limiter still counts every request.
 	env := func(name string) map[string]string {
-		return map[string]string{
+		e := map[string]string{
 			"APP_ENV": "production", "DATABASE_URL": cl.URL, "MIGRATE_ON_START": "false",
 			"DB_MAX_CONNS": strconv.Itoa(c.DBMaxConns), "CLERK_API_URL": b.fakes[name].URL(),
 			"CLERK_SECRET_KEY": clerktest.SecretKey, "CLERK_WEBHOOK_SIGNING_SECRET": b.whSecret,
-			"RATE_LIMIT_ENABLED": "false", "METRICS_ADDR": "127.0.0.1:0", "LOG_LEVEL": "warn",
+			"METRICS_ADDR": "127.0.0.1:0",
 		}
+		for _, k := range []string{"RATE_LIMIT_TRIAL", "RATE_LIMIT_PRO", "RATE_LIMIT_GROWTH", "RATE_LIMIT_POWER", "RATE_LIMIT_IP"} {
+			e[k] = strconv.Itoa(benchRateLimit)
+		}
+		return e
 	}
-	logf("starting the servers (token cache %d and off)", c.CacheSize)
-	if b.on, err = startServer(ctx, b.bin, b.work, "cache-on", c.CacheSize, env("cache-on")); err != nil {
+	logf("starting the servers (token cache %d and off) and the reference", c.CacheSize)
+	if b.on, err = startServer(ctx, "cache-on", []string{b.bin, "serve"}, c.CacheSize, env("cache-on")); err != nil {
 		return err
 	}
 	defer b.on.Stop()
-	if b.off, err = startServer(ctx, b.bin, b.work, "cache-off", 0, env("cache-off")); err != nil {
+	if b.off, err = startServer(ctx, "cache-off", []string{b.bin, "serve"}, 0, env("cache-off")); err != nil {
 		return err
 	}
 	defer b.off.Stop()
+	if b.ref, err = startServer(ctx, "reference", []string{refBin}, 0, map[string]string{"DATABASE_URL": cl.URL,
+		"DB_MAX_CONNS": strconv.Itoa(c.DBMaxConns), "CLERK_API_URL": b.fakes["reference"].URL(),
+		"CLERK_SECRET_KEY": clerktest.SecretKey}); err != nil {
+		return err
+	}
+	defer b.ref.Stop()
 
 	if err := b.warmUp(ctx); err != nil {
+		return err
+	}
+	if err := b.sameAnswers(ctx); err != nil {
 		return err
 	}
 	if err := b.roundTrips(ctx); err != nil {
@@ -295,7 +323,7 @@ func run(ctx context.Context, c config, stdout io.Writer) (err error) {
 		return err
 	}
 	b.collectServerFacts()
-	for _, s := range []*server{b.on, b.off} {
+	for _, s := range b.servers() {
 		if err := s.Stop(); err != nil {
 			return err
 		}
@@ -369,12 +397,27 @@ func (b *bench) mintTokens(key *devtoken.Key) error {
 			return err
 		}
 	}
+	b.keys = filepath.Join(b.work, "keys.txt")
+	if err := writeLines(b.keys, func(w *bufio.Writer) error {
+		for i, k := range b.seed.Keys {
+			fmt.Fprintf(w, "%s %s\n", b.seed.Workspaces[i], k)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
 	for i, t := range good {
 		b.targets.me = append(b.targets.me, target{Path: "/api/auth/me", Token: t})
 		b.targets.ws = append(b.targets.ws, target{Path: "/api/workspaces/" + b.seed.ReadWS[i].String(), Token: t})
+		b.targets.key = append(b.targets.key, target{Path: "/api/workspaces/" + b.seed.Workspaces[i].String(), Token: b.seed.Keys[i]})
 	}
 	return nil
 }
+
+// benchRateLimit is the per-minute limit of every plan and of client IPs in
+// the bench: high enough that no request is refused, so that the limiter's
+// whole cost is measured.
+const benchRateLimit = 1_000_000
 
 func randHex(n int) string {
 	p := make([]byte, n)
@@ -389,13 +432,28 @@ const (
 	pathWS = "/api/workspaces/{ws}"
 )
 
+// servers are the processes under test.
+func (b *bench) servers() []*server { return []*server{b.on, b.off, b.ref} }
+
+// sideBySide are the scenarios run on both the server and the reference:
+// the key of ours, of the reference's, and the route.
+var sideBySide = []struct{ Ours, Ref, Route string }{
+	{"ws-on", "ws-ref", "GET /api/workspaces/{id}, session token"},
+	{"key-on", "key-ref", "GET /api/workspaces/{id}, API key"},
+	{"me-on", "me-ref", "GET /api/auth/me"},
+}
+
 func (b *bench) scenarios() []scenario {
 	return []scenario{
 		{Key: "healthz", Label: "GET /healthz", srv: b.on, args: []string{"-", "/healthz"}},
 		{Key: "me-on", Label: "GET /api/auth/me, cache on", srv: b.on, args: []string{b.tokens, pathMe}},
+		{Key: "me-ref", Label: "GET /api/auth/me, reference", srv: b.ref, args: []string{b.tokens, pathMe}},
 		{Key: "me-off", Label: "GET /api/auth/me, cache off", srv: b.off, args: []string{b.tokens, pathMe}},
 		{Key: "ws-on", Label: "GET /api/workspaces/{id}, cache on", srv: b.on, args: []string{b.tokens, pathWS}},
+		{Key: "ws-ref", Label: "GET /api/workspaces/{id}, reference", srv: b.ref, args: []string{b.tokens, pathWS}},
 		{Key: "ws-off", Label: "GET /api/workspaces/{id}, cache off", srv: b.off, args: []string{b.tokens, pathWS}},
+		{Key: "key-on", Label: "GET /api/workspaces/{id}, API key", srv: b.on, args: []string{b.keys, pathWS}},
+		{Key: "key-ref", Label: "GET /api/workspaces/{id}, API key, reference", srv: b.ref, args: []string{b.keys, pathWS}},
 		{Key: "ws-flood", Label: fmt.Sprintf("GET /api/workspaces/{id}, cache on, 1 in %d unknown kid", b.c.FloodEvery),
 			srv: b.on, args: []string{b.tokens, pathWS, b.bad, strconv.Itoa(b.c.FloodEvery)}, flood: true},
 	}
@@ -406,25 +464,67 @@ func (b *bench) scenarios() []scenario {
 // connection has prepared its statements.
 func (b *bench) warmUp(ctx context.Context) error {
 	logf("warming up")
-	for _, s := range []*server{b.on, b.off} {
-		for _, ts := range [][]target{b.targets.me, b.targets.ws} {
+	for _, s := range b.servers() {
+		for _, ts := range [][]target{b.targets.me, b.targets.ws, b.targets.key} {
 			st, err := driveCount(ctx, s.URL, ts, len(ts), 8)
 			if err != nil {
 				return fmt.Errorf("warm-up %s: %w", s.Name, err)
 			}
 			if st[http.StatusOK] != len(ts) {
-				return fmt.Errorf("warm-up %s: statuses %v, want all 200 (server log:\n%s)", s.Name, st, tail(s.logPath))
+				return fmt.Errorf("warm-up %s: statuses %v, want all 200 (server log:\n%s)", s.Name, st, s.log.Tail())
 			}
 		}
-		for _, p := range []string{pathMe, pathWS} {
+		for _, a := range [][]string{{b.tokens, pathMe}, {b.tokens, pathWS}, {b.keys, pathWS}} {
 			if _, _, err := runWrk(ctx, wrkRun{Script: b.script("tokens.lua"), URL: s.URL, Threads: b.c.Threads,
-				Conns: b.c.Conns, D: b.c.Warmup, Args: []string{b.tokens, p}}); err != nil {
+				Conns: b.c.Conns, D: b.c.Warmup, Args: a}); err != nil {
 				return err
 			}
 			time.Sleep(settle)
 		}
 	}
 	return nil
+}
+
+// sameAnswers checks that the reference does the same work: for every
+// target, its body is byte for byte the server's.
+func (b *bench) sameAnswers(ctx context.Context) error {
+	n := 0
+	for _, ts := range [][]target{b.targets.me, b.targets.ws, b.targets.key} {
+		for _, t := range ts {
+			ours, err := getBody(ctx, b.on.URL, t)
+			if err != nil {
+				return err
+			}
+			ref, err := getBody(ctx, b.ref.URL, t)
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(ours, ref) {
+				return fmt.Errorf("the reference answers GET %s otherwise:\nserver:    %s\nreference: %s", t.Path, ours, ref)
+			}
+			n++
+		}
+	}
+	b.report.SameAnswers = n
+	return nil
+}
+
+func getBody(ctx context.Context, base string, t target) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+t.Path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+t.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("GET %s%s: %d %s", base, t.Path, resp.StatusCode, body)
+	}
+	return bytes.TrimSpace(body), err
 }
 
 // roundTrips counts the statements of exactly n requests per route with
@@ -434,11 +534,11 @@ func (b *bench) roundTrips(ctx context.Context) error {
 		return nil
 	}
 	logf("counting database round trips (%d requests per route and server)", b.c.RTCount)
-	for _, s := range []*server{b.on, b.off} {
+	for _, s := range b.servers() {
 		for _, r := range []struct {
 			name string
 			ts   []target
-		}{{"GET /api/auth/me", b.targets.me}, {"GET /api/workspaces/{id}", b.targets.ws}} {
+		}{{"GET /api/auth/me", b.targets.me}, {"GET /api/workspaces/{id}", b.targets.ws}, {"… with an API key", b.targets.key}} {
 			if err := b.stm.Reset(ctx); err != nil {
 				return err
 			}
@@ -590,10 +690,15 @@ func (b *bench) longFlood(ctx context.Context) error {
 	return nil
 }
 
-// profiles takes a CPU profile of each server under the workspace GET.
+// profiles takes a CPU profile of the server and of the reference under
+// each side-by-side scenario, and derives the CPU per request from it.
 func (b *bench) profiles(ctx context.Context) error {
+	profiled := map[string]bool{}
+	for _, x := range sideBySide {
+		profiled[x.Ours], profiled[x.Ref] = true, true
+	}
 	for _, sc := range b.scenarios() {
-		if sc.Key != "ws-on" && sc.Key != "ws-off" {
+		if !profiled[sc.Key] {
 			continue
 		}
 		logf("CPU profile: %s", sc.Label)
@@ -607,8 +712,9 @@ func (b *bench) profiles(ctx context.Context) error {
 				int(b.c.ProfileDuration.Seconds())), b.c.ProfileDuration+20*time.Second)
 		}()
 		d := b.c.ProfileDuration + time.Second
-		if _, _, err := runWrk(ctx, wrkRun{Script: b.script("tokens.lua"), URL: sc.srv.URL, Threads: b.c.Threads,
-			Conns: b.c.Conns, D: d, Args: sc.args}); err != nil {
+		res, _, err := runWrk(ctx, wrkRun{Script: b.script("tokens.lua"), URL: sc.srv.URL, Threads: b.c.Threads,
+			Conns: b.c.Conns, D: d, Args: sc.args})
+		if err != nil {
 			return err
 		}
 		<-done
@@ -624,19 +730,41 @@ func (b *bench) profiles(ctx context.Context) error {
 		if goCmd == "" {
 			goCmd = "go"
 		}
-		top, err := exec.CommandContext(ctx, goCmd, "tool", "pprof", "-top", "-nodecount=20", b.bin, path).Output()
+		bin := b.bin
+		if sc.srv == b.ref {
+			bin = filepath.Join(b.work, "reference")
+		}
+		top, err := exec.CommandContext(ctx, goCmd, "tool", "pprof", "-top", "-nodecount=20", bin, path).Output()
 		if err != nil {
 			return fmt.Errorf("go tool pprof: %w", err)
 		}
-		cum, err := exec.CommandContext(ctx, goCmd, "tool", "pprof", "-top", "-cum", "-nodecount=40", b.bin, path).Output()
+		cum, err := exec.CommandContext(ctx, goCmd, "tool", "pprof", "-top", "-cum", "-nodecount=40", bin, path).Output()
 		if err != nil {
 			return fmt.Errorf("go tool pprof: %w", err)
 		}
 		_ = writeFile(filepath.Join(b.out, "cpu-"+sc.Key+".top.txt"), append(append(top, '\n'), cum...))
-		b.report.Profiles = append(b.report.Profiles, profile{Scenario: sc.Label, Path: path,
-			Top: stripPprofHeader(string(top)), Cum: stripPprofHeader(string(cum))})
+		// The requests of the profiled seconds: wrk ran the profile's
+		// length plus one second at a steady rate.
+		requests := float64(res.Requests) * b.c.ProfileDuration.Seconds() / (float64(res.DurationUS) / 1e6)
+		b.report.Profiles = append(b.report.Profiles, profile{Key: sc.Key, Scenario: sc.Label, Path: path,
+			CPUusPerReq: sampledSeconds(string(top)) * 1e6 / math.Max(1, requests),
+			Top:         stripPprofHeader(string(top)), Cum: stripPprofHeader(string(cum))})
 	}
 	return nil
+}
+
+// sampledSeconds reads "Total samples = 8.31s" from pprof -top's header.
+func sampledSeconds(top string) float64 {
+	_, rest, ok := strings.Cut(top, "Total samples = ")
+	if !ok {
+		return 0
+	}
+	v, _, _ := strings.Cut(rest, " ")
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0
+	}
+	return d.Seconds()
 }
 
 func stripPprofHeader(s string) string {
@@ -754,13 +882,14 @@ func userUpdated(clerkID string, i int, t time.Time) []byte {
 	return out
 }
 
-// collectServerFacts reads peak RSS and the fake Clerk's counters.
+// collectServerFacts reads peak RSS, the log lines by level and the fake
+// Clerk's counters.
 func (b *bench) collectServerFacts() {
-	for _, s := range []*server{b.on, b.off} {
+	for _, s := range b.servers() {
 		fetches := b.fakes[s.Name].JWKSFetchTimes()
 		info := serverFacts{Name: s.Name, TokenCache: s.CacheSize,
 			PeakRSSKiB: statusKB(s.PID(), "VmHWM"), RSSKiB: statusKB(s.PID(), "VmRSS"),
-			JWKSFetches: len(fetches), UserLookups: int(b.fakes[s.Name].TotalUserCalls())}
+			JWKSFetches: len(fetches), UserLookups: int(b.fakes[s.Name].TotalUserCalls()), LogLines: s.log.Levels()}
 		for i := 1; i < len(fetches); i++ {
 			gap := fetches[i].Sub(fetches[i-1]).Seconds()
 			if info.MinFetchGapS == 0 || gap < info.MinFetchGapS {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 )
 
@@ -116,6 +117,8 @@ type serverFacts struct {
 	// MinFloodFetchGapS is the shortest gap between two fetches during floods.
 	MinFloodFetchGapS float64 `json:"min_flood_jwks_fetch_gap_s"`
 	UserLookups       int     `json:"clerk_user_lookups"`
+	// LogLines counts the server's log lines by level over the whole run.
+	LogLines map[string]int `json:"log_lines"`
 }
 
 type longFlood struct {
@@ -125,10 +128,14 @@ type longFlood struct {
 }
 
 type profile struct {
+	Key      string `json:"key"`
 	Scenario string `json:"scenario"`
 	Path     string `json:"path"`
-	Top      string `json:"top"`
-	Cum      string `json:"cum"`
+	// CPUusPerReq is the CPU the profile sampled per request served
+	// meanwhile.
+	CPUusPerReq float64 `json:"cpu_us_per_req"`
+	Top         string  `json:"top"`
+	Cum         string  `json:"cum"`
 }
 
 type report struct {
@@ -144,9 +151,12 @@ type report struct {
 	Servers       []serverFacts     `json:"servers"`
 	Profiles      []profile         `json:"profiles"`
 	GoBench       string            `json:"go_bench"`
-	BusyBefore    float64           `json:"machine_busy_before"`
-	Elapsed       string            `json:"elapsed"`
-	OutDir        string            `json:"out_dir"`
+	// SameAnswers is how many targets the reference answered byte for byte
+	// as the server did.
+	SameAnswers int     `json:"same_answers"`
+	BusyBefore  float64 `json:"machine_busy_before"`
+	Elapsed     string  `json:"elapsed"`
+	OutDir      string  `json:"out_dir"`
 }
 
 func (r *report) scenario(key string) scenarioSummary {
@@ -190,7 +200,7 @@ func (r *report) Text() string {
 	m := r.Machine
 	c := r.Config
 	p("")
-	p("== Praxiom auth chain benchmark (issue #5) ==")
+	p("== Praxiom auth chain benchmark ==")
 	p("machine: %d CPUs (%s), %d MiB RAM, Linux %s; %s; PostgreSQL %s; %s", m.CPUs, m.CPUModel, m.MemoryMiB, m.Kernel, m.Go, m.PostgreSQL, m.Wrk)
 	if c.Overlay != "" {
 		p("EXPERIMENT: the server was built with the overlay %s (a patched build, not the source tree)", c.Overlay)
@@ -198,8 +208,13 @@ func (r *report) Text() string {
 	p("the machine was %.0f%% busy in the 2 s before the run", 100*r.BusyBefore)
 	p("load: wrk -t%d -c%d, %s per run, %d rounds with the scenarios alternating, medians over rounds", c.Threads, c.Conns, c.D, c.Rounds)
 	p("servers: praxiom serve ×2 (TOKEN_CACHE_SIZE=%d and 0), JWKS mode against a loopback fake Clerk, DB_MAX_CONNS=%d,", c.CacheSize, c.DBMaxConns)
-	p("         LOG_LEVEL=warn, RATE_LIMIT_ENABLED=false, metrics on (METRICS_ADDR=127.0.0.1:0); PostgreSQL durable (fsync on), pg_stat_statements")
-	p("seed: %d users, %d workspaces, %d memberships; %d tokens (one per user)", r.Seed["users"], r.Seed["workspaces"], r.Seed["memberships"], r.Seed["users"])
+	p("         production's defaults otherwise: the request log at info (read and counted by the bench), rate limits on in memory")
+	p("         (every limit %d/min so none refuses), metrics on (METRICS_ADDR=127.0.0.1:0), tracing unset; and the hand-tuned", benchRateLimit)
+	p("         reference (bench/reference: net/http + pgx, one joined query, a token map, the same JSON: %d answers compared byte for byte)", r.SameAnswers)
+	p("PostgreSQL durable (fsync on), pg_stat_statements")
+	p("seed: %d users (%d with filler members), %d workspaces, %d memberships, %d API keys, a workspace of %d members (read by 1 user in 10);",
+		r.Seed["users"], r.Seed["all_users"], r.Seed["workspaces"], r.Seed["memberships"], r.Seed["api_keys"], r.Seed["big_workspace_members"])
+	p("      %d tokens (one per user)", r.Seed["users"])
 	p("")
 	p("%-58s %9s %8s %8s %7s %9s   %s", "scenario", "req/s", "p50 ms", "p99 ms", "failed", "stmts/req*", "CPU µs/req: server postgres  wrk kernel other  busy")
 	row := func(s scenarioSummary) {
@@ -261,6 +276,19 @@ func (r *report) Text() string {
 	}
 	p("")
 
+	p("side by side with the reference (medians of this run; CPU per request from /proc during the runs and from the CPU profiles):")
+	p("  %-42s %9s %9s %6s   %s", "", "server", "reference", "ratio", "CPU µs/req server/reference: runs, profile")
+	sideOK, cpuOK := true, true
+	for _, x := range sideBySide {
+		o, f := r.scenario(x.Ours), r.scenario(x.Ref)
+		po, pf := r.profile(x.Ours), r.profile(x.Ref)
+		p("  %-42s %9.0f %9.0f %6.2f   %.0f/%.0f = %.2f, %.0f/%.0f = %.2f", x.Route, o.RPS, f.RPS, ratio(o.RPS, f.RPS),
+			o.ServerCPUus, f.ServerCPUus, ratio(o.ServerCPUus, f.ServerCPUus), po.CPUusPerReq, pf.CPUusPerReq, ratio(po.CPUusPerReq, pf.CPUusPerReq))
+		sideOK = sideOK && ratio(o.RPS, f.RPS) >= 1
+		cpuOK = cpuOK && ratio(po.CPUusPerReq, pf.CPUusPerReq) <= 1
+	}
+	p("")
+
 	hz, meOn, meOff := r.scenario("healthz"), r.scenario("me-on"), r.scenario("me-off")
 	wsOn, wsOff, fl := r.scenario("ws-on"), r.scenario("ws-off"), r.scenario("ws-flood")
 	on := r.server("cache-on")
@@ -299,13 +327,22 @@ func (r *report) Text() string {
 			w.GoodRPS, ms(w.P50US), ms(w.P99US), w.Failed, r.WebhookEvents, map[bool]string{true: " (a round ran out of deliveries: a lower bound)", false: ""}[ex > 0])
 		p("")
 	}
+	errorLines := 0
 	for _, s := range r.Servers {
-		p("server %-9s peak RSS (VmHWM) %.1f MiB, RSS at the end %.1f MiB, JWKS fetches %d, Clerk user look-ups %d",
-			s.Name, float64(s.PeakRSSKiB)/1024, float64(s.RSSKiB)/1024, s.JWKSFetches, s.UserLookups)
+		p("server %-9s peak RSS (VmHWM) %.1f MiB, RSS at the end %.1f MiB, JWKS fetches %d, Clerk user look-ups %d, log lines %v",
+			s.Name, float64(s.PeakRSSKiB)/1024, float64(s.RSSKiB)/1024, s.JWKSFetches, s.UserLookups, s.LogLines)
+		if s.Name != "reference" {
+			errorLines += s.LogLines["ERROR"]
+		}
 	}
 	p("")
 
-	clean := hz.Failed + meOn.Failed + meOff.Failed + wsOn.Failed + wsOff.Failed + int64(crFailed)
+	clean := int64(crFailed)
+	for _, s := range r.Scenarios {
+		if s.Key != "ws-flood" {
+			clean += s.Failed
+		}
+	}
 	if r.Webhook != nil {
 		clean += r.Webhook.Failed
 	}
@@ -317,7 +354,12 @@ func (r *report) Text() string {
 	if lf := r.LongFlood; lf != nil && float64(lf.Fetches) > math.Ceil(lf.Seconds/60) {
 		floodFetchOK = false
 	}
+	allocs := goBenchAllocs(r.GoBench, "workspace/cache=on/tracing=unset")
 	p("targets:")
+	p("  %-70s %s", "throughput ≥ 1.0× the reference in every side-by-side scenario", verdict(sideOK))
+	p("  %-70s %s", "server CPU per request (profile) ≤ 1.0× the reference's", verdict(cpuOK))
+	p("  %-70s %s (%d)", "≤ 80 allocations per workspace GET (BenchmarkAuthChain, production config)", verdict(allocs > 0 && allocs <= 80), allocs)
+	p("  %-70s %s (%d)", "no ERROR log line (requests cancelled by wrk at the end of runs included)", verdict(errorLines == 0), errorLines)
 	p("  %-70s %s", "exactly 1.00 database round trips per authenticated request", verdict(rtOK))
 	p("  %-70s %s (%.2f)", "token cache on/off ≥ 1.3× on the workspace GET", verdict(ratio(wsOn.RPS, wsOff.RPS) >= 1.3), ratio(wsOn.RPS, wsOff.RPS))
 	p("  %-70s %s (%.2f)", "unknown-kid flood keeps valid-token throughput ≥ 0.9× the clean run", verdict(ratio(fl.GoodRPS, wsOn.RPS) >= 0.9), ratio(fl.GoodRPS, wsOn.RPS))
@@ -347,6 +389,33 @@ func (r *report) Text() string {
 	}
 	p("elapsed %s; results.json, report.txt and the profiles are in %s", r.Elapsed, r.OutDir)
 	return b.String()
+}
+
+func (r *report) profile(key string) profile {
+	for _, p := range r.Profiles {
+		if p.Key == key {
+			return p
+		}
+	}
+	return profile{}
+}
+
+// goBenchAllocs reads the allocs/op of the named BenchmarkAuthChain
+// variant (0 when absent).
+func goBenchAllocs(out, variant string) int {
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 || !strings.HasPrefix(f[0], "BenchmarkAuthChain/"+variant) {
+			continue
+		}
+		for i := 1; i < len(f); i++ {
+			if f[i] == "allocs/op" {
+				n, _ := strconv.Atoi(f[i-1])
+				return n
+			}
+		}
+	}
+	return 0
 }
 
 func floodGapText(s serverFacts) string {

@@ -1,16 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -35,6 +38,17 @@ func init() {
 	}
 }
 `
+
+// buildReference builds the reference server (bench/reference) into dir.
+func buildReference(ctx context.Context, goCmd, root, dir string) (string, error) {
+	bin := filepath.Join(dir, "reference")
+	cmd := exec.CommandContext(ctx, goCmd, "build", "-o", bin, "./reference")
+	cmd.Dir = filepath.Join(root, "bench")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build reference: %v: %s", err, out)
+	}
+	return bin, nil
+}
 
 // buildServer builds cmd/praxiom into dir with the pprof overlay, plus the
 // replacements of the `go build -overlay` file extra when it is set (to
@@ -77,7 +91,7 @@ func buildServer(ctx context.Context, goCmd, root, dir, extra string) (string, e
 	return bin, nil
 }
 
-// server is one `praxiom serve` process under test.
+// server is one process under test: `praxiom serve` or the reference.
 type server struct {
 	Name      string
 	URL       string
@@ -85,12 +99,61 @@ type server struct {
 	CacheSize int
 	cmd       *exec.Cmd
 	done      chan error
-	logPath   string
+	log       *logSink
 }
 
-// startServer starts bin serve with env (PORT and the pprof address are
-// added) and waits until /healthz answers 200.
-func startServer(ctx context.Context, bin, dir, name string, cacheSize int, env map[string]string) (*server, error) {
+// logSink reads a server's output as its log shipper would, cheaply (the
+// bench shares the machine with the server): it counts the JSON lines by
+// level and keeps the last 16 KiB for error messages.
+type logSink struct {
+	mu     sync.Mutex
+	levels map[string]int
+	last   []byte
+}
+
+var logLevels = []string{"DEBUG", "INFO", "WARN", "ERROR"}
+
+func (l *logSink) read(r io.Reader) {
+	buf := make([]byte, 256<<10)
+	var carry []byte // a line cut by the end of a read
+	for {
+		n, err := r.Read(buf)
+		chunk := append(carry, buf[:n]...)
+		cut := bytes.LastIndexByte(chunk, '\n') + 1
+		whole := chunk[:cut]
+		l.mu.Lock()
+		for _, lv := range logLevels {
+			l.levels[lv] += bytes.Count(whole, []byte(`"level":"`+lv+`"`))
+		}
+		l.last = append(l.last, whole...)
+		if len(l.last) > 16<<10 {
+			l.last = append(l.last[:0], l.last[len(l.last)-16<<10:]...)
+		}
+		l.mu.Unlock()
+		carry = append(carry[:0:0], chunk[cut:]...)
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Levels returns the number of lines by level so far.
+func (l *logSink) Levels() map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.levels)
+}
+
+// Tail returns the last lines.
+func (l *logSink) Tail() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.last)
+}
+
+// startServer starts argv with env (PORT and the pprof address are added)
+// and waits until /healthz answers 200.
+func startServer(ctx context.Context, name string, argv []string, cacheSize int, env map[string]string) (*server, error) {
 	port, err := localpg.FreePort()
 	if err != nil {
 		return nil, err
@@ -100,34 +163,35 @@ func startServer(ctx context.Context, bin, dir, name string, cacheSize int, env 
 		return nil, err
 	}
 	s := &server{Name: name, CacheSize: cacheSize, URL: fmt.Sprintf("http://127.0.0.1:%d", port),
-		PprofURL: fmt.Sprintf("http://127.0.0.1:%d", pport), logPath: filepath.Join(dir, "server-"+name+".log"),
-		done: make(chan error, 1)}
-	logf, err := os.Create(s.logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, "serve")
+		PprofURL: fmt.Sprintf("http://127.0.0.1:%d", pport), done: make(chan error, 1),
+		log: &logSink{levels: map[string]int{}}}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		"PORT=" + strconv.Itoa(port), "PRAXIOM_BENCH_PPROF_ADDR=" + fmt.Sprintf("127.0.0.1:%d", pport),
 		"TOKEN_CACHE_SIZE=" + strconv.Itoa(cacheSize)}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	cmd.Stdout, cmd.Stderr = logf, logf
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = cmd.Stdout
 	// Its own process group, so that an interrupted bench can stop it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		logf.Close()
 		return nil, err
 	}
 	s.cmd = cmd
-	go func() { s.done <- cmd.Wait(); logf.Close() }()
+	logged := make(chan struct{})
+	go func() { defer close(logged); s.log.read(out) }()
+	go func() { <-logged; s.done <- cmd.Wait() }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		select {
 		case err := <-s.done:
 			s.done <- err
-			return nil, fmt.Errorf("server %s exited at start-up (%v); log:\n%s", name, err, tail(s.logPath))
+			return nil, fmt.Errorf("server %s exited at start-up (%v); log:\n%s", name, err, s.log.Tail())
 		default:
 		}
 		resp, err := http.Get(s.URL + "/healthz")
@@ -140,7 +204,7 @@ func startServer(ctx context.Context, bin, dir, name string, cacheSize int, env 
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			s.Stop()
-			return nil, fmt.Errorf("server %s not healthy after 30s; log:\n%s", name, tail(s.logPath))
+			return nil, fmt.Errorf("server %s not healthy after 30s; log:\n%s", name, s.log.Tail())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -166,12 +230,4 @@ func (s *server) Stop() error {
 		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 		return fmt.Errorf("server %s did not stop within 30s; killed", s.Name)
 	}
-}
-
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
 }

@@ -5,9 +5,10 @@
 // features (request ids, the request log, metrics, rate limits, tracing,
 // token kinds). It is not a product: it serves GET /api/auth/me and GET
 // /api/workspaces/{id} for session tokens and API keys, on loopback, for
-// the bench only.
+// the bench only, and net/http/pprof on PRAXIOM_BENCH_PPROF_ADDR (as the
+// bench's build of the server does).
 //
-//	DATABASE_URL=… CLERK_API_URL=http://127.0.0.1:…/v1 PORT=… DB_MAX_CONNS=10 reference
+//	DATABASE_URL=… CLERK_API_URL=http://127.0.0.1:…/v1 CLERK_SECRET_KEY=… PORT=… DB_MAX_CONNS=10 reference
 package main
 
 import (
@@ -19,6 +20,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -54,12 +56,16 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer pool.Close()
-	keys, err := fetchJWKS(os.Getenv("CLERK_API_URL") + "/jwks")
+	keys, err := fetchJWKS(os.Getenv("CLERK_API_URL")+"/jwks", os.Getenv("CLERK_SECRET_KEY"))
 	if err != nil {
 		return err
 	}
+	if addr := os.Getenv("PRAXIOM_BENCH_PPROF_ADDR"); addr != "" {
+		go func() { _ = http.ListenAndServe(addr, nil) }()
+	}
 	s := &server{pool: pool, keys: keys, tokens: map[string]claims{}}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	mux.HandleFunc("GET /api/auth/me", s.me)
 	mux.HandleFunc("GET /api/workspaces/{id}", s.workspace)
 	ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
@@ -75,13 +81,22 @@ func run(ctx context.Context) error {
 	return nil
 }
 
-// fetchJWKS reads the key set once (the bench's keys never rotate).
-func fetchJWKS(url string) (map[string]*jose.JSONWebKey, error) {
-	resp, err := http.Get(url)
+// fetchJWKS reads the key set once (the bench's keys never rotate), as
+// Clerk's Backend API serves it: to the secret key.
+func fetchJWKS(url, secret string) (map[string]*jose.JSONWebKey, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+secret)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
 	var set jose.JSONWebKeySet
 	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
 		return nil, err
@@ -170,6 +185,7 @@ type userJSON struct {
 	IsFounder        bool        `json:"is_founder"`
 	IsAdmin          bool        `json:"is_admin"`
 	ReferralCode     string      `json:"referral_code"`
+	ReferralCount    int         `json:"referral_count"`
 	ActivatedAt      *time.Time  `json:"activated_at"`
 	CreatedAt        time.Time   `json:"created_at"`
 	UpdatedAt        time.Time   `json:"updated_at"`
@@ -193,7 +209,7 @@ type workspaceJSON struct {
 }
 
 const userCols = `u.id, u.clerk_id, u.email, u.name, u.avatar_url, u.access_status, u.has_product_access,
-	u.is_founder, u.is_admin, u.referral_code, u.activated_at, u.created_at, u.updated_at, u.deleted_at`
+	u.is_founder, u.is_admin, u.referral_code, u.referral_count, u.activated_at, u.created_at, u.updated_at, u.deleted_at`
 
 const wsCols = `w.id, w.name, w.product_name, w.product_description, w.target_users, w.current_stage,
 	coalesce(s.plan, 'trial'), coalesce(s.status, 'trialing'), s.trial_ends_at, w.created_at, w.updated_at`
@@ -208,7 +224,7 @@ func (s *server) me(w http.ResponseWriter, r *http.Request) {
 	var deleted *time.Time
 	err := s.pool.QueryRow(r.Context(), `SELECT `+userCols+` FROM users u WHERE u.clerk_id = $1`, c.Sub).Scan(
 		&u.ID, &u.ClerkID, &u.Email, &u.Name, &u.AvatarURL, &u.AccessStatus, &u.HasProductAccess,
-		&u.IsFounder, &u.IsAdmin, &u.ReferralCode, &u.ActivatedAt, &u.CreatedAt, &u.UpdatedAt, &deleted)
+		&u.IsFounder, &u.IsAdmin, &u.ReferralCode, &u.ReferralCount, &u.ActivatedAt, &u.CreatedAt, &u.UpdatedAt, &deleted)
 	if err != nil || deleted != nil {
 		fail(w, 401, "UNAUTHORIZED")
 		return

@@ -66,19 +66,23 @@ func BenchmarkAuthChain(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	newHandler := func(cacheSize int) http.Handler { return newBenchHandler(b, st, dbURL, cacheSize, nil) }
+	_, apiKey, err := st.CreateAPIKey(ctx, store.UserActor(u), ws.ID, store.NewAPIKey{Name: "Bench", Role: store.RoleMember})
+	if err != nil {
+		b.Fatal(err)
+	}
+	newHandler := func(cacheSize int) http.Handler { return newBenchHandler(b, st, dbURL, cacheSize, nil, false) }
 
 	run := func(b *testing.B, h http.Handler, path string, withToken bool) {
 		// Warm the statement cache of every pooled connection and the token cache.
 		for i := range 2 * benchTokens {
-			benchServe(b, h, path, withToken, tokens[i%benchTokens])
+			benchServe(b, h, path, withToken, tokens[i%len(tokens)])
 		}
 		tr.take()
 		b.ReportAllocs()
 		b.ResetTimer()
 		n, cpu := 0, processCPU()
 		for b.Loop() {
-			benchServe(b, h, path, withToken, tokens[n%benchTokens])
+			benchServe(b, h, path, withToken, tokens[n%len(tokens)])
 			n++
 		}
 		b.StopTimer()
@@ -110,7 +114,7 @@ func BenchmarkAuthChain(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Cleanup(tst.Close)
-		return newBenchHandler(b, tst, dbURL, 10000, tp)
+		return newBenchHandler(b, tst, dbURL, 10000, tp, false)
 	}
 
 	on, off := newHandler(10000), newHandler(0)
@@ -130,24 +134,44 @@ func BenchmarkAuthChain(b *testing.B) {
 		{"cache=on/tracing=unset", tracedHandler(map[string]string{})},
 		{"cache=on/tracing=on", tracedHandler(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": recv.URL()})},
 	}
+	production := newBenchHandler(b, st, dbURL, 10000, nil, true)
 	k := authChainRuns.Add(1)
 	order := slices.Concat(compared[k%3:], compared[:k%3], []variant{{"cache=off", off}})
 	for _, path := range []struct{ name, path string }{{"me", "/api/auth/me"}, {"workspace", wsPath}} {
 		for _, c := range order {
 			b.Run(fmt.Sprintf("%s/%s", path.name, c.name), func(b *testing.B) { run(b, c.h, path.path, true) })
 		}
+		b.Run(path.name+"/production", func(b *testing.B) { run(b, production, path.path, true) })
 	}
+	b.Run("workspace-key/production", func(b *testing.B) {
+		keyTokens := tokens
+		tokens = []string{apiKey}
+		defer func() { tokens = keyTokens }()
+		run(b, production, wsPath, true)
+	})
 }
 
 // authChainRuns counts the runs of BenchmarkAuthChain in this process.
 var authChainRuns atomic.Int64
 
 // newBenchHandler is the server as the benchmark wires it (see
-// BenchmarkAuthChain), traced by tp when it is not nil.
-func newBenchHandler(b *testing.B, st *store.Store, dbURL string, cacheSize int, tp *tracing.Provider) http.Handler {
+// BenchmarkAuthChain), traced by tp when it is not nil. With production,
+// it is wired as production ships: the request log at info (through the
+// binary's buffered LogWriter, to nowhere) and rate limits on, in memory,
+// at a limit no run reaches.
+func newBenchHandler(b *testing.B, st *store.Store, dbURL string, cacheSize int, tp *tracing.Provider, production bool) http.Handler {
 	cfg := apitest.Config(b, dbURL, apitest.Options{PLGGatingOff: true})
 	cfg.TokenCacheSize = cacheSize
-	api, err := app.NewAPI(cfg, st, benchReady{}, app.NewLogger(io.Discard, "warn"), app.WithTracing(tp))
+	log := app.NewLogger(io.Discard, "warn")
+	if production {
+		cfg.RateLimitEnabled = true
+		for plan := range cfg.RateLimits {
+			cfg.RateLimits[plan] = 1_000_000
+		}
+		cfg.RateLimitIP = 1_000_000
+		log = app.NewLogger(app.NewLogWriter(io.Discard), cfg.LogLevel)
+	}
+	api, err := app.NewAPI(cfg, st, benchReady{}, log, app.WithTracing(tp))
 	if err != nil {
 		b.Fatal(err)
 	}
