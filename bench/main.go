@@ -72,6 +72,7 @@ type config struct {
 	FloodLong       time.Duration
 	Overlay         string
 	BigMembers      int
+	ServerEnv       string
 }
 
 func main() {
@@ -95,6 +96,7 @@ func main() {
 	flag.DurationVar(&c.Timeout, "timeout", 15*time.Minute, "hard bound of the whole run")
 	flag.DurationVar(&c.ProfileDuration, "profile", 4*time.Second, "CPU profile length of the workspace GET")
 	flag.DurationVar(&c.FloodLong, "flood-long", time.Minute, "length of the continuous unknown-kid flood (0: none)")
+	flag.StringVar(&c.ServerEnv, "server-env", "", "extra `K=V,K=V` settings of both praxiom servers (experiments; the report says EXPERIMENT)")
 	flag.StringVar(&c.Overlay, "overlay", "", "a `go build -overlay` JSON file applied to the server build (experiments on a patched build)")
 	flag.Parse()
 
@@ -279,6 +281,11 @@ func run(ctx context.Context, c config, stdout io.Writer) (err error) {
 		}
 		for _, k := range []string{"RATE_LIMIT_TRIAL", "RATE_LIMIT_PRO", "RATE_LIMIT_GROWTH", "RATE_LIMIT_POWER", "RATE_LIMIT_IP"} {
 			e[k] = strconv.Itoa(benchRateLimit)
+		}
+		for _, kv := range strings.Split(c.ServerEnv, ",") {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				e[k] = v
+			}
 		}
 		return e
 	}

@@ -202,6 +202,9 @@ func (r *report) Text() string {
 	p("")
 	p("== Praxiom auth chain benchmark ==")
 	p("machine: %d CPUs (%s), %d MiB RAM, Linux %s; %s; PostgreSQL %s; %s", m.CPUs, m.CPUModel, m.MemoryMiB, m.Kernel, m.Go, m.PostgreSQL, m.Wrk)
+	if c.ServerEnv != "" {
+		p("EXPERIMENT: both servers ran with %s on top of the settings below", c.ServerEnv)
+	}
 	if c.Overlay != "" {
 		p("EXPERIMENT: the server was built with the overlay %s (a patched build, not the source tree)", c.Overlay)
 	}
