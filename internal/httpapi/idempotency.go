@@ -61,6 +61,11 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		}
 		body, err := readBody(w, r, maxBody)
 		if err != nil {
+			// The body's checks keep their order (415 before 413), as
+			// decode has them.
+			if apperr.CodeOf(err) == apperr.PayloadTooLarge && !jsonMediaType(r) {
+				return errMediaType
+			}
 			return err
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))

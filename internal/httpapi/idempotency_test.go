@@ -252,3 +252,29 @@ func TestIdempotencyRaceAcrossInstances(t *testing.T) {
 		idemRace(t, []*apitest.Env{a, b}, ada.Token, 20)
 	}
 }
+
+// TestIdempotencyKeepsTheBodyChecksOrder: with an Idempotency-Key, a body
+// that is both too large and not JSON still answers 415 before 413, as
+// without one; nothing is recorded.
+func TestIdempotencyKeepsTheBodyChecksOrder(t *testing.T) {
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
+	ada := signUp(t, e, "idem-order")
+	big := strings.Repeat("x", maxBodyForTests+1)
+	for _, key := range []string{"", "k-order"} {
+		h := http.Header{"Content-Type": {"text/plain"}}
+		if key != "" {
+			h.Set("Idempotency-Key", key)
+		}
+		r := e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/workspaces", Token: ada.Token, Body: big, Header: h})
+		wantError(t, r, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE")
+		h.Set("Content-Type", "application/json")
+		r = e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/workspaces", Token: ada.Token, Body: big, Header: h})
+		wantError(t, r, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
+	}
+	if n := scalar[int](t, e, `SELECT count(*) FROM idempotency_keys`); n != 0 {
+		t.Fatalf("%d keys recorded for refused bodies", n)
+	}
+}
+
+// maxBodyForTests is the body limit of every route (1 MiB).
+const maxBodyForTests = 1 << 20

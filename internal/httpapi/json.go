@@ -78,9 +78,8 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 // PostgreSQL cannot store (U+0000, unpaired surrogates, invalid UTF-8).
 // Of a key given twice, the last value counts.
 func decode(w http.ResponseWriter, r *http.Request, dst any) error {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		return apperr.New(apperr.UnsupportedMediaType, "Send the body as application/json.")
+	if !jsonMediaType(r) {
+		return errMediaType
 	}
 	body, err := readBody(w, r, maxBody)
 	if err != nil {
@@ -89,7 +88,14 @@ func decode(w http.ResponseWriter, r *http.Request, dst any) error {
 	return decodeBytes(body, dst)
 }
 
+// jsonMediaType reports whether r's Content-Type is application/json.
+func jsonMediaType(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/json"
+}
+
 var (
+	errMediaType     = apperr.New(apperr.UnsupportedMediaType, "Send the body as application/json.")
 	errEmptyBody     = apperr.New(apperr.BadRequest, "The body must not be empty.")
 	errNotObject     = apperr.New(apperr.BadRequest, "The body must be a JSON object.")
 	errMalformedBody = apperr.New(apperr.BadRequest, "The body is not well-formed JSON.")
