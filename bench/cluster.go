@@ -212,6 +212,8 @@ type stmtCount struct {
 	// MeanExecMS is PostgreSQL's mean execution time of one call (planning
 	// and the wire not included).
 	MeanExecMS float64 `json:"mean_exec_ms"`
+	// Background: a statement of the job queue, not of a request.
+	Background bool `json:"background,omitempty"`
 }
 
 // Calls returns the statements executed in the service's database since
