@@ -55,6 +55,7 @@ FUZZ_TARGETS := \
 	./internal/webhook:FuzzDecode \
 	./internal/jsontext:FuzzCheck \
 	./internal/httpapi:FuzzDecodeBytes \
+	./internal/httpapi:FuzzAppendString \
 	./internal/httpapi:FuzzRequestBodies
 
 fuzz:
