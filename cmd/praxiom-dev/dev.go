@@ -135,7 +135,14 @@ func token(args []string, getenv func(string) string, stdout io.Writer) error {
 	var kind devtoken.Kind
 	fs.Var(&kind, "kind", "the kind of Clerk token: "+kindNames()+
 		" (all but session and impersonated are refused by the server, to try the refusals)")
+	fs.SetOutput(io.Discard) // a bad flag is the returned error, said once
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fmt.Fprintln(stdout, "usage: praxiom-dev token --email E [--name N] [--ttl 1h] [--kind K]")
+			fs.PrintDefaults()
+			return nil
+		}
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -31,8 +31,9 @@ const usage = `usage: praxiom-dev [command]
 
 commands:
   (none)                the local stand-in: private PostgreSQL under .data/, dev key pair, the server
-  token --email E [--name N] [--ttl 1h]
-                        print a token signed with the development key
+  token --email E [--name N] [--ttl 1h] [--kind K]
+                        print a token signed with the development key (--kind: another kind of
+                        Clerk token, to try the server's refusals; token --help lists them)
   help                  print this
 `
 

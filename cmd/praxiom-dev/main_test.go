@@ -79,6 +79,19 @@ func TestTokenRefusals(t *testing.T) {
 	}
 }
 
+// TestTokenHelp: token --help prints the flags and succeeds.
+func TestTokenHelp(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"token", "--help"}, envOf(map[string]string{}), &out, io.Discard); err != nil {
+		t.Fatalf("token --help: %v", err)
+	}
+	for _, f := range []string{"-email", "-name", "-ttl", "-kind"} {
+		if !strings.Contains(out.String(), f) {
+			t.Errorf("token --help does not list %s:\n%s", f, out.String())
+		}
+	}
+}
+
 // TestTokenKinds: --kind mints each kind of Clerk token, and the server's
 // verifier refuses all but session and impersonated ones, so a newcomer can
 // try the refusals with curl.
