@@ -18,7 +18,6 @@ import (
 const (
 	MaxAPIKeysPerWorkspace = 100
 	MaxAPIKeyName          = 100
-	MaxAPIKeyLifetime      = 366 * 24 * time.Hour
 )
 
 // APIKey is a row of api_keys; the key itself is never stored.
@@ -101,7 +100,7 @@ func (n *NewAPIKey) problems(now time.Time) map[string]string {
 	default:
 		p["role"] = "must be member or admin"
 	}
-	if e := n.ExpiresAt; e != nil && (!e.After(now) || e.After(now.Add(MaxAPIKeyLifetime))) {
+	if e := n.ExpiresAt; e != nil && (!e.After(now) || e.After(now.AddDate(1, 0, 0))) {
 		p["expires_at"] = "must be null or a future time at most a year ahead"
 	}
 	return p
