@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
@@ -45,8 +46,11 @@ type Provider struct {
 // OTEL_EXPORTER_OTLP_* transport variables (headers, compression, time-out,
 // certificates) and the batch processor its OTEL_BSP_* from the process
 // environment; service.name is c.ServiceName, else the one in
-// OTEL_RESOURCE_ATTRIBUTES, else config.DefaultServiceName. Nothing is
-// sent before the first span ends. Call Shutdown to flush and stop.
+// OTEL_RESOURCE_ATTRIBUTES, else config.DefaultServiceName, and
+// service.instance.id the one in OTEL_RESOURCE_ATTRIBUTES, else a random
+// UUID made at start-up, so that two instances' spans never look like one
+// instance's. Nothing is sent before the first span ends. Call Shutdown to
+// flush and stop.
 func New(ctx context.Context, c config.Tracing) (*Provider, error) {
 	if c.Endpoint == "" {
 		return nil, nil
@@ -61,7 +65,10 @@ func New(ctx context.Context, c config.Tracing) (*Provider, error) {
 	}
 	detectors := []resource.Option{
 		resource.WithTelemetrySDK(),
-		resource.WithAttributes(attribute.String("service.name", config.DefaultServiceName)),
+		resource.WithAttributes(
+			attribute.String("service.name", config.DefaultServiceName),
+			attribute.String("service.instance.id", uuid.NewString()),
+		),
 		resource.WithFromEnv(), // OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME
 	}
 	if c.ServiceName != "" {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
@@ -98,5 +99,40 @@ func TestQuerySpansNeverCarryArguments(t *testing.T) {
 	}
 	if failed < 2 || !sqlstate {
 		t.Errorf("failed queries: %d error spans, SQLSTATE recorded %t", failed, sqlstate)
+	}
+}
+
+// TestServiceInstanceID: every provider names its instance, a random UUID
+// unless OTEL_RESOURCE_ATTRIBUTES names it, so that the spans of two
+// instances of one service are told apart.
+func TestServiceInstanceID(t *testing.T) {
+	instanceOf := func() string {
+		t.Helper()
+		recv := otlptest.New(t)
+		tp, err := tracing.New(context.Background(), config.Tracing{Endpoint: recv.Endpoint(), Sampler: "always_on"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, span := tp.TracerProvider().Tracer("test").Start(context.Background(), "GET /test")
+		span.End()
+		if err := tp.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		spans := recv.Spans()
+		if len(spans) != 1 {
+			t.Fatalf("%d spans exported, want 1", len(spans))
+		}
+		if got := spans[0].Resource["service.name"]; got != config.DefaultServiceName {
+			t.Errorf("service.name %q", got)
+		}
+		return spans[0].Resource["service.instance.id"]
+	}
+	a, b := instanceOf(), instanceOf()
+	if _, err := uuid.Parse(a); err != nil || a == b {
+		t.Fatalf("service.instance.id %q then %q: want two different UUIDs", a, b)
+	}
+	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "service.instance.id=pod-7,deployment.environment=staging")
+	if got := instanceOf(); got != "pod-7" {
+		t.Fatalf("service.instance.id %q with OTEL_RESOURCE_ATTRIBUTES naming pod-7", got)
 	}
 }
