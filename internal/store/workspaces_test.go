@@ -100,9 +100,34 @@ func TestStoreActorRoleIsReadUnderTheLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	apitest.AddMember(t, st, ws.ID, admin.ID, store.RoleAdmin)
+	key, _, err := st.CreateAPIKey(ctx, as(admin.ID), ws.ID, store.NewAPIKey{Name: "Before", Role: store.RoleMember})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := st.CreateInvitation(ctx, as(admin.ID), ws.ID, store.NewInvitation{Email: "lock@example.com", Role: store.RoleMember})
+	if err != nil {
+		t.Fatal(err)
+	}
 	// The middleware saw "admin", but the row now says member: refused.
 	if _, err := st.Pool().Exec(ctx, `UPDATE workspace_members SET role = 'member' WHERE user_id = $1`, admin.ID); err != nil {
 		t.Fatal(err)
+	}
+	if _, _, err := st.CreateAPIKey(ctx, as(admin.ID), ws.ID, store.NewAPIKey{Name: "After", Role: store.RoleMember}); apperr.CodeOf(err) != apperr.Forbidden {
+		t.Errorf("API key creation by demoted admin: %v", err)
+	}
+	if err := st.RevokeAPIKey(ctx, as(admin.ID), ws.ID, key.ID); apperr.CodeOf(err) != apperr.Forbidden {
+		t.Errorf("API key revocation by demoted admin: %v", err)
+	}
+	if _, err := st.CreateInvitation(ctx, as(admin.ID), ws.ID, store.NewInvitation{Email: "after@example.com", Role: store.RoleMember}); apperr.CodeOf(err) != apperr.Forbidden {
+		t.Errorf("invitation by demoted admin: %v", err)
+	}
+	if err := st.RevokeInvitation(ctx, as(admin.ID), ws.ID, inv.ID); apperr.CodeOf(err) != apperr.Forbidden {
+		t.Errorf("invitation revocation by demoted admin: %v", err)
+	}
+	var keys, invs int
+	if err := st.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM api_keys WHERE workspace_id = $1 AND revoked_at IS NULL),
+		(SELECT count(*) FROM invitations WHERE workspace_id = $1 AND status = 'pending')`, ws.ID).Scan(&keys, &invs); err != nil || keys != 1 || invs != 1 {
+		t.Errorf("live keys %d, pending invitations %d after refusals, want 1 and 1 (%v)", keys, invs, err)
 	}
 	if err := st.RemoveMember(ctx, as(admin.ID), ws.ID, owner.ID); apperr.CodeOf(err) != apperr.Forbidden {
 		t.Errorf("remove by demoted admin: %v", err)
