@@ -105,15 +105,19 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 				logger(r).Warn("idempotency: release", "error", err.Error())
 			}
 		}()
-		next.ServeHTTP(rec, r)
+		// The store marks the claim committed in the transaction of any
+		// change the handler makes: from then on it is never released nor
+		// taken over, so the change is never made twice.
+		next.ServeHTTP(rec, r.WithContext(store.WithIdempotentRequest(r.Context(), req)))
 		if keep(rec.status) {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 			defer cancel()
 			err := s.store.CompleteIdempotent(ctx, req, store.StoredAnswer{Status: rec.status,
 				ContentType: rec.Header().Get("Content-Type"), Body: rec.body.Bytes()})
 			if err != nil {
-				// The answer is already sent; a retry will run again once
-				// the claim's lease ends.
+				// The answer is already sent. If the handler changed
+				// anything, the claim stays committed and retries get 409
+				// until the key expires; otherwise it is released below.
 				logger(r).Warn("idempotency: keep the answer", "error", err.Error())
 			}
 			settled = err == nil

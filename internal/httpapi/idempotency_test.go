@@ -278,3 +278,28 @@ func TestIdempotencyKeepsTheBodyChecksOrder(t *testing.T) {
 
 // maxBodyForTests is the body limit of every route (1 MiB).
 const maxBodyForTests = 1 << 20
+
+// TestIdempotencyCommittedChangeIsNeverRepeated: the change commits, then
+// keeping its answer fails (an injected failure). The claim was marked
+// committed in the change's transaction, so neither an immediate retry nor
+// one after the lease makes the change again: they get 409 until the key
+// expires.
+func TestIdempotencyCommittedChangeIsNeverRepeated(t *testing.T) {
+	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
+	ada := signUp(t, e, "idem-keepfail")
+	execSQL(t, e, `CREATE FUNCTION refuse_answer() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN IF NEW.status IS NOT NULL THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$`)
+	execSQL(t, e, `CREATE TRIGGER refuse_answer BEFORE UPDATE ON idempotency_keys FOR EACH ROW EXECUTE FUNCTION refuse_answer()`)
+	body := map[string]any{"name": "Exactly once"}
+	wantStatus(t, idemPost(e, "/api/workspaces", ada.Token, "once", body), http.StatusCreated)
+	wantError(t, idemPost(e, "/api/workspaces", ada.Token, "once", body), http.StatusConflict, "IDEMPOTENCY_KEY_IN_USE")
+	execSQL(t, e, `UPDATE idempotency_keys SET locked_until = now() - interval '1 second'`)
+	wantError(t, idemPost(e, "/api/workspaces", ada.Token, "once", body), http.StatusConflict, "IDEMPOTENCY_KEY_IN_USE")
+	if n := scalar[int](t, e, `SELECT count(*) FROM workspace_members WHERE user_id = $1`, ada.ID); n != 1 {
+		t.Fatalf("%d workspaces made under one key, want 1", n)
+	}
+	// Once the key expires, it is a new request.
+	execSQL(t, e, `DROP TRIGGER refuse_answer ON idempotency_keys`)
+	execSQL(t, e, `UPDATE idempotency_keys SET created_at = now() - interval '24 hours 1 second'`)
+	wantStatus(t, idemPost(e, "/api/workspaces", ada.Token, "once", body), http.StatusCreated)
+}

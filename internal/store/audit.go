@@ -125,6 +125,9 @@ func (s *Store) change(ctx context.Context, a Actor, op string, fn func(tx *chan
 		if err := fn(c); err != nil {
 			return err
 		}
+		if err := markCommitted(ctx, tx); err != nil {
+			return err
+		}
 		return c.flush(ctx)
 	})
 }

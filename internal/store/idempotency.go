@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/praxiom/praxiom-api/internal/apperr"
 )
 
 // IdempotencyRetention is how long an answer is kept for replay.
@@ -49,8 +51,8 @@ type StoredAnswer struct {
 // BeginIdempotent claims req's key for a request that may run for lease, or
 // says why it may not: the first request's answer to replay, a request
 // still running, or a fingerprint that differs. A key older than 24 hours,
-// or claimed by a request whose lease passed (its instance died), is
-// claimed afresh. Concurrent callers of one key, on any instance, get one
+// or claimed by a request whose lease passed (its instance died) before its
+// change committed, is claimed afresh. Concurrent callers of one key, on any instance, get one
 // claim. Returns SERVICE_UNAVAILABLE.
 func (s *Store) BeginIdempotent(ctx context.Context, req *IdempotentRequest, lease time.Duration) (IdempotencyOutcome, StoredAnswer, error) {
 	for attempt := 0; ; attempt++ {
@@ -75,10 +77,10 @@ func (s *Store) beginIdempotent(ctx context.Context, req *IdempotentRequest, lea
 		VALUES ($1, $2, $3, $4, $5, now() + $6::interval, $8)
 		ON CONFLICT (principal, key) DO UPDATE SET
 			method = excluded.method, path = excluded.path, body_sha256 = excluded.body_sha256,
-			status = NULL, content_type = NULL, body = NULL,
+			status = NULL, content_type = NULL, body = NULL, committed = false,
 			locked_until = excluded.locked_until, claim = excluded.claim, created_at = now()
 		WHERE k.created_at < now() - $7::interval
-		   OR (k.status IS NULL AND k.locked_until < now())
+		   OR (k.status IS NULL AND k.locked_until < now() AND NOT k.committed)
 		RETURNING true`, req.Principal, req.Key, req.Method, req.Path, req.BodySHA256[:],
 		lease.String(), IdempotencyRetention.String(), req.claim).Scan(&claimed)
 	if err == nil {
@@ -127,11 +129,45 @@ func (s *Store) CompleteIdempotent(ctx context.Context, req *IdempotentRequest, 
 }
 
 // ReleaseIdempotent forgets the claim of req's key (the answer is not kept:
-// the client may retry with the same key). Returns SERVICE_UNAVAILABLE.
+// the client may retry with the same key), unless a change made under the
+// claim has committed: then the claim stays, and retries get 409 until the
+// key expires, since running the request again would make the change twice.
+// Returns SERVICE_UNAVAILABLE.
 func (s *Store) ReleaseIdempotent(ctx context.Context, req *IdempotentRequest) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND claim = $3`,
+	_, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys
+		WHERE principal = $1 AND key = $2 AND claim = $3 AND NOT committed`,
 		req.Principal, req.Key, req.claim)
 	return dbErr("idempotency: release", err)
+}
+
+type idempotentKey struct{}
+
+// WithIdempotentRequest returns ctx carrying req, claimed with
+// BeginIdempotent: every change made with that context marks the claim
+// committed in the change's own transaction, and is refused with
+// IDEMPOTENCY_KEY_IN_USE when another request has taken the claim over.
+func WithIdempotentRequest(ctx context.Context, req *IdempotentRequest) context.Context {
+	return context.WithValue(ctx, idempotentKey{}, req)
+}
+
+var errClaimTakenOver = apperr.New(apperr.IdempotencyKeyInUse,
+	"Another request with this Idempotency-Key has taken it over; retry in a moment.")
+
+// markCommitted marks the claim ctx carries, if any, as made good by tx.
+func markCommitted(ctx context.Context, tx pgx.Tx) error {
+	req, _ := ctx.Value(idempotentKey{}).(*IdempotentRequest)
+	if req == nil || req.claim == uuid.Nil {
+		return nil
+	}
+	tag, err := tx.Exec(ctx, `UPDATE idempotency_keys SET committed = true
+		WHERE principal = $1 AND key = $2 AND claim = $3 AND status IS NULL`, req.Principal, req.Key, req.claim)
+	if err != nil {
+		return dbErr("idempotency: mark committed", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return errClaimTakenOver
+	}
+	return nil
 }
 
 // PruneIdempotencyKeys deletes the keys older than their retention, in
