@@ -132,6 +132,10 @@ func (s *Store) change(ctx context.Context, a Actor, op string, fn func(tx *chan
 	})
 }
 
+// auditOrderLockKey is the transaction advisory lock under which audit
+// events are numbered (flush).
+const auditOrderLockKey int64 = 0x7072_6178_6175_6401 // "praxaud\x01"
+
 // flush writes the recorded events in one statement.
 func (c *changeTx) flush(ctx context.Context) error {
 	if len(c.events) == 0 {
@@ -155,6 +159,14 @@ func (c *changeTx) flush(ctx context.Context) error {
 	var actorID *uuid.UUID
 	if a.ID != uuid.Nil {
 		actorID = &a.ID
+	}
+	// Events take their seq (the cursor's order) one transaction at a
+	// time, holding the lock until commit: a seq is never visible while a
+	// lower one may still commit, so no event lands behind a cursor a
+	// client already holds. Each change's last statement, so the lock is
+	// held only for this INSERT and the commit.
+	if _, err := c.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, auditOrderLockKey); err != nil {
+		return dbErr("write audit events: order lock", err)
 	}
 	_, err := c.Exec(ctx, `INSERT INTO audit_events (action, actor_type, actor_id, actor_name, impersonator,
 			workspace_id, target_type, target_id, metadata, request_id, ip)
