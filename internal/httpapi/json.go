@@ -118,7 +118,7 @@ func decodeBytes(body []byte, dst any) error {
 		return errNotObject
 	}
 	problems := map[string]string{}
-	unknown := false
+	unknown := 0
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -130,20 +130,27 @@ func decodeBytes(body []byte, dst any) error {
 			return apperr.Wrap(apperr.BadRequest, errMalformedBody.Message, err)
 		}
 		f, ok := fields[key]
-		switch {
-		case !ok:
-			problems[key] = "is not allowed"
-			unknown = true
-		case jsontext.Check(raw) != "":
-			problems[key] = string(jsontext.Check(raw))
-		default:
-			field := v.Field(f.index)
-			field.SetZero() // a repeated key starts afresh
-			if err := json.Unmarshal(raw, field.Addr().Interface()); err != nil {
-				problems[key] = f.wrongType
-			} else {
-				delete(problems, key)
+		if !ok {
+			// Named up to a bound: a stranger's body of tiny unknown keys
+			// must not become an answer (and a sort) as large as itself.
+			if _, seen := problems[key]; !seen {
+				unknown++
+				if unknown <= maxUnknownNamed {
+					problems[key] = "is not allowed"
+				}
 			}
+			continue
+		}
+		if p := jsontext.Check(raw); p != "" {
+			problems[key] = string(p)
+			continue
+		}
+		field := v.Field(f.index)
+		field.SetZero() // a repeated key starts afresh
+		if err := json.Unmarshal(raw, field.Addr().Interface()); err != nil {
+			problems[key] = f.wrongType
+		} else {
+			delete(problems, key)
 		}
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
@@ -154,13 +161,19 @@ func decodeBytes(body []byte, dst any) error {
 	}
 	if len(problems) > 0 {
 		msg := "The request is invalid."
-		if unknown {
+		switch {
+		case unknown > maxUnknownNamed:
+			msg = fmt.Sprintf("The request has %d unknown fields; the first %d are named.", unknown, maxUnknownNamed)
+		case unknown > 0:
 			msg = "The request has an unknown field."
 		}
 		return &apperr.Error{Code: apperr.ValidationError, Message: msg, Fields: problems}
 	}
 	return nil
 }
+
+// maxUnknownNamed is how many unknown fields a 422 names at most.
+const maxUnknownNamed = 20
 
 func isSyntax(err error) bool {
 	var se *json.SyntaxError

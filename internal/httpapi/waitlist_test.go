@@ -227,7 +227,23 @@ func TestWaitlistValidation(t *testing.T) {
 		Header: http.Header{"Content-Type": {"text/plain"}}}), http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE")
 	wantError(t, e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/waitlist",
 		Body: `{"email":"` + strings.Repeat("a", 2<<20) + `"}`}), http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
-	r := e.Get("/api/waitlist", "")
+	// A body of 50,000 unknown keys: the answer names the first 20 and
+	// stays small.
+	var many strings.Builder
+	many.WriteString(`{"email":"many@example.com"`)
+	for i := range 50_000 {
+		fmt.Fprintf(&many, `,"k%d":0`, i)
+	}
+	many.WriteString(`}`)
+	r := wlJoin(e, many.String())
+	env := wantError(t, r, http.StatusUnprocessableEntity, "VALIDATION_ERROR")
+	if len(env.Error.Fields) != 20 || env.Error.Fields["k0"] == "" || env.Error.Fields["k19"] == "" || len(r.Body) > 4096 {
+		t.Fatalf("%d fields named, %d bytes: %.300s", len(env.Error.Fields), len(r.Body), r.Body)
+	}
+	if !strings.Contains(env.Error.Message, "50000 unknown fields") {
+		t.Fatalf("message %q", env.Error.Message)
+	}
+	r = e.Get("/api/waitlist", "")
 	wantError(t, r, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED")
 	if n := scalar[int](t, e, `SELECT count(*) FROM waitlist_entries`); n != 1 {
 		t.Errorf("%d entries after refused joins, want 1", n)
