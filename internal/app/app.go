@@ -154,6 +154,10 @@ func NewAPI(cfg config.Config, st *store.Store, readiness httpapi.ReadinessCheck
 			ropts.ContextTimeoutEnabled = true
 			rdb := redis.NewClient(ropts)
 			a.close = rdb.Close
+			if err := tp.InstrumentRedis(rdb); err != nil {
+				_ = a.Close()
+				return nil, err
+			}
 			rl := ratelimit.NewRedis(rdb, log)
 			deps.RateLimits.Limiter, deps.RateLimits.Failures = rl, rl
 			log.Info("rate limits shared through Redis", "redis", config.MaskURL(cfg.RedisURL))

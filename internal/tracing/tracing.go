@@ -20,6 +20,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/extra/redisotel/v9"
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -199,6 +201,21 @@ func (p *Provider) Client(hc *http.Client, spanName string) *http.Client {
 		otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
 		otelhttp.WithSpanNameFormatter(func(string, *http.Request) string { return spanName }))
 	return &c
+}
+
+// InstrumentRedis makes each command rdb sends (the shared rate limits) a
+// child span of the request that sent it, through redisotel, without the
+// command's arguments: its keys name users, API keys and client addresses.
+// With tracing off (a nil Provider) it adds nothing.
+func (p *Provider) InstrumentRedis(rdb *redis.Client) error {
+	if p == nil {
+		return nil
+	}
+	if err := redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(p.tp),
+		redisotel.WithDBStatement(false), redisotel.WithCallerEnabled(false)); err != nil {
+		return fmt.Errorf("tracing: redis: %w", err)
+	}
+	return nil
 }
 
 // QueryTracer returns the pgx tracer (for store.Options.Tracer) that makes

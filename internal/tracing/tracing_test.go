@@ -12,6 +12,7 @@ import (
 	"github.com/praxiom/praxiom-api/internal/config"
 	"github.com/praxiom/praxiom-api/internal/otlptest"
 	"github.com/praxiom/praxiom-api/internal/pgtest"
+	"github.com/praxiom/praxiom-api/internal/redistest"
 	"github.com/praxiom/praxiom-api/internal/tracing"
 )
 
@@ -134,5 +135,55 @@ func TestServiceInstanceID(t *testing.T) {
 	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "service.instance.id=pod-7,deployment.environment=staging")
 	if got := instanceOf(); got != "pod-7" {
 		t.Fatalf("service.instance.id %q with OTEL_RESOURCE_ATTRIBUTES naming pod-7", got)
+	}
+}
+
+// TestRedisCommandsAreChildSpans: with a Provider, each command of an
+// instrumented Redis client (the shared rate limits) is a child span of
+// the request's, and nothing exported carries the command's arguments.
+func TestRedisCommandsAreChildSpans(t *testing.T) {
+	recv := otlptest.New(t)
+	tp, err := tracing.New(context.Background(), config.Tracing{Endpoint: recv.Endpoint(), Sampler: "always_on"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redistest.Start(t).Client(t)
+	if err := tp.InstrumentRedis(rdb); err != nil {
+		t.Fatal(err)
+	}
+	ctx, parent := tp.TracerProvider().Tracer("test").Start(context.Background(), "GET /test")
+	const secret = "user:S3cretKey"
+	if err := rdb.Set(ctx, secret, "S3cretValue", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Get(ctx, secret).Err(); err != nil {
+		t.Fatal(err)
+	}
+	parent.End()
+	if err := tp.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if recv.Contains([]byte("S3cret")) {
+		t.Fatal("an exported span carries a Redis argument")
+	}
+	var parentID string
+	for _, s := range recv.Spans() {
+		if s.GetName() == "GET /test" {
+			parentID = s.SpanID()
+		}
+	}
+	var names []string
+	for _, s := range recv.Spans() {
+		if s.ParentID() == parentID && parentID != "" {
+			names = append(names, s.GetName())
+		}
+	}
+	if len(names) != 2 || names[0] != "set" || names[1] != "get" {
+		t.Fatalf("child spans %v, want [set get]", names)
+	}
+	// Off: nothing to add, no error.
+	var off *tracing.Provider
+	if err := off.InstrumentRedis(rdb); err != nil {
+		t.Fatal(err)
 	}
 }
