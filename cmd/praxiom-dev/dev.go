@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/praxiom/praxiom-api/internal/app"
-	"github.com/praxiom/praxiom-api/internal/clerkuser"
 	"github.com/praxiom/praxiom-api/internal/devtoken"
 	"github.com/praxiom/praxiom-api/internal/localpg"
 	"github.com/praxiom/praxiom-api/internal/mailpit"
+	"github.com/praxiom/praxiom-api/internal/store"
 )
 
 // devIssuer is the iss claim of development tokens.
@@ -148,7 +148,7 @@ func token(args []string, getenv func(string) string, stdout io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("token: unexpected argument %q", fs.Arg(0))
 	}
-	e := clerkuser.NormalizeEmail(*email)
+	e := store.NormalizeEmail(*email)
 	if e == "" || !strings.Contains(e, "@") {
 		return errors.New("token: --email is required")
 	}

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/praxiom/praxiom-api/internal/apperr"
-	"github.com/praxiom/praxiom-api/internal/clerkuser"
 	"github.com/praxiom/praxiom-api/internal/store"
 )
 
@@ -36,7 +35,7 @@ func users(ctx context.Context, args []string, getenv func(string) string, stdou
 	case *clerkID != "" && fs.NArg() == 0:
 		sel = store.ByClerkID(strings.TrimSpace(*clerkID))
 	case *clerkID == "" && fs.NArg() == 1 && strings.TrimSpace(fs.Arg(0)) != "":
-		sel = store.ByEmail(clerkuser.NormalizeEmail(fs.Arg(0)))
+		sel = store.ByEmail(store.NormalizeEmail(fs.Arg(0)))
 	default:
 		return errors.New(usersUsage)
 	}

@@ -73,9 +73,6 @@ func DisplayName(first, last, username, email string) string {
 	return local
 }
 
-// NormalizeEmail trims and lower-cases an email address.
-func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
-
 // StripNUL removes every U+0000 from s: PostgreSQL text cannot hold it, and a
 // webhook delivery that can never be stored must not be retried forever.
 func StripNUL(s string) string {
@@ -97,7 +94,7 @@ func chooseEmail(u *clerk.User) (string, bool) {
 		if e == nil {
 			continue
 		}
-		addr := NormalizeEmail(StripNUL(e.EmailAddress))
+		addr := store.NormalizeEmail(StripNUL(e.EmailAddress))
 		if addr == "" {
 			continue
 		}

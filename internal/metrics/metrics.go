@@ -249,15 +249,3 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(poolWaits, prometheus.CounterValue, float64(s.EmptyAcquireCount()))
 	ch <- prometheus.MustNewConstMetric(poolWaitTime, prometheus.CounterValue, s.EmptyAcquireWaitTime().Seconds())
 }
-
-// MethodLabel bounds an HTTP method to a fixed set of label values (and
-// log field values): a stranger's made-up method is OTHER, so no request
-// can add a series.
-func MethodLabel(method string) string {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-		http.MethodDelete, http.MethodOptions:
-		return method
-	}
-	return "OTHER"
-}

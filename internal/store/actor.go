@@ -89,8 +89,8 @@ func lockRole(ctx context.Context, tx pgx.Tx, wsID uuid.UUID, a Actor, min strin
 	case ActorUser:
 		role, err = memberRole(ctx, tx, wsID, a.ID, ErrNotMember)
 	case ActorAPIKey:
-		err = tx.QueryRow(ctx, `SELECT role FROM api_keys WHERE id = $1 AND workspace_id = $2
-			AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`, a.ID, wsID).Scan(&role)
+		err = tx.QueryRow(ctx, `SELECT k.role FROM api_keys k WHERE k.id = $1 AND k.workspace_id = $2
+			AND `+apiKeyLive, a.ID, wsID).Scan(&role)
 		if errors.Is(err, pgx.ErrNoRows) {
 			err = errKeyGone
 		}

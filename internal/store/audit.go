@@ -295,16 +295,6 @@ func deref(s *string) string {
 // PruneAuditEvents deletes the events older than retention, in batches,
 // and returns how many it deleted. Returns SERVICE_UNAVAILABLE.
 func (s *Store) PruneAuditEvents(ctx context.Context, retention time.Duration) (int64, error) {
-	var total int64
-	for {
-		tag, err := s.pool.Exec(ctx, `DELETE FROM audit_events WHERE id IN (
-			SELECT id FROM audit_events WHERE created_at < now() - $1::interval LIMIT 5000)`, retention.String())
-		if err != nil {
-			return total, dbErr("prune audit events", err)
-		}
-		total += tag.RowsAffected()
-		if tag.RowsAffected() < 5000 {
-			return total, nil
-		}
-	}
+	return s.deleteInBatches(ctx, "prune audit events", `DELETE FROM audit_events WHERE id IN (
+		SELECT id FROM audit_events WHERE created_at < now() - $1::interval LIMIT $2)`, retention)
 }

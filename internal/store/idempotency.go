@@ -173,17 +173,7 @@ func markCommitted(ctx context.Context, tx pgx.Tx) error {
 // PruneIdempotencyKeys deletes the keys older than their retention, in
 // batches, and returns how many it deleted. Returns SERVICE_UNAVAILABLE.
 func (s *Store) PruneIdempotencyKeys(ctx context.Context) (int64, error) {
-	var total int64
-	for {
-		tag, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE (principal, key) IN (
-			SELECT principal, key FROM idempotency_keys WHERE created_at < now() - $1::interval LIMIT 5000)`,
-			IdempotencyRetention.String())
-		if err != nil {
-			return total, dbErr("prune idempotency keys", err)
-		}
-		total += tag.RowsAffected()
-		if tag.RowsAffected() < 5000 {
-			return total, nil
-		}
-	}
+	return s.deleteInBatches(ctx, "prune idempotency keys", `DELETE FROM idempotency_keys WHERE (principal, key) IN (
+		SELECT principal, key FROM idempotency_keys WHERE created_at < now() - $1::interval LIMIT $2)`,
+		IdempotencyRetention)
 }

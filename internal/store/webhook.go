@@ -159,16 +159,25 @@ func handOffWorkspaces(ctx context.Context, tx *changeTx, userID uuid.UUID) erro
 // retrying a message after about a day, so a retention of days keeps every
 // duplicate detectable. Returns SERVICE_UNAVAILABLE or INTERNAL.
 func (s *Store) PruneWebhookEvents(ctx context.Context, olderThan time.Duration) (int64, error) {
+	return s.deleteInBatches(ctx, "prune webhook events", `DELETE FROM webhook_events WHERE svix_id IN (
+		SELECT svix_id FROM webhook_events WHERE processed_at < now() - $1::interval LIMIT $2)`, olderThan)
+}
+
+// pruneBatch is how many rows one statement of a prune deletes.
+const pruneBatch = 5000
+
+// deleteInBatches runs del, a DELETE of at most $2 rows older than $1,
+// until it deletes fewer than pruneBatch, and returns how many it deleted
+// in all: each statement is short, so pruning never holds locks long.
+func (s *Store) deleteInBatches(ctx context.Context, op, del string, olderThan time.Duration) (int64, error) {
 	var total int64
 	for {
-		tag, err := s.pool.Exec(ctx, `DELETE FROM webhook_events WHERE svix_id IN (
-			SELECT svix_id FROM webhook_events WHERE processed_at < now() - $1::interval LIMIT 5000)`,
-			olderThan.String())
+		tag, err := s.pool.Exec(ctx, del, olderThan.String(), pruneBatch)
 		if err != nil {
-			return total, dbErr("prune webhook events", err)
+			return total, dbErr(op, err)
 		}
 		total += tag.RowsAffected()
-		if tag.RowsAffected() < 5000 {
+		if tag.RowsAffected() < pruneBatch {
 			return total, nil
 		}
 	}
