@@ -324,6 +324,7 @@ func (w *pruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
 			return w.store.PruneAuditEvents(ctx, w.cfg.AuditRetention)
 		}},
 		{"idempotency keys", store.IdempotencyRetention, w.store.PruneIdempotencyKeys},
+		{"revoked and expired API keys", store.DeadAPIKeyRetention, w.store.PruneAPIKeys},
 	} {
 		n, err := p.prune(ctx)
 		if err != nil {

@@ -21,8 +21,8 @@ import (
 
 // TestPrunePeriodically: the periodic job (run at start, then every
 // PruneInterval, by River's leader) deletes the webhook de-duplication
-// records, audit events and idempotency keys past their retention and keeps
-// the others.
+// records, audit events, idempotency keys and revoked or expired API keys
+// past their retention and keeps the others.
 func TestPrunePeriodically(t *testing.T) {
 	ctx := context.Background()
 	st, _ := pgtest.NewStore(t, store.Options{})
@@ -40,6 +40,16 @@ func TestPrunePeriodically(t *testing.T) {
 	exec(`INSERT INTO idempotency_keys (principal, key, method, path, body_sha256, created_at) VALUES
 		('user:x', 'old', 'POST', '/api/workspaces', sha256(''::bytea), now() - interval '25 hours'),
 		('user:x', 'new', 'POST', '/api/workspaces', sha256(''::bytea), now() - interval '23 hours')`)
+	exec(`INSERT INTO users (id, clerk_id, email, referral_code) VALUES
+		('00000000-0000-0000-0000-0000000000a1', 'user_prune', 'prune@example.com', 'PRVNEKEY')`)
+	exec(`INSERT INTO workspaces (id, name) VALUES ('00000000-0000-0000-0000-0000000000b1', 'Prune')`)
+	exec(`INSERT INTO api_keys (workspace_id, name, prefix, key_hash, role, revoked_at, expires_at)
+		SELECT '00000000-0000-0000-0000-0000000000b1', k, 'pxm_' || lpad(i::text, 8, '0'), sha256(k::bytea), 'member', r, e
+		FROM (VALUES (1, 'revoked-old', now() - interval '31 days', NULL::timestamptz),
+		             (2, 'expired-old', NULL, now() - interval '31 days'),
+		             (3, 'revoked-new', now() - interval '29 days', NULL),
+		             (4, 'expired-new', NULL, now() - interval '29 days'),
+		             (5, 'live', NULL, now() + interval '1 day')) AS v(i, k, r, e)`)
 	c := apitest.TestJobs
 	c.WebhookRetention = 7 * 24 * time.Hour
 	c.AuditRetention = 30 * 24 * time.Hour
@@ -57,6 +67,14 @@ func TestPrunePeriodically(t *testing.T) {
 		return n
 	}
 	waitUntil(t, 10*time.Second, func() bool { return count("msg_old") == 0 })
+	// API keys are the run's last prune: once they are done, so is the rest.
+	waitUntil(t, 10*time.Second, func() bool {
+		var n int
+		if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM api_keys WHERE name IN ('revoked-old', 'expired-old')`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 0
+	})
 	if count("msg_new") != 1 {
 		t.Fatal("a record within the retention was pruned")
 	}
@@ -64,6 +82,10 @@ func TestPrunePeriodically(t *testing.T) {
 	if err := st.Pool().QueryRow(ctx, `SELECT (SELECT string_agg(target_id, ',') FROM audit_events) || '/' ||
 		(SELECT string_agg(key, ',') FROM idempotency_keys)`).Scan(&left); err != nil || left != "new/new" {
 		t.Fatalf("after pruning: %q %v; want only the audit event and the key within their retention", left, err)
+	}
+	if err := st.Pool().QueryRow(ctx, `SELECT string_agg(name, ',' ORDER BY name) FROM api_keys`).Scan(&left); err != nil ||
+		left != "expired-new,live,revoked-new" {
+		t.Fatalf("API keys after pruning: %q %v; want those revoked or expired within 30 days, and the live one", left, err)
 	}
 	// And again on the next period.
 	exec(`INSERT INTO webhook_events (svix_id, event_type, processed_at) VALUES ('msg_later', 'user.created', now() - interval '9 days')`)

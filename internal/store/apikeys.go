@@ -216,3 +216,17 @@ func (s *Store) TouchAPIKeys(ctx context.Context, used map[uuid.UUID]time.Time) 
 		WHERE k.id = t.id AND (k.last_used_at IS NULL OR k.last_used_at < t.at)`, ids, ats)
 	return dbErr("touch api keys", err)
 }
+
+// DeadAPIKeyRetention is how long a revoked or expired key's row is kept
+// (its audit events outlive it): without a bound, creating and revoking
+// keys would add a row every two requests.
+const DeadAPIKeyRetention = 30 * 24 * time.Hour
+
+// PruneAPIKeys deletes the keys revoked or expired more than
+// DeadAPIKeyRetention ago, in batches, and returns how many it deleted.
+// Returns SERVICE_UNAVAILABLE.
+func (s *Store) PruneAPIKeys(ctx context.Context) (int64, error) {
+	return s.deleteInBatches(ctx, "prune api keys", `DELETE FROM api_keys WHERE id IN (
+		SELECT id FROM api_keys WHERE revoked_at < now() - $1::interval OR expires_at < now() - $1::interval
+		LIMIT $2)`, DeadAPIKeyRetention)
+}
