@@ -36,11 +36,32 @@ var requireActive = middleware(func(w http.ResponseWriter, r *http.Request, next
 // workspaces, managing API keys (keys cannot mint keys) and /api/admin.
 var sessionOnly = middleware(func(w http.ResponseWriter, r *http.Request, next http.Handler) error {
 	if state(r).key != nil {
-		return errKeyNotAllowed
+		return keyRefusal(r)
 	}
 	next.ServeHTTP(w, r)
 	return nil
 })
+
+// keyRefusal is the 403 of an API key on a route it may not use: a
+// read-only key's own message on every method but GET, else
+// errKeyNotAllowed.
+func keyRefusal(r *http.Request) error {
+	if state(r).key.ReadOnly && r.Method != http.MethodGet {
+		return errReadOnlyKey
+	}
+	return errKeyNotAllowed
+}
+
+// sessionOnlyPath reports whether path is under /api/auth or /api/admin,
+// where an API key is refused also on a path no route takes.
+func sessionOnlyPath(path string) bool {
+	for _, p := range [...]string{"/api/auth", "/api/admin"} {
+		if rest, ok := strings.CutPrefix(path, p); ok && (rest == "" || rest[0] == '/') {
+			return true
+		}
+	}
+	return false
+}
 
 // notImpersonating refuses an impersonated session (403 FORBIDDEN) on the
 // irreversible actions an admin acting as a user may not take.

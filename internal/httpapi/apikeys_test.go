@@ -292,6 +292,10 @@ func TestAPIKeyPermissionMatrix(t *testing.T) {
 		{"accept an invitation", "POST", "/api/invitations/{token}/accept", nil, [6]wsExpect{forb, forb, forb, unauth, unauth, forb}},
 		{"admin: list codes", "GET", "/api/admin/access-codes", nil, [6]wsExpect{forb, forb, forb, unauth, unauth, forb}},
 		{"admin: create codes", "POST", "/api/admin/access-codes", map[string]any{"count": 1}, [6]wsExpect{forb, forb, forb, unauth, unauth, forb}},
+		// Under /api/auth and /api/admin a key is refused also where no route is.
+		{"auth: no such route", "GET", "/api/auth/sessions", nil, [6]wsExpect{forb, forb, forb, unauth, unauth, forb}},
+		{"auth: wrong method", "POST", "/api/auth/me", nil, [6]wsExpect{forb, forb, forb, unauth, unauth, forb}},
+		{"admin: no such route", "DELETE", "/api/admin/nothing", nil, [6]wsExpect{forb, forb, forb, unauth, unauth, forb}},
 	}
 	for _, c := range cases {
 		for i, kind := range kinds {
@@ -311,8 +315,7 @@ func TestAPIKeyPermissionMatrix(t *testing.T) {
 				if want.status == http.StatusUnauthorized {
 					assertUnauthorized(t, r, true)
 				}
-				if kind == "read-only" && want.status == http.StatusForbidden && c.method != http.MethodGet &&
-					onWorkspace && !strings.HasPrefix(c.path, "/api-keys") {
+				if kind == "read-only" && want.status == http.StatusForbidden && c.method != http.MethodGet {
 					if msg := wantError(t, r, 403, "FORBIDDEN").Error.Message; msg != "This API key is read-only." {
 						t.Errorf("message %q, want the read-only one", msg)
 					}

@@ -118,7 +118,12 @@ func (s *Server) routes() http.Handler {
 // unrouted answers a request no route takes with fn: under /api after the
 // credential check and as the principal (asPrincipal), elsewhere as it is.
 func (s *Server) unrouted(fn handlerFunc) http.HandlerFunc {
-	api := middleware(s.verifyCredential)(s.asPrincipal(fn))
+	api := middleware(s.verifyCredential)(s.asPrincipal(func(w http.ResponseWriter, r *http.Request) error {
+		if state(r).key != nil && sessionOnlyPath(r.URL.Path) {
+			return keyRefusal(r) // as sessionOnly answers on the routes there
+		}
+		return fn(w, r)
+	}))
 	plain := h(fn)
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") {
