@@ -160,6 +160,22 @@ func TestImpersonation(t *testing.T) {
 			}
 		})
 	}
+	// An impersonated admin, who could not touch the owner role anyway, is
+	// told the impersonation is why.
+	admin := signUp(t, e, "imp-admin")
+	apitest.AddMember(t, e.Store, ws.ID, admin.ID, "admin")
+	ao, err := devtoken.KindImpersonated.Apply(devtoken.Options{
+		Subject: scalar[string](t, e, `SELECT clerk_id FROM users WHERE id = $1`, admin.ID), TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	impAdmin := e.Mint(ao)
+	for _, c := range refused[1:4] {
+		r := e.Do(apitest.Request{Method: c.method, Path: c.path, Token: impAdmin, Body: c.body})
+		if msg := wantError(t, r, http.StatusForbidden, "FORBIDDEN").Error.Message; msg != "Not allowed while impersonating." {
+			t.Errorf("impersonated admin, %s: message %q", c.name, msg)
+		}
+	}
 	// What is not on the list is allowed.
 	ws2 := wsCreate(t, e, owner.Token, map[string]any{"name": "Allowed"})
 	apitest.AddMember(t, e.Store, ws2.ID, member.ID, "member")

@@ -76,13 +76,15 @@ func (s *Store) ChangeMemberRole(ctx context.Context, a Actor, wsID, targetID uu
 			return err
 		}
 		owners := newRole == RoleOwner || targetRole == RoleOwner
+		// Impersonated, the owner role is neither granted nor taken, by
+		// anyone: that refusal comes first.
+		if owners && targetRole != newRole && a.Impersonator != "" {
+			return ErrImpersonating
+		}
 		if owners && actorRole != RoleOwner {
 			return errOwnersOnly
 		}
 		if targetRole != newRole {
-			if owners && a.Impersonator != "" {
-				return ErrImpersonating
-			}
 			if targetRole == RoleOwner {
 				if err := requireOtherOwner(ctx, tx, wsID, targetID); err != nil {
 					return err
@@ -125,11 +127,11 @@ func (s *Store) RemoveMember(ctx context.Context, a Actor, wsID, targetID uuid.U
 			return err
 		}
 		if targetRole == RoleOwner {
-			if !self && actorRole != RoleOwner {
-				return errOwnersOnly
-			}
 			if a.Impersonator != "" {
 				return ErrImpersonating
+			}
+			if !self && actorRole != RoleOwner {
+				return errOwnersOnly
 			}
 			if err := requireOtherOwner(ctx, tx, wsID, targetID); err != nil {
 				return err
