@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -583,5 +584,43 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool) {
 			t.Fatalf("condition not met after %s", d)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestInvitationResendRace: ten resends of one invitation a minute after
+// its email, released at a barrier: the database lets exactly one through
+// (202); the others get 429, and one more email is queued, not ten.
+func TestInvitationResendRace(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	e := mailEnv(t, srv, apitest.Options{})
+	owner := signUp(t, e, "ada@example.com")
+	ws := apitest.InsertWorkspace(t, e.Store, "Acme", owner.ID)
+	inv := invCreate(t, e, owner.Token, ws, "bob@example.com", "member")
+	srv.Wait(1, 10*time.Second)
+	execSQL(t, e, `UPDATE invitations SET email_requested_at = now() - interval '61 seconds' WHERE id = $1`, inv.ID)
+
+	const n = 10
+	statuses := make(chan int, n)
+	var ready, start sync.WaitGroup
+	ready.Add(n)
+	start.Add(1)
+	for range n {
+		go func() {
+			ready.Done()
+			start.Wait()
+			statuses <- e.Do(apitest.Request{Method: http.MethodPost, Path: invPath(ws, "/", inv.ID.String(), "/resend"), Token: owner.Token}).Status
+		}()
+	}
+	ready.Wait()
+	start.Done()
+	count := map[int]int{}
+	for range n {
+		count[<-statuses]++
+	}
+	if count[http.StatusAccepted] != 1 || count[http.StatusTooManyRequests] != n-1 {
+		t.Fatalf("answers %v, want one 202 and %d × 429", count, n-1)
+	}
+	if got := scalar[int](t, e, `SELECT count(*) FROM emails WHERE invitation_id = $1`, inv.ID); got != 2 {
+		t.Fatalf("%d emails for the invitation, want 2 (the first and one resend)", got)
 	}
 }

@@ -477,3 +477,33 @@ func TestWaitlistApproveValidation(t *testing.T) {
 	wantError(t, e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/admin/waitlist/approve", Token: admin, Body: `{}`,
 		Header: http.Header{"Content-Type": {"text/plain"}}}), http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE")
 }
+
+// TestWaitlistApproveRolledBack: a failure injected after the approval's
+// emails are enqueued, before its commit, leaves nothing behind: the
+// entries still wait, and there are no codes, emails, jobs or events.
+func TestWaitlistApproveRolledBack(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	e := mailEnv(t, srv, apitest.Options{Email: &apitest.Email{WrapOutbox: func(o store.Outbox) store.Outbox {
+		return failAfter{o}
+	}}})
+	admin := acAdmin(t, e, "admin@example.com")
+	wlJoined(t, e, map[string]any{"email": "ann@example.com"}, http.StatusCreated, "waiting", 1)
+	wlJoined(t, e, map[string]any{"email": "ben@example.com"}, http.StatusCreated, "waiting", 2)
+	ids := wlIDs(wlListed(t, e, admin, ""))
+	wantError(t, wlApprove(e, admin, ids), http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
+	for what, q := range map[string]string{
+		"approved entries":         `SELECT count(*) FROM waitlist_entries WHERE status <> 'waiting' OR access_code_id IS NOT NULL`,
+		"access codes":             `SELECT count(*) FROM access_codes`,
+		"emails":                   `SELECT count(*) FROM emails`,
+		"email jobs":               `SELECT count(*) FROM river_job WHERE kind = 'email'`,
+		"waitlist.approved events": `SELECT count(*) FROM audit_events WHERE action = 'waitlist.approved'`,
+	} {
+		if n := scalar[int](t, e, q); n != 0 {
+			t.Errorf("%d %s after the rollback", n, what)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := len(srv.Messages()); n != 0 {
+		t.Errorf("%d messages for a rolled-back approval", n)
+	}
+}
