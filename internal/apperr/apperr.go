@@ -6,6 +6,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -70,6 +71,15 @@ func (e *Error) Unwrap() error { return e.Err }
 // New returns an error with the given code and client-safe message.
 func New(code Code, message string) *Error {
 	return &Error{Code: code, Message: message}
+}
+
+// RetryLater returns an error with the given code whose caller may retry
+// after d, rounded up to whole seconds and at least one: RetryAfter is set
+// (the HTTP layer's Retry-After) and the message ends with "; retry after
+// <d>.".
+func RetryLater(code Code, message string, d time.Duration) *Error {
+	d = time.Duration(max(1, int64(math.Ceil(d.Seconds())))) * time.Second
+	return &Error{Code: code, Message: message + "; retry after " + d.String() + ".", RetryAfter: d}
 }
 
 // Wrap returns an error with the given code and message that wraps cause.

@@ -20,7 +20,8 @@ const idempotencyLease = 2 * time.Minute
 var (
 	errIdemKey = apperr.New(apperr.BadRequest,
 		"Idempotency-Key must be given once, 1..255 printable ASCII characters.")
-	errIdemInUse  = apperr.New(apperr.IdempotencyKeyInUse, "A request with this Idempotency-Key is still running; retry in a moment.")
+	errIdemInUse = &apperr.Error{Code: apperr.IdempotencyKeyInUse, RetryAfter: time.Second,
+		Message: "A request with this Idempotency-Key is still running; retry in a moment."}
 	errIdemReused = apperr.New(apperr.IdempotencyKeyReused,
 		"This Idempotency-Key was used with another method, path or body.")
 )
@@ -88,7 +89,6 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		case store.IdempotencyMismatch:
 			return errIdemReused
 		case store.IdempotencyInFlight:
-			w.Header().Set("Retry-After", "1")
 			return errIdemInUse
 		}
 		rec := &recorder{ResponseWriter: w}

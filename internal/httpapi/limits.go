@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -130,13 +129,10 @@ func (s *Server) applyLimit(w http.ResponseWriter, r *http.Request, key string, 
 	if res.Allowed {
 		return nil
 	}
-	retry := max(1, int(math.Ceil(res.RetryAfter.Seconds())))
-	hdr.Set("Retry-After", strconv.Itoa(retry))
 	if s.metrics != nil {
 		s.metrics.RateLimited(scope)
 	}
-	return apperr.New(apperr.RateLimited, "Too many requests; retry after "+
-		(time.Duration(retry)*time.Second).String()+".")
+	return apperr.RetryLater(apperr.RateLimited, "Too many requests", res.RetryAfter)
 }
 
 // failureBudgets are the failure budgets a request draws on: its user's
@@ -166,13 +162,10 @@ func (s *Server) checkFailures(w http.ResponseWriter, r *http.Request, budgets [
 			continue
 		}
 		if !res.Allowed {
-			retry := max(1, int(math.Ceil(res.RetryAfter.Seconds())))
-			w.Header().Set("Retry-After", strconv.Itoa(retry))
 			if s.metrics != nil {
 				s.metrics.RateLimited("failures")
 			}
-			return apperr.New(apperr.RateLimited, "Too many failed attempts; retry after "+
-				(time.Duration(retry)*time.Second).String()+".")
+			return apperr.RetryLater(apperr.RateLimited, "Too many failed attempts", res.RetryAfter)
 		}
 	}
 	return nil

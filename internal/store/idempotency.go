@@ -150,8 +150,8 @@ func WithIdempotentRequest(ctx context.Context, req *IdempotentRequest) context.
 	return context.WithValue(ctx, idempotentKey{}, req)
 }
 
-var errClaimTakenOver = apperr.New(apperr.IdempotencyKeyInUse,
-	"Another request with this Idempotency-Key has taken it over; retry in a moment.")
+var errClaimTakenOver = &apperr.Error{Code: apperr.IdempotencyKeyInUse, RetryAfter: time.Second,
+	Message: "Another request with this Idempotency-Key has taken it over; retry in a moment."}
 
 // markCommitted marks the claim ctx carries, if any, as made good by tx.
 func markCommitted(ctx context.Context, tx pgx.Tx) error {

@@ -313,9 +313,8 @@ func (s *Store) ResendInvitation(ctx context.Context, a Actor, wsID, invID uuid.
 			return errInvitationExpired
 		}
 		if wait > 0 {
-			retry := time.Duration(wait) * time.Second
-			return &apperr.Error{Code: apperr.RateLimited, RetryAfter: retry,
-				Message: "This invitation was emailed less than a minute ago; retry after " + retry.String() + "."}
+			return apperr.RetryLater(apperr.RateLimited, "This invitation was emailed less than a minute ago",
+				time.Duration(wait)*time.Second)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE invitations SET email_requested_at = now() WHERE id = $1`, inv.ID); err != nil {
 			return dbErr("resend invitation", err)
