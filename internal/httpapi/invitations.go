@@ -137,18 +137,16 @@ const maxInvitationToken = 128
 func invitationToken(r *http.Request) (string, error) {
 	t := chi.URLParam(r, "token")
 	if t == "" || len(t) > maxInvitationToken {
-		return "", errNoInvitation
+		return "", store.ErrInvitationNotFound
 	}
 	for i := 0; i < len(t); i++ {
 		c := t[i]
 		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return "", errNoInvitation
+			return "", store.ErrInvitationNotFound
 		}
 	}
 	return t, nil
 }
-
-var errNoInvitation = apperr.New(apperr.NotFound, "No such invitation.")
 
 // lookupInvitation answers GET /api/invitations/{token} (no authentication):
 // 200 with what an invitation page shows (never the token), status

@@ -226,18 +226,16 @@ func (s *Store) RevokeInvitation(ctx context.Context, a Actor, wsID, invID uuid.
 		inv, err := queryInvitation(ctx, tx, `SELECT `+invitationColumns+` FROM invitations i
 			WHERE i.id = $1 AND i.workspace_id = $2 FOR UPDATE`, invID, wsID)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return apperr.New(apperr.NotFound, "No such invitation in this workspace.")
+			return errNoInvitationHere
 		}
 		if err != nil {
 			return dbErr("revoke invitation: lock", err)
 		}
-		switch inv.Status {
-		case InvitationRevoked:
-			return nil
-		case InvitationAccepted:
-			return errInvitationAccepted
-		case InvitationExpired:
-			return errInvitationExpired
+		if inv.Status == InvitationRevoked {
+			return nil // revoking twice changes nothing
+		}
+		if err := notPending(inv.Status); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE invitations SET status = 'revoked' WHERE id = $1`, inv.ID); err != nil {
 			return dbErr("revoke invitation", err)
@@ -299,18 +297,13 @@ func (s *Store) ResendInvitation(ctx context.Context, a Actor, wsID, invID uuid.
 			FROM invitations i WHERE i.id = $1 AND i.workspace_id = $2 FOR UPDATE`,
 			[]any{invID, wsID, ResendInterval.String()}, func(r *row) { inv, wait = readInvitation(r), r.int() })
 		if errors.Is(err, pgx.ErrNoRows) {
-			return apperr.New(apperr.NotFound, "No such invitation in this workspace.")
+			return errNoInvitationHere
 		}
 		if err != nil {
 			return dbErr("resend invitation: lock", err)
 		}
-		switch inv.Status {
-		case InvitationAccepted:
-			return errInvitationAccepted
-		case InvitationRevoked:
-			return errInvitationRevoked
-		case InvitationExpired:
-			return errInvitationExpired
+		if err := notPending(inv.Status); err != nil {
+			return err
 		}
 		if wait > 0 {
 			return apperr.RetryLater(apperr.RateLimited, "This invitation was emailed less than a minute ago",
@@ -332,7 +325,9 @@ var (
 	errInvitationAccepted = apperr.New(apperr.InvitationAlreadyAccepted, "This invitation has already been accepted.")
 	errInvitationExpired  = apperr.New(apperr.InvitationExpired, "This invitation has expired.")
 	errInvitationRevoked  = apperr.New(apperr.InvitationRevoked, "This invitation has been revoked.")
-	errInvitationNotFound = apperr.New(apperr.NotFound, "No such invitation.")
+	// ErrInvitationNotFound is the 404 of a token that names no invitation.
+	ErrInvitationNotFound = apperr.New(apperr.NotFound, "No such invitation.")
+	errNoInvitationHere   = apperr.New(apperr.NotFound, "No such invitation in this workspace.")
 )
 
 // InvitationByToken returns the invitation whose token is exactly token,
@@ -347,7 +342,7 @@ func (s *Store) InvitationByToken(ctx context.Context, token string) (Invitation
 		FROM invitations i JOIN workspaces w ON w.id = i.workspace_id
 		WHERE i.token = $1`, []any{token}, func(r *row) { inv, name = readInvitation(r), r.text() })
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Invitation{}, errInvitationNotFound
+		return Invitation{}, ErrInvitationNotFound
 	}
 	if err != nil {
 		return Invitation{}, dbErr("invitation by token", err)
@@ -379,7 +374,7 @@ func (s *Store) AcceptInvitation(ctx context.Context, a Actor, token string) (Wo
 		inv, err := queryInvitation(ctx, tx, `SELECT `+invitationColumns+` FROM invitations i
 			WHERE i.token = $1 FOR UPDATE`, token)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return errInvitationNotFound
+			return ErrInvitationNotFound
 		}
 		if err != nil {
 			return dbErr("accept invitation: lock", err)
@@ -402,19 +397,14 @@ func (s *Store) AcceptInvitation(ctx context.Context, a Actor, token string) (Wo
 			// to a Clerk account without proving they own it.
 			return apperr.New(apperr.InvitationEmailMismatch, "Verify your email address to accept this invitation.")
 		}
-		switch inv.Status {
-		case InvitationAccepted:
-			return errInvitationAccepted
-		case InvitationRevoked:
-			return errInvitationRevoked
-		case InvitationExpired:
-			return errInvitationExpired
+		if err := notPending(inv.Status); err != nil {
+			return err
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ($1, $2, $3)
 			ON CONFLICT (workspace_id, user_id) DO NOTHING`, inv.WorkspaceID, userID, inv.Role)
 		if code, _ := pgCode(err); code == foreignKeyViolation {
 			// The workspace was deleted meanwhile; its invitations went with it.
-			return errInvitationNotFound
+			return ErrInvitationNotFound
 		}
 		if err != nil {
 			return dbErr("accept invitation: add member", err)
@@ -440,4 +430,18 @@ func (s *Store) AcceptInvitation(ctx context.Context, a Actor, token string) (Wo
 		return Workspace{}, err
 	}
 	return ws, nil
+}
+
+// notPending is the 410 of an invitation in status that is no longer
+// pending (accepted, revoked or expired), nil for a pending one.
+func notPending(status string) error {
+	switch status {
+	case InvitationAccepted:
+		return errInvitationAccepted
+	case InvitationRevoked:
+		return errInvitationRevoked
+	case InvitationExpired:
+		return errInvitationExpired
+	}
+	return nil
 }
