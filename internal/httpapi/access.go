@@ -43,10 +43,10 @@ var sessionOnly = middleware(func(w http.ResponseWriter, r *http.Request, next h
 })
 
 // keyRefusal is the 403 of an API key on a route it may not use: a
-// read-only key's own message on every method but GET, else
+// read-only key's own message on every method but GET (and HEAD), else
 // errKeyNotAllowed.
 func keyRefusal(r *http.Request) error {
-	if state(r).key.ReadOnly && r.Method != http.MethodGet {
+	if state(r).key.ReadOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return errReadOnlyKey
 	}
 	return errKeyNotAllowed
@@ -103,9 +103,8 @@ var requireAdmin = middleware(func(w http.ResponseWriter, r *http.Request, next 
 func requireRole(min string) func(http.Handler) http.Handler {
 	return middleware(func(w http.ResponseWriter, r *http.Request, next http.Handler) error {
 		st := state(r)
-		if st.wsIDBad {
-			_, err := pathUUID(r, "workspace_id")
-			return err
+		if st.wsIDErr != nil {
+			return st.wsIDErr
 		}
 		if name := nestedIDParam(r); name != "" {
 			id, err := pathUUID(r, name)

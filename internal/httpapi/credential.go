@@ -90,7 +90,7 @@ func (s *Server) loadPrincipal(w http.ResponseWriter, r *http.Request, next http
 func (s *Server) loadWorkspace(w http.ResponseWriter, r *http.Request, next http.Handler) error {
 	st := state(r)
 	id, err := parseUUID(chi.URLParam(r, "workspace_id"), "workspace_id")
-	st.wsID, st.wsIDBad = id, err != nil
+	st.wsIDErr = err
 	if err := s.load(r.Context(), st, id, err == nil); err != nil {
 		return err
 	}

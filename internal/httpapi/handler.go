@@ -56,10 +56,9 @@ type reqState struct {
 	ws *store.Workspace
 	// keyWS is an API key's own workspace, wherever the request goes.
 	keyWS *store.Workspace
-	// wsID is the path's {workspace_id}; wsIDBad records that it is not a
-	// UUID (400, answered after the suspension check).
-	wsID    uuid.UUID
-	wsIDBad bool
+	// wsIDErr is the 400 of a path's {workspace_id} that is not a UUID,
+	// answered by requireRole after the suspension check.
+	wsIDErr error
 	// nestedID is the path's id below the workspace ({user_id},
 	// {invitation_id}, {api_key_id}), parsed by requireRole.
 	nestedID uuid.UUID
