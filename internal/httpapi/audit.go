@@ -3,7 +3,6 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -68,14 +67,11 @@ func toAuditPageJSON(events []store.Event, next string) auditPageJSON {
 // auditQuery reads limit (1..200, default 50), cursor and action. Returns
 // BAD_REQUEST.
 func auditQuery(r *http.Request) (store.AuditQuery, error) {
-	q := store.AuditQuery{Limit: defaultLimit}
 	params := r.URL.Query()
-	if v, ok := params["limit"]; ok {
-		n, err := strconv.Atoi(v[0])
-		if err != nil || n < 1 || n > maxLimit || len(v) > 1 {
-			return q, apperr.New(apperr.BadRequest, "limit must be a whole number from 1 to 200.")
-		}
-		q.Limit = n
+	limit, err := limitParam(params)
+	q := store.AuditQuery{Limit: limit}
+	if err != nil {
+		return q, err
 	}
 	for name, dst := range map[string]*string{"cursor": &q.Cursor, "action": &q.Action} {
 		if v, ok := params[name]; ok {

@@ -473,7 +473,7 @@ func TestAuditPagingUnderWrites(t *testing.T) {
 	if len(only.Events) != 1 || only.Events[0].Action != "workspace.created" {
 		t.Fatalf("action filter: %+v", only.Events)
 	}
-	for _, q := range []string{"?cursor=nope", "?cursor=" + strings.Repeat("A", 12), "?action=workspace.exploded", "?limit=0", "?limit=201", "?action="} {
+	for _, q := range []string{"?cursor=nope", "?cursor=" + strings.Repeat("A", 12), "?action=workspace.exploded", "?limit=0", "?limit=201", "?limit=1&limit=2", "?action="} {
 		wantError(t, e.Get(wsPath(ws.ID, "/audit-log"+q), owner.Token), http.StatusBadRequest, "BAD_REQUEST")
 	}
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/go-chi/chi/v5"
@@ -22,14 +23,11 @@ type page struct{ Limit, Offset int }
 // listParams reads limit (1..200, default 50) and offset (>= 0, default 0).
 // Returns BAD_REQUEST for a value out of range or not a number.
 func listParams(r *http.Request) (page, error) {
-	p := page{Limit: defaultLimit}
 	q := r.URL.Query()
-	if v, ok := q["limit"]; ok {
-		n, err := strconv.Atoi(v[0])
-		if err != nil || n < 1 || n > maxLimit || len(v) > 1 {
-			return p, apperr.New(apperr.BadRequest, "limit must be a whole number from 1 to 200.")
-		}
-		p.Limit = n
+	limit, err := limitParam(q)
+	p := page{Limit: limit}
+	if err != nil {
+		return p, err
 	}
 	if v, ok := q["offset"]; ok {
 		n, err := strconv.Atoi(v[0])
@@ -39,6 +37,20 @@ func listParams(r *http.Request) (page, error) {
 		p.Offset = n
 	}
 	return p, nil
+}
+
+// limitParam reads q's limit: 1..200, default 50. Returns BAD_REQUEST for a
+// value out of range, not a number, or given twice.
+func limitParam(q url.Values) (int, error) {
+	v, ok := q["limit"]
+	if !ok {
+		return defaultLimit, nil
+	}
+	n, err := strconv.Atoi(v[0])
+	if err != nil || n < 1 || n > maxLimit || len(v) > 1 {
+		return defaultLimit, apperr.New(apperr.BadRequest, "limit must be a whole number from 1 to 200.")
+	}
+	return n, nil
 }
 
 // pathUUID parses a path parameter as a UUID (36 characters, hyphenated).
