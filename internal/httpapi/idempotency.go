@@ -131,7 +131,8 @@ func keep(status int) bool {
 	return status != 0 && status < 500 && status != http.StatusTooManyRequests && status != statusClientClosed
 }
 
-// principalKey names the caller under whom Idempotency-Keys are kept.
+// principalKey names the caller under whom Idempotency-Keys are kept and
+// requests are counted by the rate limits.
 func principalKey(st *reqState) string {
 	if st.key != nil {
 		return "key:" + st.key.ID.String()

@@ -78,13 +78,13 @@ func (s *Server) limitPrincipal(next http.Handler) http.Handler {
 	}
 	return h(func(w http.ResponseWriter, r *http.Request) error {
 		st := state(r)
-		key, plan := "", ""
+		var plan string
 		if st.key != nil {
-			key, plan = "key:"+st.key.ID.String(), st.keyWS.LimitPlan()
+			plan = st.keyWS.LimitPlan()
 		} else {
-			key, plan = "user:"+st.user.ID.String(), st.user.Plan
+			plan = st.user.Plan
 		}
-		if err := s.applyLimit(w, r, key, s.limits.planLimit(plan), "user"); err != nil {
+		if err := s.applyLimit(w, r, principalKey(st), s.limits.planLimit(plan), "user"); err != nil {
 			return err
 		}
 		next.ServeHTTP(w, r)
