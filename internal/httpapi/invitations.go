@@ -7,7 +7,6 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 
-	"github.com/praxiom/praxiom-api/internal/apperr"
 	"github.com/praxiom/praxiom-api/internal/store"
 )
 
@@ -77,12 +76,9 @@ func (s *Server) listInvitations(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	status := store.InvitationPending
-	if v, ok := r.URL.Query()["status"]; ok {
-		if len(v) != 1 || !store.ValidInvitationStatus(v[0]) {
-			return apperr.New(apperr.BadRequest, "status must be one of pending, accepted, revoked, expired.")
-		}
-		status = v[0]
+	status, err := statusParam(r, store.InvitationPending, store.ValidInvitationStatus, "one of pending, accepted, revoked, expired")
+	if err != nil {
+		return err
 	}
 	invs, total, err := s.store.ListInvitations(r.Context(), currentWorkspace(r).ID, status, p.Limit, p.Offset)
 	if err != nil {

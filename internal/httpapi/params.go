@@ -53,6 +53,20 @@ func limitParam(q url.Values) (int, error) {
 	return n, nil
 }
 
+// statusParam reads a list's ?status=, def when absent. Returns
+// BAD_REQUEST ("status must be <which>.") when it is given twice or valid
+// refuses it.
+func statusParam(r *http.Request, def string, valid func(string) bool, which string) (string, error) {
+	v, ok := r.URL.Query()["status"]
+	if !ok {
+		return def, nil
+	}
+	if len(v) != 1 || !valid(v[0]) {
+		return def, apperr.New(apperr.BadRequest, "status must be "+which+".")
+	}
+	return v[0], nil
+}
+
 // pathUUID parses a path parameter as a UUID (36 characters, hyphenated).
 // Returns BAD_REQUEST.
 func pathUUID(r *http.Request, name string) (uuid.UUID, error) {

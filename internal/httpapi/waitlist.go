@@ -6,7 +6,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/praxiom/praxiom-api/internal/apperr"
 	"github.com/praxiom/praxiom-api/internal/store"
 )
 
@@ -75,12 +74,9 @@ func (s *Server) listWaitlist(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	status := store.WaitlistWaiting
-	if v, ok := r.URL.Query()["status"]; ok {
-		if len(v) != 1 || !store.ValidWaitlistStatus(v[0]) {
-			return apperr.New(apperr.BadRequest, "status must be waiting or approved.")
-		}
-		status = v[0]
+	status, err := statusParam(r, store.WaitlistWaiting, store.ValidWaitlistStatus, "waiting or approved")
+	if err != nil {
+		return err
 	}
 	entries, total, err := s.store.ListWaitlist(r.Context(), status, p.Limit, p.Offset)
 	if err != nil {
