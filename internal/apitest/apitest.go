@@ -485,3 +485,16 @@ func DeletedEvent(clerkID string, at time.Time) []byte {
 		"data": map[string]any{"id": clerkID, "deleted": true, "object": "user"}, "timestamp": at.UnixMilli()})
 	return b
 }
+
+// WaitFor polls cond every 20 ms until it holds, and fails tb when it
+// still does not after d.
+func WaitFor(tb testing.TB, d time.Duration, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("condition not met after %s", d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

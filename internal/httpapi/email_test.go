@@ -192,7 +192,7 @@ func TestEmailSMTPOutage(t *testing.T) {
 		}
 		// A few attempts fail meanwhile: the email stays queued with the error.
 		id := emailOf(t, e, inv.ID)
-		waitFor(t, 5*time.Second, func() bool {
+		apitest.WaitFor(t, 5*time.Second, func() bool {
 			return scalar[*string](t, e, `SELECT last_error FROM emails WHERE id = $1`, id) != nil
 		})
 		time.Sleep(time.Second)
@@ -222,7 +222,7 @@ func TestEmailSMTPOutage(t *testing.T) {
 			t.Errorf("the API took %s with SMTP refusing", d)
 		}
 		id := emailOf(t, e, inv.ID)
-		waitFor(t, 5*time.Second, func() bool {
+		apitest.WaitFor(t, 5*time.Second, func() bool {
 			e := scalar[*string](t, e, `SELECT last_error FROM emails WHERE id = $1`, id)
 			return e != nil && strings.Contains(*e, "554")
 		})
@@ -263,7 +263,7 @@ func TestEmailGivesUp(t *testing.T) {
 	waitEmailStatus(t, e, owner.Token, ws, inv.ID, "failed", 10*time.Second)
 	t.Logf("marked failed %s after its creation (deadline 1.5s)", time.Since(began).Round(time.Millisecond))
 	id := emailOf(t, e, inv.ID)
-	waitFor(t, 5*time.Second, func() bool { // the job stops: cancelled, not retried
+	apitest.WaitFor(t, 5*time.Second, func() bool { // the job stops: cancelled, not retried
 		return scalar[string](t, e, `SELECT state::text FROM river_job WHERE args->>'email_id' = $1`, id.String()) == "cancelled"
 	})
 	if msg := scalar[string](t, e, `SELECT last_error FROM emails WHERE id = $1`, id); !strings.Contains(msg, "550") {
@@ -387,7 +387,7 @@ func TestEmailDroppedWithItsWorkspace(t *testing.T) {
 		t.Fatalf("the email outlived its workspace")
 	}
 	srv.Restart()
-	waitFor(t, 5*time.Second, func() bool {
+	apitest.WaitFor(t, 5*time.Second, func() bool {
 		return scalar[string](t, e, `SELECT state::text FROM river_job WHERE args->>'email_id' = $1`, id.String()) == "completed"
 	})
 	if n := len(srv.Messages()); n != 0 {
@@ -455,7 +455,7 @@ func TestInvitationResend(t *testing.T) {
 	srv.Restart()
 	msgs = srv.Wait(3, 10*time.Second)
 	waitEmailStatus(t, e, owner.Token, ws, carol.ID, "sent", 5*time.Second)
-	waitFor(t, 5*time.Second, func() bool {
+	apitest.WaitFor(t, 5*time.Second, func() bool {
 		return scalar[string](t, e, `SELECT status FROM emails WHERE id = $1`, old) == "skipped"
 	})
 	time.Sleep(300 * time.Millisecond)
@@ -576,17 +576,6 @@ func TestInvitationResendPermissions(t *testing.T) {
 }
 
 // waitFor polls cond every 20ms until it holds; the test fails after d.
-func waitFor(t *testing.T, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %s", d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestInvitationResendRace: ten resends of one invitation a minute after
 // its email, released at a barrier: the database lets exactly one through
 // (202); the others get 429, and one more email is queued, not ten.

@@ -66,9 +66,9 @@ func TestPrunePeriodically(t *testing.T) {
 		}
 		return n
 	}
-	waitUntil(t, 10*time.Second, func() bool { return count("msg_old") == 0 })
+	apitest.WaitFor(t, 10*time.Second, func() bool { return count("msg_old") == 0 })
 	// API keys are the run's last prune: once they are done, so is the rest.
-	waitUntil(t, 10*time.Second, func() bool {
+	apitest.WaitFor(t, 10*time.Second, func() bool {
 		var n int
 		if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM api_keys WHERE name IN ('revoked-old', 'expired-old')`).Scan(&n); err != nil {
 			t.Fatal(err)
@@ -89,10 +89,10 @@ func TestPrunePeriodically(t *testing.T) {
 	}
 	// And again on the next period.
 	exec(`INSERT INTO webhook_events (svix_id, event_type, processed_at) VALUES ('msg_later', 'user.created', now() - interval '9 days')`)
-	waitUntil(t, 10*time.Second, func() bool { return count("msg_later") == 0 })
+	apitest.WaitFor(t, 10*time.Second, func() bool { return count("msg_later") == 0 })
 	// Finished runs stay in the queue's table for a while (River's job
 	// retention), completed.
-	waitUntil(t, 5*time.Second, func() bool {
+	apitest.WaitFor(t, 5*time.Second, func() bool {
 		var runs int
 		if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'prune' AND state = 'completed'`).Scan(&runs); err != nil {
 			t.Fatal(err)
@@ -118,7 +118,7 @@ func TestStartWhileDatabaseDown(t *testing.T) {
 	if err != nil {
 		t.Fatalf("start with the database down: %v", err)
 	}
-	waitUntil(t, 5*time.Second, func() bool { return strings.Contains(buf.String(), "job queue did not start; retrying") })
+	apitest.WaitFor(t, 5*time.Second, func() bool { return strings.Contains(buf.String(), "job queue did not start; retrying") })
 	began := time.Now()
 	if err := stop(ctx); err != nil {
 		t.Fatal(err)
@@ -164,7 +164,7 @@ func TestStartsOnceTheDatabaseAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stop(ctx) //nolint:errcheck
-	waitUntil(t, 5*time.Second, func() bool { return strings.Contains(buf.String(), "job queue did not start; retrying") })
+	apitest.WaitFor(t, 5*time.Second, func() bool { return strings.Contains(buf.String(), "job queue did not start; retrying") })
 
 	fwd, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -187,22 +187,11 @@ func TestStartsOnceTheDatabaseAnswers(t *testing.T) {
 		}
 	}()
 	// The periodic job runs at start: proof that River started and works.
-	waitUntil(t, 40*time.Second, func() bool {
+	apitest.WaitFor(t, 40*time.Second, func() bool {
 		var n int
 		err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'prune' AND state = 'completed'`).Scan(&n)
 		return err == nil && n > 0
 	})
-}
-
-func waitUntil(t *testing.T, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %s", d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 type syncBuffer struct {

@@ -97,7 +97,7 @@ func TestEmailJobSpans(t *testing.T) {
 func waitSpans(t *testing.T, exp *tracetest.InMemoryExporter, n int) (job, smtp tracetest.SpanStub) {
 	t.Helper()
 	var jobs []tracetest.SpanStub
-	waitUntil(t, 20*time.Second, func() bool {
+	apitest.WaitFor(t, 20*time.Second, func() bool {
 		jobs = jobs[:0]
 		for _, s := range exp.GetSpans() {
 			if s.Name == "email send" {
