@@ -499,18 +499,7 @@ func TestInvitationResend(t *testing.T) {
 func TestInvitationResendPermissions(t *testing.T) {
 	e := apitest.New(t, apitest.Options{}) // email off: email_status disabled
 	ctx := context.Background()
-	owner := signUp(t, e, "owner@example.com")
-	ws := apitest.InsertWorkspace(t, e.Store, "Acme", owner.ID)
-	admin := signUp(t, e, "admin@example.com")
-	apitest.AddMember(t, e.Store, ws, admin.ID, store.RoleAdmin)
-	member := signUp(t, e, "member@example.com")
-	apitest.AddMember(t, e.Store, ws, member.ID, store.RoleMember)
-	outsider := signUp(t, e, "outsider@example.com")
-	suspended := signUp(t, e, "suspended@example.com")
-	apitest.AddMember(t, e.Store, ws, suspended.ID, store.RoleAdmin)
-	if _, err := e.Store.AdministerUser(ctx, store.Suspend, store.ByEmail("suspended@example.com")); err != nil {
-		t.Fatal(err)
-	}
+	owner, admin, member, outsider, suspended, ws := standings(t, e)
 	key := func(role string, readOnly bool) string {
 		r := e.Do(apitest.Request{Method: http.MethodPost, Path: "/api/workspaces/" + ws.String() + "/api-keys", Token: owner.Token,
 			Body: map[string]any{"name": role, "role": role, "read_only": readOnly}})

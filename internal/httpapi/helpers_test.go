@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/praxiom/praxiom-api/internal/apitest"
+	"github.com/praxiom/praxiom-api/internal/store"
 )
 
 // Helpers shared by the API tests: what an answer must be, users signed up
@@ -164,4 +165,25 @@ func scalar[T any](t *testing.T, e *apitest.Env, sql string, args ...any) T {
 		t.Fatalf("%s: %v", sql, err)
 	}
 	return v
+}
+
+// standings signs up one person of each standing in a new workspace ws:
+// its owner, an admin, a member, an outsider (the owner of another
+// workspace) and a suspended admin.
+func standings(t *testing.T, e *apitest.Env) (owner, admin, member, outsider, suspended person, ws uuid.UUID) {
+	t.Helper()
+	owner = signUp(t, e, "owner@example.com")
+	ws = apitest.InsertWorkspace(t, e.Store, "Acme", owner.ID)
+	admin = signUp(t, e, "admin@example.com")
+	apitest.AddMember(t, e.Store, ws, admin.ID, store.RoleAdmin)
+	member = signUp(t, e, "member@example.com")
+	apitest.AddMember(t, e.Store, ws, member.ID, store.RoleMember)
+	outsider = signUp(t, e, "outsider@example.com")
+	apitest.InsertWorkspace(t, e.Store, "Elsewhere", outsider.ID)
+	suspended = signUp(t, e, "suspended@example.com")
+	apitest.AddMember(t, e.Store, ws, suspended.ID, store.RoleAdmin)
+	if _, err := e.Store.AdministerUser(context.Background(), store.Suspend, store.ByEmail("suspended@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	return owner, admin, member, outsider, suspended, ws
 }

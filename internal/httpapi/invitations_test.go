@@ -360,19 +360,7 @@ func TestInvitationCreateValidation(t *testing.T) {
 func TestInvitationPermissions(t *testing.T) {
 	e := apitest.New(t, apitest.Options{})
 	ctx := context.Background()
-	owner := signUp(t, e, "owner@example.com")
-	ws := apitest.InsertWorkspace(t, e.Store, "Acme", owner.ID)
-	admin := signUp(t, e, "admin@example.com")
-	apitest.AddMember(t, e.Store, ws, admin.ID, store.RoleAdmin)
-	member := signUp(t, e, "member@example.com")
-	apitest.AddMember(t, e.Store, ws, member.ID, store.RoleMember)
-	outsider := signUp(t, e, "outsider@example.com")
-	apitest.InsertWorkspace(t, e.Store, "Elsewhere", outsider.ID)
-	suspended := signUp(t, e, "suspended@example.com")
-	apitest.AddMember(t, e.Store, ws, suspended.ID, store.RoleAdmin)
-	if _, err := e.Store.AdministerUser(ctx, store.Suspend, store.ByEmail("suspended@example.com")); err != nil {
-		t.Fatal(err)
-	}
+	owner, admin, member, outsider, suspended, ws := standings(t, e)
 
 	for _, tc := range []struct {
 		who     string
