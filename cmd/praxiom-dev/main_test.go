@@ -41,14 +41,7 @@ func TestTokenIsVerifiableWithTheDevKey(t *testing.T) {
 	if err := run(context.Background(), []string{"token", "--email", "Ada@Example.com", "--name", "Ada"}, envOf(kv), &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	pub, err := os.ReadFile(filepath.Join(dir, "dev-jwt-public.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := auth.NewVerifier(auth.Config{JWTKeyPEM: string(pub), Issuer: devIssuer})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := devVerifier(t, dir)
 	c, err := v.Verify(context.Background(), strings.TrimSpace(out.String()))
 	if err != nil {
 		t.Fatalf("dev token does not verify: %v", err)
@@ -107,14 +100,7 @@ func TestTokenKinds(t *testing.T) {
 		return strings.TrimSpace(out.String())
 	}
 	mint("session") // creates the key pair
-	pub, err := os.ReadFile(filepath.Join(dir, "dev-jwt-public.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := auth.NewVerifier(auth.Config{JWTKeyPEM: string(pub), Issuer: devIssuer})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := devVerifier(t, dir)
 	for kind, want := range map[string]error{
 		"session": nil, "impersonated": nil, "template": auth.ErrInvalidToken, "m2m": auth.ErrInvalidToken,
 		"oauth": auth.ErrInvalidToken, "pending": auth.ErrPendingSession,
@@ -127,4 +113,19 @@ func TestTokenKinds(t *testing.T) {
 			t.Errorf("--kind impersonated: no impersonator in %+v", c)
 		}
 	}
+}
+
+// devVerifier verifies tokens against the development key pair in dir, as
+// the dev server does.
+func devVerifier(t *testing.T, dir string) *auth.Verifier {
+	t.Helper()
+	pub, err := os.ReadFile(filepath.Join(dir, "dev-jwt-public.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := auth.NewVerifier(auth.Config{JWTKeyPEM: string(pub), Issuer: devIssuer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
