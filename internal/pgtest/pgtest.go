@@ -95,19 +95,30 @@ func ensureTemplate(tb testing.TB, base string) string {
 func NewDatabase(tb testing.TB) string {
 	tb.Helper()
 	base := BaseURL(tb)
-	tmpl := ensureTemplate(tb, base)
+	return createDatabase(tb, base, "t_", ensureTemplate(tb, base))
+}
+
+// createDatabase creates a database named prefix and a random suffix, from
+// template unless it is empty, and drops it when the test ends; it returns
+// its URL.
+func createDatabase(tb testing.TB, base, prefix, template string) string {
+	tb.Helper()
 	ctx := context.Background()
-	name := "t_" + strings.ToLower(randcode.String(12))
+	name := prefix + strings.ToLower(randcode.String(12))
 	conn, err := admin(ctx, base)
 	if err != nil {
 		tb.Fatalf("pgtest: connect: %v", err)
 	}
 	defer conn.Close(ctx)
+	create := "CREATE DATABASE " + name
+	if template != "" {
+		create += " TEMPLATE " + template
+	}
 	// CREATE DATABASE … TEMPLATE needs the template idle; retry briefly
 	// while a sibling test's copy is in progress.
 	for attempt := 0; ; attempt++ {
-		_, err = conn.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, tmpl))
-		if err == nil || attempt > 50 {
+		_, err = conn.Exec(ctx, create)
+		if err == nil || template == "" || attempt > 50 {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -143,24 +154,5 @@ func NewStore(tb testing.TB, o store.Options) (*store.Store, string) {
 // ends.
 func NewEmptyDatabase(tb testing.TB) string {
 	tb.Helper()
-	base := BaseURL(tb)
-	ctx := context.Background()
-	name := "e_" + strings.ToLower(randcode.String(12))
-	conn, err := admin(ctx, base)
-	if err != nil {
-		tb.Fatalf("pgtest: connect: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		tb.Fatalf("pgtest: create database: %v", err)
-	}
-	tb.Cleanup(func() {
-		c, err := admin(context.Background(), base)
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	})
-	return withDatabase(base, name)
+	return createDatabase(tb, BaseURL(tb), "e_", "")
 }
