@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -118,7 +119,7 @@ func TestAuditPagesStayPutWhileAnEarlierChangeCommitsLate(t *testing.T) {
 		if i == 0 {
 			continue // the newest page may grow: that is where new events go
 		}
-		if ids, _ := read(p.cursor); !equal(ids, p.ids) {
+		if ids, _ := read(p.cursor); !slices.Equal(ids, p.ids) {
 			t.Errorf("page %d read again: %v, first read %v (an event landed on a page already passed)", i+1, ids, p.ids)
 		}
 	}
@@ -127,16 +128,4 @@ func TestAuditPagesStayPutWhileAnEarlierChangeCommitsLate(t *testing.T) {
 	if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE action = 'workspace.updated'`).Scan(&n); err != nil || n != 2 {
 		t.Fatalf("%d workspace.updated events, %v; want 2", n, err)
 	}
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
