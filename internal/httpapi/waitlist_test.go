@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -505,5 +506,55 @@ func TestWaitlistApproveRolledBack(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if n := len(srv.Messages()); n != 0 {
 		t.Errorf("%d messages for a rolled-back approval", n)
+	}
+}
+
+// TestWaitlistJoinRace: ten joins with one email (spelled in two cases)
+// released at a barrier make one entry: one 201, the others 200 with the
+// same position.
+func TestWaitlistJoinRace(t *testing.T) {
+	e := apitest.New(t, apitest.Options{})
+	const n = 10
+	type answer struct {
+		status   int
+		position int
+	}
+	answers := make(chan answer, n)
+	var ready, start sync.WaitGroup
+	ready.Add(n)
+	start.Add(1)
+	for i := range n {
+		email := "race@example.com"
+		if i%2 == 1 {
+			email = "Race@Example.com"
+		}
+		go func() {
+			ready.Done()
+			start.Wait()
+			r := wlJoin(e, map[string]any{"email": email})
+			var got wlStatus
+			_ = json.Unmarshal(r.Body, &got)
+			a := answer{status: r.Status}
+			if got.Position != nil {
+				a.position = *got.Position
+			}
+			answers <- a
+		}()
+	}
+	ready.Wait()
+	start.Done()
+	count := map[int]int{}
+	for range n {
+		a := <-answers
+		count[a.status]++
+		if a.position != 1 {
+			t.Errorf("answer %+v, want position 1", a)
+		}
+	}
+	if count[http.StatusCreated] != 1 || count[http.StatusOK] != n-1 {
+		t.Fatalf("answers %v, want one 201 and %d × 200", count, n-1)
+	}
+	if got := scalar[int](t, e, `SELECT count(*) FROM waitlist_entries`); got != 1 {
+		t.Fatalf("%d entries, want 1", got)
 	}
 }
