@@ -24,7 +24,7 @@ var (
 // requireActive refuses suspended users (403 ACCOUNT_SUSPENDED). Every
 // route but GET /api/auth/me sits behind it; API keys are never suspended.
 var requireActive = middleware(func(w http.ResponseWriter, r *http.Request, next http.Handler) error {
-	if u := state(r).user; u != nil && u.Suspended() {
+	if c := state(r).caller; c != nil && c.Suspended() {
 		return errSuspended
 	}
 	next.ServeHTTP(w, r)

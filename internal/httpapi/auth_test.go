@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v3"
+	"github.com/google/uuid"
 
 	"github.com/praxiom/praxiom-api/internal/apitest"
 	"github.com/praxiom/praxiom-api/internal/auth"
@@ -708,6 +709,9 @@ func TestAuthTombstonedUserIs401Forever(t *testing.T) {
 	}
 	for range 3 {
 		assertUnauthorized(t, e.Get("/api/auth/me", tok), true)
+		// A workspace route reads the caller with the workspace: the
+		// tombstone is refused there too (401, not an outsider's 403).
+		assertUnauthorized(t, e.Get("/api/workspaces/"+uuid.NewString(), tok), true)
 		// A fresh token with claims does not re-provision the user.
 		assertUnauthorized(t, e.Get("/api/auth/me", e.Token(email)), true)
 	}

@@ -116,50 +116,72 @@ func (s *Server) load(ctx context.Context, st *reqState, wsID uuid.UUID, onWorks
 		s.keyUsage.touch(k.ID, time.Now())
 		return nil
 	}
-	u, ws, err := s.resolveUser(ctx, *st.claims, wsID, onWorkspace)
+	if !onWorkspace {
+		u, err := s.resolveUser(ctx, *st.claims)
+		if err != nil {
+			return err
+		}
+		c := u.Caller()
+		st.user, st.caller = &u, &c
+		return nil
+	}
+	c, ws, err := s.resolveCaller(ctx, *st.claims, wsID)
 	if err != nil {
 		return err
 	}
-	st.user, st.ws = &u, ws
+	st.caller, st.ws = &c, ws
 	return nil
 }
 
-// resolveUser returns the live user of claims.Subject, provisioning it when
-// it is new. On a workspace route it also returns that workspace as the
-// user sees it (nil for outsiders), read in the same query. Returns
-// UNAUTHORIZED, SERVICE_UNAVAILABLE or INTERNAL.
-func (s *Server) resolveUser(ctx context.Context, c auth.Claims, wsID uuid.UUID, onWorkspace bool) (store.User, *store.Workspace, error) {
-	var (
-		u   store.User
-		ws  *store.Workspace
-		err error
-	)
-	if onWorkspace {
-		u, ws, err = s.store.UserWithWorkspace(ctx, c.Subject, wsID)
-	} else {
-		u, err = s.store.UserByClerkID(ctx, c.Subject)
+// resolveUser returns the live user of c.Subject, provisioning it when it
+// is new. Returns UNAUTHORIZED, SERVICE_UNAVAILABLE or INTERNAL.
+func (s *Server) resolveUser(ctx context.Context, c auth.Claims) (store.User, error) {
+	u, err := s.store.UserByClerkID(ctx, c.Subject)
+	switch {
+	case err == nil && u.DeletedAt != nil:
+		return store.User{}, errBadUser
+	case err == nil:
+		return u, nil
+	case apperr.CodeOf(err) != apperr.NotFound:
+		return store.User{}, err
 	}
-	if err == nil {
-		if u.DeletedAt != nil {
-			return store.User{}, nil, errBadUser
-		}
-		return u, ws, nil
+	return s.provisionOnce(ctx, c)
+}
+
+// resolveCaller returns the live caller of c.Subject, provisioning the user
+// when it is new, with workspace wsID as the user sees it (nil for
+// outsiders), read in the same query. Returns what resolveUser returns.
+func (s *Server) resolveCaller(ctx context.Context, c auth.Claims, wsID uuid.UUID) (store.Caller, *store.Workspace, error) {
+	caller, ws, err := s.store.UserWithWorkspace(ctx, c.Subject, wsID)
+	switch {
+	case err == nil && caller.Deleted:
+		return store.Caller{}, nil, errBadUser
+	case err == nil:
+		return caller, ws, nil
+	case apperr.CodeOf(err) != apperr.NotFound:
+		return store.Caller{}, nil, err
 	}
-	if apperr.CodeOf(err) != apperr.NotFound {
-		return store.User{}, nil, err
+	u, err := s.provisionOnce(ctx, c)
+	if err != nil {
+		return store.Caller{}, nil, err
 	}
-	// First sight: one provisioning per subject at a time in this process;
-	// the store's upsert makes it one row across processes too.
+	// A user provisioned just now is a member of nothing yet.
+	return u.Caller(), nil, nil
+}
+
+// provisionOnce provisions the user of c seen for the first time: one
+// provisioning per subject at a time in this process; the store's upsert
+// makes it one row across processes too.
+func (s *Server) provisionOnce(ctx context.Context, c auth.Claims) (store.User, error) {
 	v, err, _ := s.provisioning.Do(c.Subject, func() (any, error) {
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		return s.provision(pctx, c)
 	})
 	if err != nil {
-		return store.User{}, nil, err
+		return store.User{}, err
 	}
-	// A user provisioned just now is a member of nothing yet.
-	return v.(store.User), nil, nil
+	return v.(store.User), nil
 }
 
 // provision creates the user of c: from Clerk's Backend API when a secret

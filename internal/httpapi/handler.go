@@ -46,10 +46,13 @@ type reqState struct {
 	claims  *auth.Claims
 	keyHash *[32]byte
 
-	// The principal, set by loadPrincipal or loadWorkspace: a user (with a
-	// session) or an API key.
-	user *store.User
-	key  *store.APIKey
+	// The principal, set by loadPrincipal or loadWorkspace: a session's
+	// caller, or an API key. user is the caller's whole row, read on the
+	// caller's own routes (loadPrincipal) only: a workspace route reads
+	// the caller alone.
+	caller *store.Caller
+	user   *store.User
+	key    *store.APIKey
 	// ws is, on /api/workspaces/{workspace_id} routes, that workspace as
 	// the principal sees it (nil for outsiders and unknown workspaces);
 	// with an API key elsewhere, the key's own workspace.
@@ -83,12 +86,13 @@ func requestID(ctx context.Context) string {
 	return ""
 }
 
-// currentUser returns the signed-in user of a session; the chain
-// guarantees one (sessionOnly, or a route keys cannot reach).
+// currentUser returns the signed-in user of a session on the caller's own
+// routes; the chain guarantees one (sessionOnly, or a route keys cannot
+// reach, behind loadPrincipal).
 func currentUser(r *http.Request) store.User {
 	u := state(r).user
 	if u == nil {
-		panic("httpapi: currentUser without a session principal")
+		panic("httpapi: currentUser without a session's user (a workspace route, or an API key)")
 	}
 	return *u
 }
@@ -117,8 +121,8 @@ func (s *Server) actor(r *http.Request) store.Actor {
 	st := state(r)
 	var a store.Actor
 	switch {
-	case st.user != nil:
-		a = store.UserActor(*st.user)
+	case st.caller != nil:
+		a = store.CallerActor(*st.caller)
 		a.Impersonator = st.impersonator()
 	case st.key != nil:
 		a = store.KeyActor(*st.key)

@@ -137,7 +137,7 @@ func principalKey(st *reqState) string {
 	if st.key != nil {
 		return "key:" + st.key.ID.String()
 	}
-	return "user:" + st.user.ID.String()
+	return "user:" + st.caller.ID.String()
 }
 
 // recorder passes an answer through and keeps a copy of it.

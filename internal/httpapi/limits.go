@@ -82,7 +82,7 @@ func (s *Server) limitPrincipal(next http.Handler) http.Handler {
 		if st.key != nil {
 			plan = st.keyWS.LimitPlan()
 		} else {
-			plan = st.user.Plan
+			plan = st.caller.Plan
 		}
 		if err := s.applyLimit(w, r, principalKey(st), s.limits.planLimit(plan), "user"); err != nil {
 			return err

@@ -38,7 +38,10 @@ type Actor struct {
 }
 
 // UserActor is u acting through a session.
-func UserActor(u User) Actor { return Actor{Type: ActorUser, ID: u.ID, Name: u.Name} }
+func UserActor(u User) Actor { return CallerActor(u.Caller()) }
+
+// CallerActor is c acting through a session.
+func CallerActor(c Caller) Actor { return Actor{Type: ActorUser, ID: c.ID, Name: c.Name} }
 
 // KeyActor is k acting.
 func KeyActor(k APIKey) Actor { return Actor{Type: ActorAPIKey, ID: k.ID, Name: "API key " + k.Name} }

@@ -42,7 +42,11 @@ func TestRowsReadTheSameInEveryExecMode(t *testing.T) {
 	}
 	read := func(st *store.Store) string {
 		t.Helper()
-		u, w, err := st.UserWithWorkspace(ctx, owner.ClerkID, ws.ID)
+		c, w, err := st.UserWithWorkspace(ctx, owner.ClerkID, ws.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := st.UserByClerkID(ctx, owner.ClerkID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +70,7 @@ func TestRowsReadTheSameInEveryExecMode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := json.Marshal([]any{u, w, k, kw, list, codes, invs, members})
+		b, err := json.Marshal([]any{c, u, w, k, kw, list, codes, invs, members})
 		if err != nil {
 			t.Fatal(err)
 		}
