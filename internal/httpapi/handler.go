@@ -52,7 +52,7 @@ type reqState struct {
 	// the caller alone.
 	caller *store.Caller
 	user   *store.User
-	key    *store.APIKey
+	key    *store.KeyCaller
 	// ws is, on /api/workspaces/{workspace_id} routes, that workspace as
 	// the principal sees it (nil for outsiders and unknown workspaces);
 	// with an API key elsewhere, the key's own workspace.

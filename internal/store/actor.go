@@ -44,7 +44,9 @@ func UserActor(u User) Actor { return CallerActor(u.Caller()) }
 func CallerActor(c Caller) Actor { return Actor{Type: ActorUser, ID: c.ID, Name: c.Name} }
 
 // KeyActor is k acting.
-func KeyActor(k APIKey) Actor { return Actor{Type: ActorAPIKey, ID: k.ID, Name: "API key " + k.Name} }
+func KeyActor(k KeyCaller) Actor {
+	return Actor{Type: ActorAPIKey, ID: k.ID, Name: "API key " + k.Name}
+}
 
 // CLIActor is the praxiom command line.
 var CLIActor = Actor{Type: ActorCLI, Name: "praxiom command line"}

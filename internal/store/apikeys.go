@@ -45,12 +45,30 @@ func readAPIKey(r *row) APIKey {
 		ExpiresAt: r.timePtr(), LastUsedAt: r.timePtr()}
 }
 
+// KeyCaller is the part of an API key that the chain in front of a route
+// reads: who acts (id and name, for the audit log) and what it may do. A
+// request with a key reads it with the key's workspace in one query.
+type KeyCaller struct {
+	ID       uuid.UUID
+	Name     string
+	Role     string
+	ReadOnly bool
+}
+
+// keyCallerColumns are a KeyCaller's columns of api_keys k.
+const keyCallerColumns = `k.id, k.name, k.role, k.read_only`
+
+// readKeyCaller reads keyCallerColumns.
+func readKeyCaller(r *row) KeyCaller {
+	return KeyCaller{ID: r.uuid(), Name: r.text(), Role: r.text(), ReadOnly: r.bool()}
+}
+
 // apiKeyLive is the condition of a key that may be used.
 const apiKeyLive = `k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())`
 
 // apiKeyWithWorkspace reads the live key whose hash is $1 with its
 // workspace as the key sees it (the key's role).
-var apiKeyWithWorkspace = `SELECT ` + apiKeyColumns + `, ` + workspaceColumns("k.role") + `
+var apiKeyWithWorkspace = `SELECT ` + keyCallerColumns + `, ` + workspaceColumns("k.role") + `
 	FROM api_keys k
 	JOIN workspaces w ON w.id = k.workspace_id
 	LEFT JOIN subscriptions s ON s.workspace_id = w.id
@@ -60,17 +78,17 @@ var apiKeyWithWorkspace = `SELECT ` + apiKeyColumns + `, ` + workspaceColumns("k
 // workspace as the key sees it, in one round trip: a request with a key
 // needs no other query to authorize, like one with a session. Returns
 // NOT_FOUND for an unknown, revoked or expired key, SERVICE_UNAVAILABLE.
-func (s *Store) APIKeyByHash(ctx context.Context, hash [32]byte) (APIKey, Workspace, error) {
+func (s *Store) APIKeyByHash(ctx context.Context, hash [32]byte) (KeyCaller, Workspace, error) {
 	var (
-		k  APIKey
+		k  KeyCaller
 		ws Workspace
 	)
-	err := queryRow(ctx, s.pool, apiKeyWithWorkspace, []any{hash[:]}, func(r *row) { k, ws = readAPIKey(r), readWorkspace(r) })
+	err := queryRow(ctx, s.pool, apiKeyWithWorkspace, []any{hash[:]}, func(r *row) { k, ws = readKeyCaller(r), readWorkspace(r) })
 	if errors.Is(err, pgx.ErrNoRows) {
-		return APIKey{}, Workspace{}, apperr.New(apperr.NotFound, "No such API key.")
+		return KeyCaller{}, Workspace{}, apperr.New(apperr.NotFound, "No such API key.")
 	}
 	if err != nil {
-		return APIKey{}, Workspace{}, dbErr("api key by hash", err)
+		return KeyCaller{}, Workspace{}, dbErr("api key by hash", err)
 	}
 	return k, ws, nil
 }

@@ -54,6 +54,10 @@ func TestRowsReadTheSameInEveryExecMode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		keys, _, err := st.ListAPIKeys(ctx, ws.ID, 10, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
 		list, _, err := st.ListWorkspaces(ctx, owner.ID, 10, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -70,7 +74,7 @@ func TestRowsReadTheSameInEveryExecMode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := json.Marshal([]any{c, u, w, k, kw, list, codes, invs, members})
+		b, err := json.Marshal([]any{c, u, w, k, kw, keys, list, codes, invs, members})
 		if err != nil {
 			t.Fatal(err)
 		}
