@@ -49,8 +49,8 @@ func TestChecksumIsBase62CRC32(t *testing.T) {
 		}
 		want = strings.Map(swap, want)
 		want = strings.Repeat("0", 6-len(want)) + want
-		if got := checksum(body); got != want {
-			t.Fatalf("checksum(%q) = %q, want %q", body, got, want)
+		if sum := checksum(body); string(sum[:]) != want {
+			t.Fatalf("checksum(%q) = %q, want %q", body, sum[:], want)
 		}
 		if !Valid("pxm_" + body + want) {
 			t.Fatalf("Valid refuses a key with the right checksum")

@@ -103,10 +103,10 @@ func (s *Server) loadWorkspace(w http.ResponseWriter, r *http.Request, next http
 func (s *Server) load(ctx context.Context, st *reqState, wsID uuid.UUID, onWorkspace bool) error {
 	if st.keyHash != nil {
 		k, ws, err := s.store.APIKeyByHash(ctx, *st.keyHash)
-		if apperr.CodeOf(err) == apperr.NotFound {
-			return errBadKey
-		}
 		if err != nil {
+			if apperr.CodeOf(err) == apperr.NotFound {
+				return errBadKey
+			}
 			return err
 		}
 		st.key, st.keyWS = &k, &ws

@@ -59,16 +59,17 @@ func (r *row) decode(src []byte, dst any) {
 
 func (r *row) uuid() uuid.UUID {
 	v, bin := r.next()
-	var id uuid.UUID
 	switch {
 	case v == nil:
 		r.fail(errors.New("store: NULL uuid"))
 	case bin && len(v) == 16:
-		copy(id[:], v)
+		return uuid.UUID(v)
 	default:
+		var id uuid.UUID // escapes to the heap: declared here, off the binary path
 		r.decode(v, &id)
+		return id
 	}
-	return id
+	return uuid.UUID{}
 }
 
 func (r *row) uuidPtr() *uuid.UUID {
