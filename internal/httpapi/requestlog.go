@@ -21,10 +21,9 @@ type requestLine struct {
 // requestMsg is the message of the request log line.
 const requestMsg = "request"
 
-// attrs are the line's attributes for slog.
-func (l *requestLine) attrs() []slog.Attr {
-	attrs := make([]slog.Attr, 0, 8)
-	attrs = append(attrs,
+// attrs are the line's attributes for slog, in buf.
+func (l *requestLine) attrs(buf *[8]slog.Attr) []slog.Attr {
+	attrs := append(buf[:0],
 		slog.String("request_id", l.requestID),
 		slog.String("method", l.method),
 		slog.String("route", l.route),
@@ -48,11 +47,12 @@ func (l *requestLine) attrs() []slog.Attr {
 // numbers in decimal, the latency in nanoseconds. It appends only strings
 // that need no escaping (printable ASCII without '"' and '\'); ok is false,
 // and b returned as it came, when a string would need escaping or the time
-// is zero or outside the years 0–9999 (slog writes an error there): the
-// caller then logs through slog.
+// is outside the years 0001–9999 give or take a day (slog omits a zero
+// time and writes an error for a year outside 0–9999): the caller then
+// logs through slog.
 func (l *requestLine) appendJSON(b []byte, now time.Time, level slog.Level) (_ []byte, ok bool) {
 	lvl := level.String()
-	if y := now.Year(); now.IsZero() || y < 0 || y >= 10000 ||
+	if u := now.Unix(); u < minLineUnix || u > maxLineUnix ||
 		!plain(lvl) || !plain(l.requestID) || !plain(l.method) || !plain(l.route) ||
 		!plain(l.impersonator) || !plain(l.traceID) {
 		return b, false
@@ -85,6 +85,14 @@ func (l *requestLine) appendJSON(b []byte, now time.Time, level slog.Level) (_ [
 	}
 	return append(b, "}\n"...), true
 }
+
+// minLineUnix and maxLineUnix bound the times appendJSON writes: a day
+// inside the years 0001 and 9999 of UTC, so that the year is in range in
+// every zone (offsets are under a day) without computing it.
+const (
+	minLineUnix = -62135596800 + 86400 // 0001-01-02T00:00:00Z
+	maxLineUnix = 253402300799 - 86400 // 9999-12-30T23:59:59Z
+)
 
 // plain reports whether s is printable ASCII without '"' and '\', which
 // JSON (and slog) writes as it is.
@@ -125,5 +133,6 @@ func (s *Server) logRequest(ctx context.Context, level slog.Level, l *requestLin
 			return
 		}
 	}
-	s.log.LogAttrs(ctx, level, requestMsg, l.attrs()...)
+	var buf [8]slog.Attr
+	s.log.LogAttrs(ctx, level, requestMsg, l.attrs(&buf)...)
 }

@@ -20,7 +20,8 @@ func slogLine(t testing.TB, now time.Time, level slog.Level, l *requestLine) []b
 	var buf bytes.Buffer
 	h := slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})
 	r := slog.NewRecord(now, level, requestMsg, 0)
-	r.AddAttrs(l.attrs()...)
+	var attrs [8]slog.Attr
+	r.AddAttrs(l.attrs(&attrs)...)
 	if err := h.Handle(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
@@ -28,23 +29,25 @@ func slogLine(t testing.TB, now time.Time, level slog.Level, l *requestLine) []b
 }
 
 // lineNeedsSlog reports whether the fast path must leave the line to
-// slog: a string it would have to escape, or a time slog does not write
-// as RFC 3339.
-func lineNeedsSlog(now time.Time, level slog.Level, l *requestLine) bool {
-	if y := now.Year(); now.IsZero() || y < 0 || y >= 10000 {
-		return true
-	}
+// slog (a string it would have to escape, a time slog omits or does not
+// write as RFC 3339), and whether it may (a time within a day of the
+// years 0001–9999, which appendJSON leaves to slog without computing the
+// year).
+func lineNeedsSlog(now time.Time, level slog.Level, l *requestLine) (must, may bool) {
 	for _, s := range []string{level.String(), l.requestID, l.method, l.route, l.impersonator, l.traceID} {
 		if !plain(s) {
-			return true
+			return true, true
 		}
 	}
-	return false
+	if y := now.Year(); now.IsZero() || y < 0 || y >= 10000 {
+		return true, true
+	}
+	return false, now.Before(time.Date(1, 1, 2, 0, 0, 0, 0, time.UTC)) || now.After(time.Date(9999, 12, 30, 23, 59, 59, 0, time.UTC))
 }
 
 // checkRequestLine holds appendJSON to slog for one line: the same bytes,
-// or a fallback exactly when the line needs slog; and what was in the
-// buffer before stays.
+// or a fallback when the line needs slog (and only then, away from the
+// years' edges); and what was in the buffer before stays.
 func checkRequestLine(t *testing.T, now time.Time, level slog.Level, l *requestLine) {
 	t.Helper()
 	prefix := []byte("kept|")
@@ -53,8 +56,8 @@ func checkRequestLine(t *testing.T, now time.Time, level slog.Level, l *requestL
 		t.Fatalf("appendJSON lost what the buffer held: %q", got)
 	}
 	got = got[len(prefix):]
-	if needs := lineNeedsSlog(now, level, l); ok == needs {
-		t.Fatalf("%+v at %v: ok = %v, but the line needs slog: %v", *l, now, ok, needs)
+	if must, may := lineNeedsSlog(now, level, l); ok && must || !ok && !may {
+		t.Fatalf("%+v at %v: ok = %v, but the line must go through slog: %v, may: %v", *l, now, ok, must, may)
 	}
 	if !ok {
 		if len(got) != 0 {
@@ -122,7 +125,8 @@ func TestRequestLineMatchesSlog(t *testing.T) {
 	}{"impersonator with DEL", slog.LevelInfo, with(func(l *requestLine) { l.impersonator = "user\x7f" })})
 
 	zones := []*time.Location{time.UTC, time.Local, time.FixedZone("CET", 3600),
-		time.FixedZone("", -(3*3600 + 30*60)), time.FixedZone("LMT", 19*60+32), time.FixedZone("", -(59*60 + 59))}
+		time.FixedZone("", -(3*3600 + 30*60)), time.FixedZone("LMT", 19*60+32), time.FixedZone("", -(59*60 + 59)),
+		time.FixedZone("", 14*3600), time.FixedZone("", -12*3600)}
 	for _, name := range []string{"America/New_York", "Europe/Amsterdam", "Asia/Kathmandu"} {
 		if loc, err := time.LoadLocation(name); err == nil {
 			zones = append(zones, loc)
@@ -135,6 +139,10 @@ func TestRequestLineMatchesSlog(t *testing.T) {
 		time.Date(2026, 3, 14, 15, 9, 26, 120000, time.UTC),
 		time.Date(1900, 1, 1, 0, 0, 0, 1, time.UTC), // Amsterdam's +00:19:32
 		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC),
+		time.Date(1, 1, 2, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 30, 23, 59, 59, 999999999, time.UTC),
+		time.Date(9999, 12, 31, 12, 0, 0, 0, time.UTC), // the year 10000 at +14:00
 		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
 		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
 		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
@@ -162,21 +170,21 @@ func TestRequestLineMatchesSlog(t *testing.T) {
 // 0–9999).
 func FuzzRequestLine(f *testing.F) {
 	f.Add("0f8fad5b-d9cb-469f-a165-70867728950e", "GET", "/api/auth/me", "", "", 200, 512, int64(1234567),
-		int64(1773500966535897932), 0, false)
+		int64(1773500966), int64(535897932), 0, false)
 	f.Add("r", "OTHER", "unmatched", "user_\"x\"", "4bf92f3577b34da6a3ce929d0e0e4736", 503, 0, int64(-1),
-		int64(0), 19*60+32, true)
+		int64(253402300799), int64(0), 14*3600, true)
 	for _, s := range hostileStrings {
-		f.Add("id", "POST", "/api/waitlist", s, "", 201, 40, int64(5), int64(1e18), -3600, false)
+		f.Add("id", "POST", "/api/waitlist", s, "", 201, 40, int64(5), int64(-62135596800), int64(1), -3600, false)
 	}
 	f.Fuzz(func(t *testing.T, requestID, method, route, impersonator, traceID string, status, size int,
-		latency, unixNano int64, offset int, isError bool) {
+		latency, sec, nsec int64, offset int, isError bool) {
 		l := requestLine{requestID: requestID, method: method, route: route, status: status, bytes: size,
 			latency: time.Duration(latency), impersonator: impersonator, traceID: traceID}
 		level := slog.LevelInfo
 		if isError {
 			level = slog.LevelError
 		}
-		at := time.Unix(0, unixNano).In(time.FixedZone("", offset%(24*3600)))
+		at := time.Unix(sec, nsec%1e9).In(time.FixedZone("", offset%(24*3600)))
 		checkRequestLine(t, at, level, &l)
 	})
 }
