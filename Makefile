@@ -56,6 +56,7 @@ FUZZ_TARGETS := \
 	./internal/jsontext:FuzzCheck \
 	./internal/httpapi:FuzzDecodeBytes \
 	./internal/httpapi:FuzzAppendString \
+	./internal/httpapi:FuzzRequestLine \
 	./internal/httpapi:FuzzRequestBodies
 
 fuzz:

@@ -137,6 +137,8 @@ func NewAPI(cfg config.Config, st *store.Store, readiness httpapi.ReadinessCheck
 		Store: st, Verifier: verifier, Readiness: readiness, Logger: log, TrialDays: cfg.TrialDays,
 		Policy:  store.NewUserPolicy{Active: !cfg.PLGGating},
 		Metrics: a.Metrics, CORSOrigins: cfg.CORSAllowedOrigins, Tracing: tp,
+		// The request log line by hand when log is NewLogger's.
+		RequestLogWriter: requestLogWriter(log),
 	}
 	if cfg.RateLimitEnabled {
 		deps.RateLimits = httpapi.RateLimits{PerPlan: cfg.RateLimits, PerIP: cfg.RateLimitIP, TrustedProxies: cfg.TrustedProxies}
@@ -187,11 +189,36 @@ func NewAPI(cfg config.Config, st *store.Store, readiness httpapi.ReadinessCheck
 }
 
 // NewLogger returns the service's JSON logger on w at level (debug, info,
-// warn, error; anything else is info).
+// warn, error; anything else is info). An API built with it (NewAPI)
+// writes its request log lines to w directly, appended by hand in the same
+// format (httpapi.Deps.RequestLogWriter), not through the handler and its
+// lock: w must be safe for concurrent use, as LogWriter and *os.File are.
 func NewLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	return slog.New(&jsonHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}), w})
+}
+
+// jsonHandler is the handler of NewLogger's loggers: slog's JSON handler
+// and the writer it writes to. Its WithAttrs and WithGroup return the
+// plain JSON handler.
+type jsonHandler struct {
+	*slog.JSONHandler
+	w io.Writer
+}
+
+// requestLogWriter is the writer the server may append its request log
+// lines to by hand for log (httpapi.Deps.RequestLogWriter): the writer of
+// a logger NewLogger built, nil for any other logger, including one with
+// attributes or a group added (its lines would carry them).
+func requestLogWriter(log *slog.Logger) io.Writer {
+	if log == nil {
+		return nil
+	}
+	if h, ok := log.Handler().(*jsonHandler); ok {
+		return h.w
+	}
+	return nil
 }
 
 // Addrs are the addresses Run listens on; Metrics is empty when metrics

@@ -34,7 +34,26 @@ func NewLogWriter(w io.Writer) *LogWriter {
 	return l
 }
 
-var urgent = [][]byte{[]byte(`"level":"WARN"`), []byte(`"level":"ERROR"`)}
+// urgent reports whether line, a JSON line of slog's, is a warning or an
+// error: the value of its first "level" key, the record's level (slog
+// writes it before any attribute, and escapes the quotes of every string),
+// is WARN or ERROR. The search stops at that key, within the first fifty
+// bytes of a line: the request line, one per request, is not scanned to
+// its end.
+func urgent(line []byte) bool {
+	i := bytes.Index(line, levelKey)
+	if i < 0 {
+		return false
+	}
+	v := line[i+len(levelKey):]
+	return bytes.HasPrefix(v, levelWarn) || bytes.HasPrefix(v, levelError)
+}
+
+var (
+	levelKey   = []byte(`"level":"`)
+	levelWarn  = []byte(`WARN"`)
+	levelError = []byte(`ERROR"`)
+)
 
 // Write buffers p; it flushes at once when p is a warning or an error.
 func (l *LogWriter) Write(p []byte) (int, error) {
@@ -46,7 +65,7 @@ func (l *LogWriter) Write(p []byte) (int, error) {
 		l.keep(err)
 		return n, err
 	}
-	if bytes.Contains(p, urgent[0]) || bytes.Contains(p, urgent[1]) {
+	if urgent(p) {
 		l.keep(l.buf.Flush())
 		l.timer.Stop()
 		return n, nil

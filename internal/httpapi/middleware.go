@@ -99,26 +99,20 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if status >= 500 && status != statusClientClosed {
 			level = slog.LevelError
 		}
-		attrs := []slog.Attr{
-			slog.String("request_id", requestID(r.Context())),
-			slog.String("method", method),
-			slog.String("route", route),
-			slog.Int("status", status),
-			slog.Int("bytes", ww.BytesWritten()),
-			slog.Duration("latency", latency),
+		line := requestLine{
+			requestID: requestID(r.Context()), method: method, route: route,
+			status: status, bytes: ww.BytesWritten(), latency: latency,
 		}
-		if st, ok := r.Context().Value(ctxKey{}).(*reqState); ok && st.impersonator() != "" {
-			attrs = append(attrs, slog.String("impersonator", st.impersonator()))
+		if st, ok := r.Context().Value(ctxKey{}).(*reqState); ok {
+			line.impersonator = st.impersonator()
 		}
 		if s.traced {
-			if id := tracing.NameServerSpan(r.Context(), tracing.ServerSpan{
+			line.traceID = tracing.NameServerSpan(r.Context(), tracing.ServerSpan{
 				Name: spanName(method, route), Route: httpRoute(route), RequestID: requestID(r.Context()),
 				ClientAddress: clientIP(r, s.limits.TrustedProxies),
-			}); id != "" {
-				attrs = append(attrs, slog.String("trace_id", id))
-			}
+			})
 		}
-		s.log.LogAttrs(r.Context(), level, "request", attrs...)
+		s.logRequest(r.Context(), level, &line)
 		if s.metrics != nil {
 			s.metrics.ObserveRequest(method, route, status, latency)
 		}

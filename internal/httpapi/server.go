@@ -7,6 +7,7 @@ package httpapi
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
@@ -39,6 +40,13 @@ type Deps struct {
 	Policy    store.NewUserPolicy
 	TrialDays int
 	Logger    *slog.Logger
+	// RequestLogWriter, when set, is the writer of Logger's handler, a
+	// slog.JSONHandler with no options but its level, and safe for
+	// concurrent use: the request log line is then appended by hand in that
+	// handler's format and written to it in one Write instead of through
+	// slog (≈ 2 µs less a request). Nil logs every line through Logger. It is
+	// ignored when Logger is nil.
+	RequestLogWriter io.Writer
 	// Metrics, when set, are updated; internal/app serves them on their own listener.
 	Metrics *metrics.Metrics
 	// RateLimits are the rate limits; a nil Limiter turns them off.
@@ -62,6 +70,7 @@ type Server struct {
 	policy       store.NewUserPolicy
 	trialDays    int
 	log          *slog.Logger
+	requestLog   io.Writer // Deps.RequestLogWriter
 	metrics      *metrics.Metrics
 	limits       RateLimits
 	corsOrigins  []string
@@ -78,12 +87,13 @@ type Server struct {
 // New builds the server and its router.
 func New(d Deps) *Server {
 	if d.Logger == nil {
-		d.Logger = slog.Default()
+		d.Logger, d.RequestLogWriter = slog.Default(), nil
 	}
 	s := &Server{
 		store: d.Store, verifier: d.Verifier, fetcher: d.Fetcher, webhook: d.Webhook,
 		applier:   &webhook.Applier{Store: d.Store, Policy: d.Policy},
-		readiness: d.Readiness, policy: d.Policy, trialDays: d.TrialDays, log: d.Logger, metrics: d.Metrics,
+		readiness: d.Readiness, policy: d.Policy, trialDays: d.TrialDays, log: d.Logger,
+		requestLog: d.RequestLogWriter, metrics: d.Metrics,
 		limits: d.RateLimits, corsOrigins: d.CORSOrigins,
 	}
 	s.handler = s.routes()
