@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/praxiom/praxiom-api/internal/apperr"
 	"github.com/praxiom/praxiom-api/internal/ratelimit"
@@ -68,6 +67,85 @@ func (l RateLimits) ipLimit() int {
 	return DefaultPerIP
 }
 
+// limitValue is a per-minute limit with its X-RateLimit-Limit value, built
+// once and shared by every response under that limit. Nothing may modify
+// hdr: handlers only set or delete header keys (Header().Set and Del
+// replace a value slice, and Add appends to a slice whose capacity is its
+// length, so it copies).
+type limitValue struct {
+	n   int
+	hdr []string
+}
+
+func newLimitValue(n int) *limitValue {
+	return &limitValue{n: n, hdr: []string{strconv.Itoa(n)}}
+}
+
+// limitValues are the limits of RateLimits, resolved once when the server
+// is built: per plan (every plan PerPlan or DefaultPerPlan names), for any
+// other plan (trial's), and per client IP.
+type limitValues struct {
+	perPlan   map[string]*limitValue
+	otherPlan *limitValue
+	perIP     *limitValue
+}
+
+func (l RateLimits) resolve() limitValues {
+	v := limitValues{perPlan: map[string]*limitValue{}, otherPlan: newLimitValue(l.planLimit("")),
+		perIP: newLimitValue(l.ipLimit())}
+	for _, plans := range []map[string]int{DefaultPerPlan, l.PerPlan} {
+		for plan := range plans {
+			v.perPlan[plan] = newLimitValue(l.planLimit(plan))
+		}
+	}
+	return v
+}
+
+// plan is plan's limit (planLimit's).
+func (v limitValues) plan(plan string) *limitValue {
+	if lv := v.perPlan[plan]; lv != nil {
+		return lv
+	}
+	return v.otherPlan
+}
+
+// smallCounts are the header values of 0 to 1023, shared by every
+// response: X-RateLimit-Remaining under the default plans is one of them.
+var smallCounts = func() []string {
+	v := make([]string, 1024)
+	for i := range v {
+		v[i] = strconv.Itoa(i)
+	}
+	return v
+}()
+
+// countValue is the header value of n: a shared one (capacity 1, never
+// modified) for 0 to 1023.
+func countValue(n int) []string {
+	if uint(n) < uint(len(smallCounts)) {
+		return smallCounts[n : n+1 : n+1]
+	}
+	return []string{strconv.Itoa(n)}
+}
+
+// resetValue is an X-RateLimit-Reset value: the in-memory limiter gives
+// every request of a minute the same one, so the server keeps the last one
+// it built and shares it while it lasts.
+type resetValue struct {
+	unix int64
+	hdr  [1]string
+}
+
+// resetHeader is the header value of unix (seconds).
+func (s *Server) resetHeader(unix int64) []string {
+	if v := s.lastReset.Load(); v != nil && v.unix == unix {
+		return v.hdr[:]
+	}
+	v := &resetValue{unix: unix, hdr: [1]string{strconv.FormatInt(unix, 10)}}
+	s.lastReset.Store(v)
+	return v.hdr[:]
+}
+
 // limitPrincipal applies the principal's limit: a user's by the best plan
 // of their workspaces, an API key's (counted per key) by its workspace's
 // plan. It sits right behind the principal's loading, so every
@@ -84,7 +162,7 @@ func (s *Server) limitPrincipal(next http.Handler) http.Handler {
 		} else {
 			plan = st.user.Plan
 		}
-		if err := s.applyLimit(w, r, principalKey(st), s.limits.planLimit(plan), "user"); err != nil {
+		if err := s.applyLimit(w, r, principalKey(st), s.limitValues.plan(plan), "user"); err != nil {
 			return err
 		}
 		next.ServeHTTP(w, r)
@@ -98,7 +176,7 @@ func (s *Server) limitIP(next http.Handler) http.Handler {
 		return next
 	}
 	return h(func(w http.ResponseWriter, r *http.Request) error {
-		if err := s.applyLimit(w, r, "ip:"+clientKey(r, s.limits.TrustedProxies), s.limits.ipLimit(), "ip"); err != nil {
+		if err := s.applyLimit(w, r, "ip:"+clientKey(r, s.limits.TrustedProxies), s.limitValues.perIP, "ip"); err != nil {
 			return err
 		}
 		next.ServeHTTP(w, r)
@@ -106,26 +184,31 @@ func (s *Server) limitIP(next http.Handler) http.Handler {
 	})
 }
 
-// applyLimit counts the request and sets the headers; over the limit it
-// sets Retry-After and returns RATE_LIMITED. A limiter failure lets the
-// request through (the Redis limiter already falls back to local limits;
-// this is the last resort).
-func (s *Server) applyLimit(w http.ResponseWriter, r *http.Request, key string, limit int, scope string) error {
-	res, err := s.limits.Limiter.Allow(r.Context(), key, limit)
+// applyLimit counts the request under limit and sets the headers; over the
+// limit it sets Retry-After and returns RATE_LIMITED. A limiter failure
+// lets the request through (the Redis limiter already falls back to local
+// limits; this is the last resort).
+func (s *Server) applyLimit(w http.ResponseWriter, r *http.Request, key string, limit *limitValue, scope string) error {
+	res, err := s.limits.Limiter.Allow(r.Context(), key, limit.n)
 	if err != nil {
 		logger(r).Warn("rate limiter failed; request allowed", "error", err.Error())
 		return nil
 	}
 	// Canonical keys, set directly: no canonicalizing copy per request.
+	// The values are shared between responses where they can be.
 	hdr := w.Header()
-	hdr["X-Ratelimit-Limit"] = []string{strconv.Itoa(res.Limit)}
-	hdr["X-Ratelimit-Remaining"] = []string{strconv.Itoa(res.Remaining)}
+	if res.Limit == limit.n {
+		hdr["X-Ratelimit-Limit"] = limit.hdr
+	} else {
+		hdr["X-Ratelimit-Limit"] = []string{strconv.Itoa(res.Limit)}
+	}
+	hdr["X-Ratelimit-Remaining"] = countValue(res.Remaining)
 	// Unix seconds, rounded up: never a second that has already begun.
 	reset := res.Reset.Unix()
-	if res.Reset.After(time.Unix(reset, 0)) {
+	if res.Reset.Nanosecond() != 0 {
 		reset++
 	}
-	hdr["X-Ratelimit-Reset"] = []string{strconv.FormatInt(reset, 10)}
+	hdr["X-Ratelimit-Reset"] = s.resetHeader(reset)
 	if res.Allowed {
 		return nil
 	}

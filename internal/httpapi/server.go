@@ -64,6 +64,8 @@ type Server struct {
 	log          *slog.Logger
 	metrics      *metrics.Metrics
 	limits       RateLimits
+	limitValues  limitValues
+	lastReset    atomic.Pointer[resetValue]
 	corsOrigins  []string
 	provisioning singleflight.Group
 	keyUsage     keyUsage
@@ -84,7 +86,7 @@ func New(d Deps) *Server {
 		store: d.Store, verifier: d.Verifier, fetcher: d.Fetcher, webhook: d.Webhook,
 		applier:   &webhook.Applier{Store: d.Store, Policy: d.Policy},
 		readiness: d.Readiness, policy: d.Policy, trialDays: d.TrialDays, log: d.Logger, metrics: d.Metrics,
-		limits: d.RateLimits, corsOrigins: d.CORSOrigins,
+		limits: d.RateLimits, limitValues: d.RateLimits.resolve(), corsOrigins: d.CORSOrigins,
 	}
 	s.handler = s.routes()
 	s.entry = s.handler
