@@ -132,12 +132,14 @@ func keep(status int) bool {
 }
 
 // principalKey names the caller under whom Idempotency-Keys are kept and
-// requests are counted by the rate limits.
+// requests are counted by the rate limits: "key:" or "user:" and the id
+// (one allocation: the string).
 func principalKey(st *reqState) string {
+	var b [len("user:") + 36]byte
 	if st.key != nil {
-		return "key:" + st.key.ID.String()
+		return string(appendUUIDText(append(b[:0], "key:"...), st.key.ID))
 	}
-	return "user:" + st.caller.ID.String()
+	return string(appendUUIDText(append(b[:0], "user:"...), st.caller.ID))
 }
 
 // recorder passes an answer through and keeps a copy of it.

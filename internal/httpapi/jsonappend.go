@@ -161,12 +161,16 @@ func appendTimePtr(b []byte, t *time.Time) []byte {
 
 // appendUUID appends id in its canonical quoted form.
 func appendUUID(b []byte, id uuid.UUID) []byte {
-	b = append(b, '"')
+	return append(appendUUIDText(append(b, '"'), id), '"')
+}
+
+// appendUUIDText appends id in its canonical form (id.String()'s).
+func appendUUIDText(b []byte, id uuid.UUID) []byte {
 	for i, x := range id {
 		if i == 4 || i == 6 || i == 8 || i == 10 {
 			b = append(b, '-')
 		}
 		b = append(b, hexDigits[x>>4], hexDigits[x&0xf])
 	}
-	return append(b, '"')
+	return b
 }

@@ -5,9 +5,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/praxiom/praxiom-api/internal/apperr"
 	"github.com/praxiom/praxiom-api/internal/ratelimit"
@@ -68,6 +68,116 @@ func (l RateLimits) ipLimit() int {
 	return DefaultPerIP
 }
 
+// limitValue is a per-minute limit with its header values, built once and
+// shared by every response under that limit: X-RateLimit-Limit, and for a
+// limit above the shared small counts the X-RateLimit-Remaining of a client
+// that has used less than sharedCounts of it. Nothing may modify them:
+// handlers only set or delete header keys (Header().Set and Del replace a
+// value slice, and Add appends to a slice whose capacity is its length, so
+// it copies).
+type limitValue struct {
+	n   int
+	hdr []string
+	// top[k] is the value of n-1-k.
+	top []string
+}
+
+func newLimitValue(n int) *limitValue {
+	v := &limitValue{n: n, hdr: []string{strconv.Itoa(n)}}
+	if n > sharedCounts {
+		v.top = decimals(max(sharedCounts, n-sharedCounts), n-1)
+		slices.Reverse(v.top)
+	}
+	return v
+}
+
+// remaining is the X-RateLimit-Remaining value of n under this limit.
+func (v *limitValue) remaining(n int) []string {
+	if uint(n) < uint(len(smallCounts)) {
+		return smallCounts[n : n+1 : n+1]
+	}
+	if k := v.n - 1 - n; uint(k) < uint(len(v.top)) {
+		return v.top[k : k+1 : k+1]
+	}
+	return []string{strconv.Itoa(n)}
+}
+
+// limitValues are the limits of RateLimits, resolved once when the server
+// is built: per plan (every plan PerPlan or DefaultPerPlan names), for any
+// other plan (trial's), and per client IP. Equal limits share one value.
+type limitValues struct {
+	perPlan   map[string]*limitValue
+	otherPlan *limitValue
+	perIP     *limitValue
+}
+
+func (l RateLimits) resolve() limitValues {
+	byLimit := map[int]*limitValue{}
+	value := func(n int) *limitValue {
+		if byLimit[n] == nil {
+			byLimit[n] = newLimitValue(n)
+		}
+		return byLimit[n]
+	}
+	v := limitValues{perPlan: map[string]*limitValue{}, otherPlan: value(l.planLimit("")), perIP: value(l.ipLimit())}
+	for _, plans := range []map[string]int{DefaultPerPlan, l.PerPlan} {
+		for plan := range plans {
+			v.perPlan[plan] = value(l.planLimit(plan))
+		}
+	}
+	return v
+}
+
+// plan is plan's limit (planLimit's).
+func (v limitValues) plan(plan string) *limitValue {
+	if lv := v.perPlan[plan]; lv != nil {
+		return lv
+	}
+	return v.otherPlan
+}
+
+// sharedCounts is how many X-RateLimit-Remaining values are shared: 0 to
+// 1023 for every limit (all of them under the default plans), and the 1,024
+// highest of a larger limit.
+const sharedCounts = 1024
+
+// smallCounts are the header values of 0 to sharedCounts-1.
+var smallCounts = decimals(0, sharedCounts-1)
+
+// decimals are the decimal strings of from to to, sharing one backing
+// array.
+func decimals(from, to int) []string {
+	var b []byte
+	ends := make([]int, 0, to-from+1)
+	for i := from; i <= to; i++ {
+		b = strconv.AppendInt(b, int64(i), 10)
+		ends = append(ends, len(b))
+	}
+	all, v, start := string(b), make([]string, len(ends)), 0
+	for i, end := range ends {
+		v[i], start = all[start:end], end
+	}
+	return v
+}
+
+// resetValue is an X-RateLimit-Reset value: the in-memory limiter gives
+// every request of a minute the same one, so the server keeps the last one
+// it built and shares it while it lasts.
+type resetValue struct {
+	unix int64
+	hdr  [1]string
+}
+
+// resetHeader is the header value of unix (seconds).
+func (s *Server) resetHeader(unix int64) []string {
+	if v := s.lastReset.Load(); v != nil && v.unix == unix {
+		return v.hdr[:]
+	}
+	v := &resetValue{unix: unix, hdr: [1]string{strconv.FormatInt(unix, 10)}}
+	s.lastReset.Store(v)
+	return v.hdr[:]
+}
+
 // limitPrincipal applies the principal's limit: a user's by the best plan
 // of their workspaces, an API key's (counted per key) by its workspace's
 // plan. It sits right behind the principal's loading, so every
@@ -84,7 +194,7 @@ func (s *Server) limitPrincipal(next http.Handler) http.Handler {
 		} else {
 			plan = st.caller.Plan
 		}
-		if err := s.applyLimit(w, r, principalKey(st), s.limits.planLimit(plan), "user"); err != nil {
+		if err := s.applyLimit(w, r, principalKey(st), s.limitValues.plan(plan), "user"); err != nil {
 			return err
 		}
 		next.ServeHTTP(w, r)
@@ -98,7 +208,7 @@ func (s *Server) limitIP(next http.Handler) http.Handler {
 		return next
 	}
 	return h(func(w http.ResponseWriter, r *http.Request) error {
-		if err := s.applyLimit(w, r, "ip:"+clientKey(r, s.limits.TrustedProxies), s.limits.ipLimit(), "ip"); err != nil {
+		if err := s.applyLimit(w, r, "ip:"+clientKey(r, s.limits.TrustedProxies), s.limitValues.perIP, "ip"); err != nil {
 			return err
 		}
 		next.ServeHTTP(w, r)
@@ -106,26 +216,31 @@ func (s *Server) limitIP(next http.Handler) http.Handler {
 	})
 }
 
-// applyLimit counts the request and sets the headers; over the limit it
-// sets Retry-After and returns RATE_LIMITED. A limiter failure lets the
-// request through (the Redis limiter already falls back to local limits;
-// this is the last resort).
-func (s *Server) applyLimit(w http.ResponseWriter, r *http.Request, key string, limit int, scope string) error {
-	res, err := s.limits.Limiter.Allow(r.Context(), key, limit)
+// applyLimit counts the request under limit and sets the headers; over the
+// limit it sets Retry-After and returns RATE_LIMITED. A limiter failure
+// lets the request through (the Redis limiter already falls back to local
+// limits; this is the last resort).
+func (s *Server) applyLimit(w http.ResponseWriter, r *http.Request, key string, limit *limitValue, scope string) error {
+	res, err := s.limits.Limiter.Allow(r.Context(), key, limit.n)
 	if err != nil {
 		logger(r).Warn("rate limiter failed; request allowed", "error", err.Error())
 		return nil
 	}
 	// Canonical keys, set directly: no canonicalizing copy per request.
+	// The values are shared between responses where they can be.
 	hdr := w.Header()
-	hdr["X-Ratelimit-Limit"] = []string{strconv.Itoa(res.Limit)}
-	hdr["X-Ratelimit-Remaining"] = []string{strconv.Itoa(res.Remaining)}
+	if res.Limit == limit.n {
+		hdr["X-Ratelimit-Limit"] = limit.hdr
+	} else {
+		hdr["X-Ratelimit-Limit"] = []string{strconv.Itoa(res.Limit)}
+	}
+	hdr["X-Ratelimit-Remaining"] = limit.remaining(res.Remaining)
 	// Unix seconds, rounded up: never a second that has already begun.
 	reset := res.Reset.Unix()
-	if res.Reset.After(time.Unix(reset, 0)) {
+	if res.Reset.Nanosecond() != 0 {
 		reset++
 	}
-	hdr["X-Ratelimit-Reset"] = []string{strconv.FormatInt(reset, 10)}
+	hdr["X-Ratelimit-Reset"] = s.resetHeader(reset)
 	if res.Allowed {
 		return nil
 	}

@@ -424,6 +424,41 @@ func TestRateLimitEveryAuthenticatedRouteIsLimited(t *testing.T) {
 	}
 }
 
+// TestRateLimitHeadersFollowTheWindow: the header values the server shares
+// between responses (the plan's limit, small counts, the minute's reset)
+// are never stale: X-RateLimit-Reset moves on with the window, Remaining
+// counts down across the values shared and those built per response, and a
+// plan change changes the limit.
+func TestRateLimitHeadersFollowTheWindow(t *testing.T) {
+	clk := newRLClock() // 20 s into a minute
+	e := rlEnv(t, clk, httpapi.RateLimits{PerPlan: map[string]int{"trial": 1025, "pro": 120}})
+	tok, id := rlUser(t, e, "window@example.com")
+	other, _ := rlUser(t, e, "window-other@example.com")
+	end := clk.Now().Truncate(time.Minute).Add(time.Minute).Unix()
+	expect := func(t *testing.T, tok string, want rlHeaders) {
+		t.Helper()
+		r := e.Get("/api/auth/me", tok)
+		if r.Status != http.StatusOK {
+			t.Fatalf("status %d: %s", r.Status, r.Body)
+		}
+		if h := rlParse(t, r); h != want {
+			t.Fatalf("headers %+v, want %+v", h, want)
+		}
+	}
+	expect(t, tok, rlHeaders{Limit: 1025, Remaining: 1024, Reset: end})
+	expect(t, tok, rlHeaders{Limit: 1025, Remaining: 1023, Reset: end})
+	expect(t, other, rlHeaders{Limit: 1025, Remaining: 1024, Reset: end})
+	// The next minute, 20 s in: two thirds of the last minute's two
+	// requests still count (rounded up: 2).
+	clk.Advance(time.Minute)
+	expect(t, tok, rlHeaders{Limit: 1025, Remaining: 1022, Reset: end + 60})
+	rlJoin(t, e, id, "pro", "active")
+	expect(t, tok, rlHeaders{Limit: 120, Remaining: 116, Reset: end + 60})
+	expect(t, other, rlHeaders{Limit: 1025, Remaining: 1023, Reset: end + 60})
+	clk.Advance(2 * time.Minute)
+	expect(t, tok, rlHeaders{Limit: 120, Remaining: 119, Reset: end + 180})
+}
+
 func TestRateLimitOffWithoutLimiter(t *testing.T) {
 	e := apitest.New(t, apitest.Options{PLGGatingOff: true})
 	tok := e.Token("unlimited@example.com")

@@ -73,6 +73,8 @@ type Server struct {
 	requestLog   io.Writer // Deps.RequestLogWriter
 	metrics      *metrics.Metrics
 	limits       RateLimits
+	limitValues  limitValues
+	lastReset    atomic.Pointer[resetValue]
 	corsOrigins  []string
 	provisioning singleflight.Group
 	keyUsage     keyUsage
@@ -94,7 +96,7 @@ func New(d Deps) *Server {
 		applier:   &webhook.Applier{Store: d.Store, Policy: d.Policy},
 		readiness: d.Readiness, policy: d.Policy, trialDays: d.TrialDays, log: d.Logger,
 		requestLog: d.RequestLogWriter, metrics: d.Metrics,
-		limits: d.RateLimits, corsOrigins: d.CORSOrigins,
+		limits: d.RateLimits, limitValues: d.RateLimits.resolve(), corsOrigins: d.CORSOrigins,
 	}
 	s.handler = s.routes()
 	s.entry = s.handler

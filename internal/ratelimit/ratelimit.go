@@ -1,5 +1,5 @@
 // Package ratelimit counts events per key and period (a minute, an hour):
-// in memory with go-chi/httprate's sliding-window counter by default, or in
+// in memory with go-chi/httprate's sliding-window algorithm by default, or in
 // Redis (GCRA, go-redis/redis_rate) so that several instances share one
 // budget. Allow is the per-request limit (per minute); Peek and Consume
 // serve failure budgets, which are checked before an attempt and spent only
@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"math"
 	"strconv"
@@ -17,7 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-chi/httprate"
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 )
@@ -82,11 +82,16 @@ var (
 	_ Budget  = (*Redis)(nil)
 )
 
-// Local is an in-process sliding-window limiter (httprate's counter, one per
-// period).
+// Local is an in-process sliding-window limiter: httprate's algorithm (the
+// counts of this window and the one before), over a counter of its own
+// (windows), one per period.
 type Local struct {
-	mu       sync.Mutex
-	counters map[time.Duration]httprate.LimitCounter
+	mu sync.Mutex
+	// minute serves Allow (and every per-minute budget) without a look-up
+	// in counters, which holds the other periods.
+	minute   *windows
+	counters map[time.Duration]*windows
+	seed     maphash.Seed
 	now      func() time.Time
 }
 
@@ -95,7 +100,8 @@ func NewLocal(now func() time.Time) *Local {
 	if now == nil {
 		now = time.Now
 	}
-	return &Local{counters: map[time.Duration]httprate.LimitCounter{}, now: now}
+	return &Local{minute: newWindows(time.Minute), counters: map[time.Duration]*windows{},
+		seed: maphash.MakeSeed(), now: now}
 }
 
 // Allow counts one request under key when it fits limit per minute. The
@@ -117,44 +123,44 @@ func (l *Local) Consume(_ context.Context, key string, lim Limit) (Result, error
 }
 
 // decide computes the sliding-window rate of key over lim.Period and, when
-// one more fits and count is set, counts it.
+// one more fits and count is set, counts it. The clock is read under the
+// lock, so that the windows only move forward with it: a request that read
+// the time before another moved to the next window cannot count in the
+// window before.
 func (l *Local) decide(key string, lim Limit, count bool) (Result, error) {
 	w := lim.Period
 	if w <= 0 {
 		return Result{}, errPeriod
 	}
-	now := l.now().UTC()
-	cur := now.Truncate(w)
-	prev := cur.Add(-w)
-	elapsed := now.Sub(cur)
+	h := maphash.String(l.seed, key)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	counter := l.counters[w]
-	if counter == nil {
-		counter = httprate.NewLocalLimitCounter(w)
-		l.counters[w] = counter
+	ws := l.minute
+	if w != time.Minute {
+		if ws = l.counters[w]; ws == nil {
+			ws = newWindows(w)
+			l.counters[w] = ws
+		}
 	}
-	c, p, err := counter.Get(key, cur, prev)
-	if err != nil {
-		return Result{}, err
-	}
+	now := l.now()
+	cur := ws.windowOf(now)
+	elapsed := time.Duration(now.UnixNano() - cur)
+	c, p, slot := ws.get(h, cur)
 	weight := float64(w-elapsed) / float64(w)
 	used := int(math.Ceil(float64(p)*weight + float64(c)))
-	res := Result{Limit: lim.Count, Reset: cur.Add(w)}
+	res := Result{Limit: lim.Count, Reset: time.Unix(0, cur+int64(w)).UTC()}
 	if used+1 > lim.Count {
 		res.RetryAfter = retryAfter(c, p, lim.Count, elapsed, w)
 		// A caller who waits for Reset must find room for one more.
 		if at := now.Add(res.RetryAfter); at.After(res.Reset) {
-			res.Reset = at
+			res.Reset = at.UTC()
 		}
 		return res, nil
 	}
 	res.Allowed = true
 	res.Remaining = lim.Count - used
 	if count {
-		if err := counter.IncrementBy(key, cur, 1); err != nil {
-			return Result{}, err
-		}
+		ws.add(h, cur, slot)
 		res.Remaining--
 	}
 	return res, nil

@@ -77,3 +77,67 @@ func TestLocalConcurrentNeverExceedsLimit(t *testing.T) {
 		t.Fatalf("%d allowed, want exactly 50", allowed.Load())
 	}
 }
+
+// TestLocalLateReaderKeepsTheCounts: a request that read the clock just
+// before the minute turned, and reached the counter only after another
+// request had counted in the new minute, made httprate's counter forget
+// every count (a window "back in time" resets it), so a spent budget came
+// back whole. Local reads the clock under its lock: the windows only move
+// forward, and the spent budget stays spent.
+func TestLocalLateReaderKeepsTheCounts(t *testing.T) {
+	ctx := context.Background()
+	before := time.Date(2026, 11, 26, 10, 0, 59, 999_000_000, time.UTC)
+	after := before.Add(2 * time.Millisecond) // 10:01:00.001
+	var (
+		mu      sync.Mutex
+		current = before
+		hold    chan struct{} // when set, the next clock read waits on it
+	)
+	now := func() time.Time {
+		mu.Lock()
+		t, h := current, hold
+		hold = nil
+		mu.Unlock()
+		if h != nil {
+			select { // a reader delayed after reading the time
+			case <-h:
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+		return t
+	}
+	l := ratelimit.NewLocal(now)
+	for i := 0; i < 10; i++ {
+		if r, _ := l.Allow(ctx, "spent", 10); !r.Allowed {
+			t.Fatalf("request %d refused", i+1)
+		}
+	}
+	released := make(chan struct{})
+	mu.Lock()
+	hold = released
+	mu.Unlock()
+	late := make(chan ratelimit.Result)
+	go func() { r, _ := l.Allow(ctx, "late", 10); late <- r }()
+	time.Sleep(50 * time.Millisecond) // the late reader has read 10:00:59.999
+	mu.Lock()
+	current = after
+	mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		l.Allow(ctx, "other", 10) // counts in the new minute
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(released)
+	if r := <-late; !r.Allowed {
+		t.Fatalf("late reader: %+v", r)
+	}
+	<-done
+	// Ten requests in the last two milliseconds: the sliding minute is full.
+	if r, _ := l.Allow(ctx, "spent", 10); r.Allowed {
+		t.Fatalf("a spent budget came back whole after a late reader: %+v", r)
+	}
+}
