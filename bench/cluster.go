@@ -212,8 +212,9 @@ type stmtCount struct {
 	// MeanExecMS is PostgreSQL's mean execution time of one call (planning
 	// and the wire not included).
 	MeanExecMS float64 `json:"mean_exec_ms"`
-	// Background: a statement of the job queue, not of a request.
-	Background bool `json:"background,omitempty"`
+	// Background names whose statement it is when it runs on a schedule,
+	// not per request: "the job queue's" or "the API-key usage flush's".
+	Background string `json:"background,omitempty"`
 }
 
 // Calls returns the statements executed in the service's database since

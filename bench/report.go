@@ -269,8 +269,8 @@ func (r *report) Text() string {
 		p("  %-26s %-9s %.2f   statuses %v", rt.Route, rt.Server, rt.PerRequest, rt.Statuses)
 		for _, s := range rt.ByStatement {
 			bg := ""
-			if s.Background {
-				bg = " (the job queue's, not counted)"
+			if s.Background != "" {
+				bg = " (" + s.Background + ", not counted)"
 			}
 			p("      %6d × %4.0f µs in PostgreSQL%s: %s", s.Calls, 1000*s.MeanExecMS, bg, s.Query)
 		}
