@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -68,43 +67,23 @@ func (l RateLimits) ipLimit() int {
 	return DefaultPerIP
 }
 
-// limitValue is a per-minute limit with its header values, built once and
-// shared by every response under that limit: X-RateLimit-Limit, and for a
-// limit above the shared small counts the X-RateLimit-Remaining of a client
-// that has used less than sharedCounts of it. Nothing may modify them:
-// handlers only set or delete header keys (Header().Set and Del replace a
-// value slice, and Add appends to a slice whose capacity is its length, so
-// it copies).
+// limitValue is a per-minute limit with its X-RateLimit-Limit value, built
+// once and shared by every response under that limit. Nothing may modify
+// hdr: handlers only set or delete header keys (Header().Set and Del
+// replace a value slice, and Add appends to a slice whose capacity is its
+// length, so it copies).
 type limitValue struct {
 	n   int
 	hdr []string
-	// top[k] is the value of n-1-k.
-	top []string
 }
 
 func newLimitValue(n int) *limitValue {
-	v := &limitValue{n: n, hdr: []string{strconv.Itoa(n)}}
-	if n > sharedCounts {
-		v.top = decimals(max(sharedCounts, n-sharedCounts), n-1)
-		slices.Reverse(v.top)
-	}
-	return v
-}
-
-// remaining is the X-RateLimit-Remaining value of n under this limit.
-func (v *limitValue) remaining(n int) []string {
-	if uint(n) < uint(len(smallCounts)) {
-		return smallCounts[n : n+1 : n+1]
-	}
-	if k := v.n - 1 - n; uint(k) < uint(len(v.top)) {
-		return v.top[k : k+1 : k+1]
-	}
-	return []string{strconv.Itoa(n)}
+	return &limitValue{n: n, hdr: []string{strconv.Itoa(n)}}
 }
 
 // limitValues are the limits of RateLimits, resolved once when the server
 // is built: per plan (every plan PerPlan or DefaultPerPlan names), for any
-// other plan (trial's), and per client IP. Equal limits share one value.
+// other plan (trial's), and per client IP.
 type limitValues struct {
 	perPlan   map[string]*limitValue
 	otherPlan *limitValue
@@ -112,17 +91,11 @@ type limitValues struct {
 }
 
 func (l RateLimits) resolve() limitValues {
-	byLimit := map[int]*limitValue{}
-	value := func(n int) *limitValue {
-		if byLimit[n] == nil {
-			byLimit[n] = newLimitValue(n)
-		}
-		return byLimit[n]
-	}
-	v := limitValues{perPlan: map[string]*limitValue{}, otherPlan: value(l.planLimit("")), perIP: value(l.ipLimit())}
+	v := limitValues{perPlan: map[string]*limitValue{}, otherPlan: newLimitValue(l.planLimit("")),
+		perIP: newLimitValue(l.ipLimit())}
 	for _, plans := range []map[string]int{DefaultPerPlan, l.PerPlan} {
 		for plan := range plans {
-			v.perPlan[plan] = value(l.planLimit(plan))
+			v.perPlan[plan] = newLimitValue(l.planLimit(plan))
 		}
 	}
 	return v
@@ -136,28 +109,23 @@ func (v limitValues) plan(plan string) *limitValue {
 	return v.otherPlan
 }
 
-// sharedCounts is how many X-RateLimit-Remaining values are shared: 0 to
-// 1023 for every limit (all of them under the default plans), and the 1,024
-// highest of a larger limit.
-const sharedCounts = 1024
-
-// smallCounts are the header values of 0 to sharedCounts-1.
-var smallCounts = decimals(0, sharedCounts-1)
-
-// decimals are the decimal strings of from to to, sharing one backing
-// array.
-func decimals(from, to int) []string {
-	var b []byte
-	ends := make([]int, 0, to-from+1)
-	for i := from; i <= to; i++ {
-		b = strconv.AppendInt(b, int64(i), 10)
-		ends = append(ends, len(b))
-	}
-	all, v, start := string(b), make([]string, len(ends)), 0
-	for i, end := range ends {
-		v[i], start = all[start:end], end
+// smallCounts are the header values of 0 to 1023, shared by every
+// response: X-RateLimit-Remaining under the default plans is one of them.
+var smallCounts = func() []string {
+	v := make([]string, 1024)
+	for i := range v {
+		v[i] = strconv.Itoa(i)
 	}
 	return v
+}()
+
+// countValue is the header value of n: a shared one (capacity 1, never
+// modified) for 0 to 1023.
+func countValue(n int) []string {
+	if uint(n) < uint(len(smallCounts)) {
+		return smallCounts[n : n+1 : n+1]
+	}
+	return []string{strconv.Itoa(n)}
 }
 
 // resetValue is an X-RateLimit-Reset value: the in-memory limiter gives
@@ -234,7 +202,7 @@ func (s *Server) applyLimit(w http.ResponseWriter, r *http.Request, key string, 
 	} else {
 		hdr["X-Ratelimit-Limit"] = []string{strconv.Itoa(res.Limit)}
 	}
-	hdr["X-Ratelimit-Remaining"] = limit.remaining(res.Remaining)
+	hdr["X-Ratelimit-Remaining"] = countValue(res.Remaining)
 	// Unix seconds, rounded up: never a second that has already begun.
 	reset := res.Reset.Unix()
 	if res.Reset.Nanosecond() != 0 {
