@@ -88,15 +88,15 @@ func (w *windows) add(key uint64, at int64, s *slot) {
 	switch {
 	case w.valid && w.start == at:
 	case w.valid && w.start == at-w.length:
-		// A new window: this one's counts become the previous ones.
-		w.cur, w.prev = w.prev, w.cur
-		clear(w.cur)
+		// A new window: this one's counts become the previous ones. A
+		// new map rather than a cleared one, which would keep the size
+		// of a burst of keys (many client IPs) for good.
+		w.cur, w.prev = map[uint64]*slot{}, w.cur
 		w.start = at
 	default:
 		// A window or more went by without events, or the clock went
 		// back: httprate forgets every count.
-		clear(w.cur)
-		clear(w.prev)
+		w.cur, w.prev = map[uint64]*slot{}, map[uint64]*slot{}
 		w.start, w.valid = at, true
 	}
 	s = w.cur[key]
