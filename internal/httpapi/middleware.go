@@ -92,27 +92,25 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		latency := time.Since(start)
+		end := time.Now()
+		latency := end.Sub(start)
 		route := s.routeOf(r)
 		method := metrics.Method(r.Method)
 		level := slog.LevelInfo
 		if status >= 500 && status != statusClientClosed {
 			level = slog.LevelError
 		}
-		line := requestLine{
-			requestID: requestID(r.Context()), method: method, route: route,
-			status: status, bytes: ww.BytesWritten(), latency: latency,
-		}
+		line := requestLine{method: method, route: route, status: status, bytes: ww.BytesWritten(), latency: latency}
 		if st, ok := r.Context().Value(ctxKey{}).(*reqState); ok {
-			line.impersonator = st.impersonator()
+			line.requestID, line.impersonator = st.id, st.impersonator()
 		}
 		if s.traced {
 			line.traceID = tracing.NameServerSpan(r.Context(), tracing.ServerSpan{
-				Name: spanName(method, route), Route: httpRoute(route), RequestID: requestID(r.Context()),
+				Name: spanName(method, route), Route: httpRoute(route), RequestID: line.requestID,
 				ClientAddress: clientIP(r, s.limits.TrustedProxies),
 			})
 		}
-		s.logRequest(r.Context(), level, &line)
+		s.logRequest(r.Context(), level, end, &line)
 		if s.metrics != nil {
 			s.metrics.ObserveRequest(method, route, status, latency)
 		}

@@ -43,8 +43,8 @@ func (l *requestLine) attrs(buf *[8]slog.Attr) []slog.Attr {
 // appendJSON appends the line, newline included, exactly as slog's
 // JSONHandler (no options but its level) writes a record of time now, level
 // and message requestMsg with l's attrs: the time as RFC 3339 with
-// nanoseconds (the monotonic reading stripped), the level's name, the
-// numbers in decimal, the latency in nanoseconds. It appends only strings
+// nanoseconds, the level's name, the numbers in decimal, the latency in
+// nanoseconds. It appends only strings
 // that need no escaping (printable ASCII without '"' and '\'); ok is false,
 // and b returned as it came, when a string would need escaping or the time
 // is outside the years 0001–9999 give or take a day (slog omits a zero
@@ -58,7 +58,7 @@ func (l *requestLine) appendJSON(b []byte, now time.Time, level slog.Level) (_ [
 		return b, false
 	}
 	b = append(b, `{"time":"`...)
-	b = now.Round(0).AppendFormat(b, time.RFC3339Nano)
+	b = now.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","level":"`...)
 	b = append(b, lvl...)
 	b = append(b, `","msg":"`+requestMsg+`","request_id":"`...)
@@ -115,13 +115,13 @@ const maxLineBuf = 4 << 10
 // drops that level: appended by hand and written in one Write to
 // s.requestLog when it is set and l needs no escaping, through the logger
 // otherwise.
-func (s *Server) logRequest(ctx context.Context, level slog.Level, l *requestLine) {
+func (s *Server) logRequest(ctx context.Context, level slog.Level, now time.Time, l *requestLine) {
 	if !s.log.Enabled(ctx, level) {
 		return
 	}
 	if s.requestLog != nil {
 		bp := lineBufs.Get().(*[]byte)
-		b, ok := l.appendJSON((*bp)[:0], time.Now(), level)
+		b, ok := l.appendJSON((*bp)[:0], now, level)
 		if ok {
 			_, _ = s.requestLog.Write(b) // as slog.Logger, which drops its handler's error
 		}

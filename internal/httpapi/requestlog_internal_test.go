@@ -224,10 +224,10 @@ func TestLogRequestByHand(t *testing.T) {
 	ctx := context.Background()
 
 	s, viaSlog, byHand := newServer(slog.LevelInfo)
-	s.logRequest(ctx, slog.LevelInfo, &line)
+	s.logRequest(ctx, slog.LevelInfo, time.Now(), &line)
 	failed := line
 	failed.status = 500
-	s.logRequest(ctx, slog.LevelError, &failed)
+	s.logRequest(ctx, slog.LevelError, time.Now(), &failed)
 	out, writes := byHand.lines()
 	if writes != 2 {
 		t.Fatalf("%d writes for two lines, want 2:\n%s", writes, out)
@@ -258,14 +258,14 @@ func TestLogRequestByHand(t *testing.T) {
 
 	// A level the logger drops: no line at all.
 	s, viaSlog, byHand = newServer(slog.LevelWarn)
-	s.logRequest(ctx, slog.LevelInfo, &line)
+	s.logRequest(ctx, slog.LevelInfo, time.Now(), &line)
 	if a, b := viaSlog.lines(); a != "" || b != 0 {
 		t.Fatalf("an INFO line at warn went through slog: %q", a)
 	}
 	if a, n := byHand.lines(); a != "" || n != 0 {
 		t.Fatalf("an INFO line at warn was written: %q", a)
 	}
-	s.logRequest(ctx, slog.LevelError, &failed)
+	s.logRequest(ctx, slog.LevelError, time.Now(), &failed)
 	if a, n := byHand.lines(); n != 1 || !strings.Contains(a, `"level":"ERROR"`) {
 		t.Fatalf("the ERROR line at warn: %d writes, %q", n, a)
 	}
@@ -274,7 +274,7 @@ func TestLogRequestByHand(t *testing.T) {
 	s, viaSlog, byHand = newServer(slog.LevelInfo)
 	odd := line
 	odd.impersonator = "user_\"\n\u2028"
-	s.logRequest(ctx, slog.LevelInfo, &odd)
+	s.logRequest(ctx, slog.LevelInfo, time.Now(), &odd)
 	if a, n := byHand.lines(); n != 0 {
 		t.Fatalf("a line to escape was written by hand: %q", a)
 	}
@@ -287,11 +287,19 @@ func TestLogRequestByHand(t *testing.T) {
 		t.Fatalf("not escaped as slog escapes: %q", got)
 	}
 
+	// Without a Logger the RequestLogWriter is ignored: lines go to
+	// slog.Default, never by hand to a writer of no logger's.
+	byHand = &countingWriter{}
+	New(Deps{RequestLogWriter: byHand}).logRequest(ctx, slog.LevelError, time.Now(), &failed)
+	if a, n := byHand.lines(); n != 0 {
+		t.Fatalf("a RequestLogWriter without a Logger was written to: %q", a)
+	}
+
 	// Without a RequestLogWriter, every line goes through slog.
 	log := slog.New(slog.NewJSONHandler(viaSlog, nil))
 	s = New(Deps{Logger: log})
 	before, _ := viaSlog.lines()
-	s.logRequest(ctx, slog.LevelInfo, &line)
+	s.logRequest(ctx, slog.LevelInfo, time.Now(), &line)
 	if after, _ := viaSlog.lines(); !strings.Contains(strings.TrimPrefix(after, before), `"route":"/healthz"`) {
 		t.Fatalf("no line through slog without a RequestLogWriter: %q", after)
 	}
@@ -309,14 +317,14 @@ func BenchmarkRequestLine(b *testing.B) {
 		s := New(Deps{Logger: log, RequestLogWriter: io.Discard})
 		b.ReportAllocs()
 		for b.Loop() {
-			s.logRequest(ctx, slog.LevelInfo, &line)
+			s.logRequest(ctx, slog.LevelInfo, time.Now(), &line)
 		}
 	})
 	b.Run("slog", func(b *testing.B) {
 		s := New(Deps{Logger: log})
 		b.ReportAllocs()
 		for b.Loop() {
-			s.logRequest(ctx, slog.LevelInfo, &line)
+			s.logRequest(ctx, slog.LevelInfo, time.Now(), &line)
 		}
 	})
 }
