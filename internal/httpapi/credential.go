@@ -121,15 +121,16 @@ func (s *Server) load(ctx context.Context, st *reqState, wsID uuid.UUID, onWorks
 		if err != nil {
 			return err
 		}
-		c := u.Caller()
-		st.user, st.caller = &u, &c
+		st.user, st.callerV = &u, u.Caller()
+		st.caller = &st.callerV
 		return nil
 	}
 	c, ws, err := s.resolveCaller(ctx, *st.claims, wsID)
 	if err != nil {
 		return err
 	}
-	st.caller, st.ws = &c, ws
+	st.callerV, st.ws = c, ws
+	st.caller = &st.callerV
 	return nil
 }
 

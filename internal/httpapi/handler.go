@@ -53,6 +53,9 @@ type reqState struct {
 	caller *store.Caller
 	user   *store.User
 	key    *store.KeyCaller
+	// callerV is where caller points: kept here, the request's state
+	// already on the heap, so that it costs no allocation of its own.
+	callerV store.Caller
 	// ws is, on /api/workspaces/{workspace_id} routes, that workspace as
 	// the principal sees it (nil for outsiders and unknown workspaces);
 	// with an API key elsewhere, the key's own workspace.

@@ -51,16 +51,16 @@ func readAPIKey(r *row) APIKey {
 type KeyCaller struct {
 	ID       uuid.UUID
 	Name     string
-	Role     string
 	ReadOnly bool
 }
 
-// keyCallerColumns are a KeyCaller's columns of api_keys k.
-const keyCallerColumns = `k.id, k.name, k.role, k.read_only`
+// keyCallerColumns are a KeyCaller's columns of api_keys k. The key's role
+// is the workspace's Role (workspaceColumns("k.role")).
+const keyCallerColumns = `k.id, k.name, k.read_only`
 
 // readKeyCaller reads keyCallerColumns.
 func readKeyCaller(r *row) KeyCaller {
-	return KeyCaller{ID: r.uuid(), Name: r.text(), Role: r.text(), ReadOnly: r.bool()}
+	return KeyCaller{ID: r.uuid(), Name: r.text(), ReadOnly: r.bool()}
 }
 
 // apiKeyLive is the condition of a key that may be used.
