@@ -128,6 +128,9 @@ func TestAuditEveryAction(t *testing.T) {
 			return e.Do(apitest.Request{Method: http.MethodPatch, Path: wsPath(ws.ID, ""), Token: owner.Token,
 				Body: map[string]any{"name": "Renamed", "target_users": "PMs"}})
 		}, func(ev auditOut) {
+			// A workspace route reads the caller, not the whole user:
+			// its name must still reach the event.
+			actorIs(ev, "user", &owner.ID, nameOf(owner))
 			onWorkspace(ev, "workspace", ws.ID.String())
 			if f, _ := json.Marshal(ev.Metadata["fields"]); string(f) != `["name","target_users"]` {
 				t.Errorf("fields %s", f)

@@ -726,6 +726,19 @@ func TestAuthTombstonedUserIs401Forever(t *testing.T) {
 	assertLogsClean(t, e.Logs(), append(tokenSecrets(tok), e.WebhookSecret, strings.TrimPrefix(e.WebhookSecret, "whsec_"))...)
 }
 
+// TestAuthProvisionsOnAWorkspaceRoute: a new subject's first request may be
+// a workspace route; the user is provisioned there too (once), and is an
+// outsider of that workspace (403, not 401).
+func TestAuthProvisionsOnAWorkspaceRoute(t *testing.T) {
+	e := apitest.New(t, apitest.Options{})
+	email := "first-ws@example.com"
+	wantError(t, e.Get("/api/workspaces/"+uuid.NewString(), e.Token(email)), http.StatusForbidden, "FORBIDDEN")
+	if n := countUsers(t, e, devtoken.SubjectForEmail(email)); n != 1 {
+		t.Fatalf("rows = %d, want the one provisioned user", n)
+	}
+	decodeMe(t, e.Get("/api/auth/me", e.Token(email)))
+}
+
 func TestAuthTombstonedUserWithClerkAPI(t *testing.T) {
 	// Clerk still answers (deletion not yet propagated): the tombstone wins.
 	fake := clerktest.New(t)

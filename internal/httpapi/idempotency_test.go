@@ -62,7 +62,10 @@ func TestIdempotencyReplayAndReuse(t *testing.T) {
 		http.StatusUnprocessableEntity, "IDEMPOTENCY_KEY_REUSED")
 
 	// Another caller's key of the same name is its own.
-	wantStatus(t, idemPost(e, "/api/workspaces", bob.Token, "create-1", body), http.StatusCreated)
+	if r := idemPost(e, "/api/workspaces", bob.Token, "create-1", body); r.Status != http.StatusCreated ||
+		r.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("bob's create-1: %d, replayed %q; want a 201 of his own", r.Status, r.Header.Get("Idempotent-Replayed"))
+	}
 
 	// Errors are kept too, with the first request's request_id.
 	ws := wsCreate(t, e, ada.Token, map[string]any{"name": "Invites"})
