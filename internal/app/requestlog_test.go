@@ -108,7 +108,7 @@ func TestRequestLogLine(t *testing.T) {
 	}
 	line := lines[0]
 
-	// The fields, in logRequests' order.
+	// The fields, in record's order.
 	dec := json.NewDecoder(strings.NewReader(line))
 	dec.UseNumber()
 	var keys []string

@@ -34,7 +34,7 @@ func middleware(fn func(w http.ResponseWriter, r *http.Request, next http.Handle
 }
 
 // reqState is what the middleware chain learns about a request. It is put
-// in the context once, by withRequestID, and filled in as the chain runs,
+// in the context once, by served, and filled in as the chain runs,
 // so that the chain copies the request once rather than once per step, and
 // the request log (which runs outside the chain) sees what it learnt.
 type reqState struct {
@@ -72,16 +72,16 @@ type reqState struct {
 
 type ctxKey struct{}
 
-// state returns the request's state; withRequestID guarantees it.
+// state returns the request's state; served guarantees it.
 func state(r *http.Request) *reqState {
 	st, ok := r.Context().Value(ctxKey{}).(*reqState)
 	if !ok {
-		panic("httpapi: request state outside withRequestID")
+		panic("httpapi: request state outside served")
 	}
 	return st
 }
 
-// requestID returns the request's id ("" outside withRequestID).
+// requestID returns the request's id ("" outside served).
 func requestID(ctx context.Context) string {
 	if st, ok := ctx.Value(ctxKey{}).(*reqState); ok {
 		return st.id

@@ -9,10 +9,10 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	chimw "github.com/go-chi/chi/v5/middleware"
 
 	"github.com/praxiom/praxiom-api/internal/apperr"
 	"github.com/praxiom/praxiom-api/internal/metrics"
@@ -63,71 +63,136 @@ func newRequestID() string {
 	return string(out[:])
 }
 
-// withRequestID gives every request an id, echoed in X-Request-ID, and the
-// state the rest of the chain fills in.
-func (s *Server) withRequestID(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-ID")
-		if !validRequestID(id) {
-			id = newRequestID()
-		}
-		w.Header()["X-Request-Id"] = []string{id} // canonical key: no canonicalizing copy
-		ctx := context.WithValue(r.Context(), ctxKey{}, &reqState{id: id, log: s.log})
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
+// reqContext is a request's context inside the server: the connection's
+// context, the request's state, chi's routing context and the writer that
+// records the answer for the request log, in one allocation. The request is
+// copied once, by served; chi, finding its routing context already there,
+// copies it no more.
+type reqContext struct {
+	context.Context
+	st    reqState
+	route *chi.Context
+	w     answerWriter
+	idHdr [1]string
 }
 
-// logRequests writes one JSON line per request: method (from a fixed set),
+// Value answers the request's state and chi's routing context itself, and
+// asks the connection's context for anything else.
+func (c *reqContext) Value(key any) any {
+	switch key {
+	case ctxKey{}:
+		return &c.st
+	case chi.RouteCtxKey:
+		return c.route
+	}
+	return c.Context.Value(key)
+}
+
+// routeContexts recycles chi's routing contexts, as chi's own router does:
+// their slices keep their capacity from one request to the next.
+var routeContexts = sync.Pool{New: func() any { return chi.NewRouteContext() }}
+
+// served runs every request through the router with an id, echoed in
+// X-Request-ID, and the state the chain fills in; then it writes the
+// request's log line and metrics (record). It is what ServeHTTP calls when
+// tracing is off.
+type served struct {
+	s      *Server
+	router *chi.Mux
+}
+
+func (e served) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := r.Header.Get("X-Request-ID")
+	if !validRequestID(id) {
+		id = newRequestID()
+	}
+	c := &reqContext{Context: r.Context(), st: reqState{id: id, log: e.s.log}, route: routeContexts.Get().(*chi.Context)}
+	c.route.Reset()
+	c.route.Routes = e.router
+	c.w.ResponseWriter = w
+	c.idHdr[0] = id
+	w.Header()["X-Request-Id"] = c.idHdr[:] // canonical key: no canonicalizing copy
+	e.router.ServeHTTP(&c.w, r.WithContext(c))
+	e.s.record(r, c, start)
+	routeContexts.Put(c.route)
+}
+
+// answerWriter records the status and the size of an answer. A second
+// WriteHeader is dropped (1xx informational answers pass through).
+type answerWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (w *answerWriter) WriteHeader(status int) {
+	if status >= 100 && status <= 199 && status != http.StatusSwitchingProtocols {
+		w.ResponseWriter.WriteHeader(status)
+		return
+	}
+	if w.status == 0 {
+		w.status = status
+		w.ResponseWriter.WriteHeader(status)
+	}
+}
+
+func (w *answerWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
+}
+
+// Flush flushes the answer when the connection can.
+func (w *answerWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		if w.status == 0 {
+			w.WriteHeader(http.StatusOK)
+		}
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *answerWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// record writes the request's one JSON line: method (from a fixed set),
 // route pattern, status, bytes, latency and, for an impersonated session,
 // the impersonator; when traced, it names the request's span after the
 // route and adds the trace id to the line. It never logs headers, bodies,
 // the query or the path itself (GET /api/invitations/{token} carries a
-// secret in it).
-func (s *Server) logRequests(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		ww := chimw.NewWrapResponseWriter(w, r.ProtoMajor)
-		next.ServeHTTP(ww, r)
-		status := ww.Status()
-		if status == 0 {
-			status = http.StatusOK
-		}
-		end := time.Now()
-		latency := end.Sub(start)
-		route := s.routeOf(r)
-		method := metrics.Method(r.Method)
-		level := slog.LevelInfo
-		if status >= 500 && status != statusClientClosed {
-			level = slog.LevelError
-		}
-		line := requestLine{method: method, route: route, status: status, bytes: ww.BytesWritten(), latency: latency}
-		if st, ok := r.Context().Value(ctxKey{}).(*reqState); ok {
-			line.requestID, line.impersonator = st.id, st.impersonator()
-		}
-		if s.traced {
-			line.traceID = tracing.NameServerSpan(r.Context(), tracing.ServerSpan{
-				Name: spanName(method, route), Route: httpRoute(route), RequestID: line.requestID,
-				ClientAddress: clientIP(r, s.limits.TrustedProxies),
-			})
-		}
-		s.logRequest(r.Context(), level, end, &line)
-		if s.metrics != nil {
-			s.metrics.ObserveRequest(method, route, status, latency)
-		}
-	})
-}
-
-// routeOf is the pattern of the route r's path and method lead to: the
-// router is flat and routes before any route's middleware runs, so a
-// request a middleware answered (401, 403, 429) has its route too;
-// "unmatched" when no route takes it (404, 405, a CORS preflight).
-func (s *Server) routeOf(r *http.Request) string {
-	if rc := chi.RouteContext(r.Context()); rc != nil {
-		if p := rc.RoutePattern(); p != "" {
-			return p
-		}
+// secret in it). It also records the request's metrics.
+func (s *Server) record(r *http.Request, c *reqContext, start time.Time) {
+	status := c.w.status
+	if status == 0 {
+		status = http.StatusOK
 	}
-	return routeUnmatched
+	end := time.Now()
+	latency := end.Sub(start)
+	route := routeUnmatched
+	if p := c.route.RoutePattern(); p != "" {
+		route = p
+	}
+	method := metrics.Method(r.Method)
+	level := slog.LevelInfo
+	if status >= 500 && status != statusClientClosed {
+		level = slog.LevelError
+	}
+	line := requestLine{method: method, route: route, status: status, bytes: c.w.bytes, latency: latency,
+		requestID: c.st.id, impersonator: c.st.impersonator()}
+	if s.traced {
+		line.traceID = tracing.NameServerSpan(r.Context(), tracing.ServerSpan{
+			Name: spanName(method, route), Route: httpRoute(route), RequestID: line.requestID,
+			ClientAddress: clientIP(r, s.limits.TrustedProxies),
+		})
+	}
+	s.logRequest(r.Context(), level, end, &line)
+	if s.metrics != nil {
+		s.metrics.ObserveRequest(method, route, status, latency)
+	}
 }
 
 // routeUnmatched is the route of a request that matches no route, in logs,

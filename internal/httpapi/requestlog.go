@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// requestLine is what a request's log line says (logRequests): its
+// requestLine is what a request's log line says (record): its
 // attributes in their order on the line, impersonator and traceID left out
 // when empty.
 type requestLine struct {

@@ -14,9 +14,9 @@ import (
 // the middleware it needs, so the whole auth chain — sessions and API keys
 // — reads top to bottom here, and a request is routed once (no mounted
 // sub-router to route it again).
-func (s *Server) routes() http.Handler {
+func (s *Server) routes() *chi.Mux {
 	r := chi.NewRouter()
-	r.Use(s.withRequestID, s.logRequests, recoverPanics, corsHandler(s.corsOrigins))
+	r.Use(recoverPanics, corsHandler(s.corsOrigins))
 	// An unknown path or method under /api needs a credential first (401
 	// without one) and then costs its caller a request of their budget,
 	// with the X-RateLimit-* headers; elsewhere it is a plain 404 or 405.
@@ -144,7 +144,7 @@ func notFound(http.ResponseWriter, *http.Request) error {
 func (s *Server) wrongMethod(w http.ResponseWriter, r *http.Request) error {
 	var allowed []string
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
-		if s.handler.(chi.Routes).Match(chi.NewRouteContext(), m, r.URL.Path) {
+		if s.handler.Match(chi.NewRouteContext(), m, r.URL.Path) {
 			allowed = append(allowed, m)
 		}
 	}

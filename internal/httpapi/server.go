@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"sync/atomic"
 
+	"github.com/go-chi/chi/v5"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/praxiom/praxiom-api/internal/auth"
@@ -80,8 +81,9 @@ type Server struct {
 	keyUsage     keyUsage
 	draining     atomic.Bool
 	// handler is the router; entry is what ServeHTTP calls: the router
-	// itself, or the router inside the tracing span when traced.
-	handler http.Handler
+	// behind served (the request's id, state, log line and metrics), inside
+	// the tracing span when traced.
+	handler *chi.Mux
 	entry   http.Handler
 	traced  bool
 }
@@ -99,9 +101,9 @@ func New(d Deps) *Server {
 		limits: d.RateLimits, limitValues: d.RateLimits.resolve(), corsOrigins: d.CORSOrigins,
 	}
 	s.handler = s.routes()
-	s.entry = s.handler
+	s.entry = served{s, s.handler}
 	if d.Tracing != nil {
-		s.entry, s.traced = d.Tracing.Handler(s.handler), true
+		s.entry, s.traced = d.Tracing.Handler(s.entry), true
 	}
 	return s
 }

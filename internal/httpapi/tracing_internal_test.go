@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/go-chi/chi/v5"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/praxiom/praxiom-api/internal/config"
@@ -16,17 +15,17 @@ import (
 )
 
 // TestTracingOffLeavesTheChainAlone: without a tracing provider (tracing
-// off, production's default) ServeHTTP calls the router itself: no
-// otelhttp wrapper, no span, no propagation. With one, the router is
+// off, production's default) ServeHTTP calls the router behind served
+// itself: no otelhttp wrapper, no span, no propagation. With one, it is
 // wrapped.
 func TestTracingOffLeavesTheChainAlone(t *testing.T) {
 	off := New(Deps{Logger: slog.New(slog.DiscardHandler)})
-	if _, isRouter := off.entry.(*chi.Mux); !isRouter || off.entry != off.handler || off.traced {
-		t.Fatalf("without tracing the entry handler is %T (traced %t), want the router itself", off.entry, off.traced)
+	if e, plain := off.entry.(served); !plain || e.router != off.handler || off.traced {
+		t.Fatalf("without tracing the entry handler is %T (traced %t), want served", off.entry, off.traced)
 	}
 	tp := newTestProvider(t, otlptest.New(t))
 	on := New(Deps{Tracing: tp, Logger: slog.New(slog.DiscardHandler)})
-	if on.entry == on.handler || !on.traced {
+	if _, plain := on.entry.(served); plain || !on.traced {
 		t.Fatal("with tracing the router is not wrapped")
 	}
 }

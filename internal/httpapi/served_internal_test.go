@@ -1,0 +1,105 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+)
+
+type connKey struct{}
+
+// TestServedContext: behind served, a handler finds the request's state,
+// chi's routing context with this request's path parameters (never a
+// previous request's: the routing contexts are recycled) and every value
+// of the connection's context.
+func TestServedContext(t *testing.T) {
+	s := New(Deps{Logger: slog.New(slog.DiscardHandler)})
+	mux := chi.NewRouter()
+	var seen []string
+	mux.Get("/a/{x}", func(w http.ResponseWriter, r *http.Request) {
+		if r.Context().Value(connKey{}) != "conn" {
+			t.Error("the connection's context value is lost")
+		}
+		if rc := chi.RouteContext(r.Context()); rc == nil || rc.Routes != mux {
+			t.Errorf("routing context %v", rc)
+		}
+		seen = append(seen, chi.URLParam(r, "x")+" "+r.PathValue("x")+" "+state(r).id+" "+requestID(r.Context()))
+	})
+	mux.Get("/b", func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, "b:"+chi.URLParam(r, "x")+":"+chi.RouteContext(r.Context()).RoutePattern())
+	})
+	e := served{s, mux}
+	for _, p := range []string{"/a/1", "/b", "/a/2"} {
+		req := httptest.NewRequest(http.MethodGet, p, nil)
+		req.Header.Set("X-Request-ID", "id"+p[len(p)-1:])
+		req = req.WithContext(context.WithValue(req.Context(), connKey{}, "conn"))
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, req)
+		if got := w.Header().Get("X-Request-ID"); got != "id"+p[len(p)-1:] {
+			t.Fatalf("%s: X-Request-ID %q", p, got)
+		}
+	}
+	want := []string{"1 1 id1 id1", "b::/b", "2 2 id2 id2"}
+	if len(seen) != len(want) {
+		t.Fatalf("seen %q, want %q", seen, want)
+	}
+	for i := range want {
+		if seen[i] != want[i] {
+			t.Fatalf("seen %q, want %q", seen, want)
+		}
+	}
+}
+
+// codesWriter records the statuses written to it and whether it was
+// flushed.
+type codesWriter struct {
+	headerWriter
+	codes   []int
+	flushed bool
+}
+
+func (w *codesWriter) WriteHeader(code int) { w.codes = append(w.codes, code) }
+func (w *codesWriter) Flush()               { w.flushed = true }
+
+// TestAnswerWriter: the request log's status is the first final status
+// written (200 when the handler only writes a body), a 1xx passes through
+// without being taken for it, a second WriteHeader is dropped, bytes are
+// counted, and Flush and http.ResponseController reach the connection.
+func TestAnswerWriter(t *testing.T) {
+	conn := &codesWriter{headerWriter: headerWriter{hdr: http.Header{}}}
+	w := &answerWriter{ResponseWriter: conn}
+	w.WriteHeader(http.StatusEarlyHints)
+	if w.status != 0 {
+		t.Fatalf("a 1xx was taken for the status: %d", w.status)
+	}
+	w.WriteHeader(http.StatusCreated)
+	w.WriteHeader(http.StatusInternalServerError)
+	_, _ = io.WriteString(w, "hello")
+	_, _ = w.Write([]byte(", world"))
+	if w.status != http.StatusCreated || w.bytes != 12 || fmt.Sprint(conn.codes) != "[103 201]" {
+		t.Fatalf("status %d, bytes %d, the connection got %v", w.status, w.bytes, conn.codes)
+	}
+	if err := http.NewResponseController(w).Flush(); err != nil || !conn.flushed {
+		t.Fatalf("Flush through the controller: %v (flushed %t)", err, conn.flushed)
+	}
+
+	rec := httptest.NewRecorder()
+	w = &answerWriter{ResponseWriter: rec}
+	_, _ = w.Write([]byte("x"))
+	if w.status != http.StatusOK || w.bytes != 1 || rec.Code != http.StatusOK {
+		t.Fatalf("a body alone: status %d, bytes %d", w.status, w.bytes)
+	}
+
+	rec = httptest.NewRecorder()
+	w = &answerWriter{ResponseWriter: rec}
+	w.Flush()
+	if w.status != http.StatusOK || !rec.Flushed {
+		t.Fatalf("a flush alone: status %d, flushed %t", w.status, rec.Flushed)
+	}
+}
