@@ -68,6 +68,9 @@ type reqState struct {
 	// nestedID is the path's id below the workspace ({user_id},
 	// {invitation_id}, {api_key_id}), parsed by requireRole.
 	nestedID uuid.UUID
+	// remaining holds X-RateLimit-Remaining's value when it is not one of
+	// the shared ones (countValue).
+	remaining [1]string
 }
 
 type ctxKey struct{}

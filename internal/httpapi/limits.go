@@ -120,12 +120,14 @@ var smallCounts = func() []string {
 }()
 
 // countValue is the header value of n: a shared one (capacity 1, never
-// modified) for 0 to 1023.
-func countValue(n int) []string {
+// modified) for 0 to 1023, else n's decimal in own, the request's slot for
+// it.
+func countValue(n int, own *[1]string) []string {
 	if uint(n) < uint(len(smallCounts)) {
 		return smallCounts[n : n+1 : n+1]
 	}
-	return []string{strconv.Itoa(n)}
+	own[0] = strconv.Itoa(n)
+	return own[:]
 }
 
 // resetValue is an X-RateLimit-Reset value: the in-memory limiter gives
@@ -202,7 +204,7 @@ func (s *Server) applyLimit(w http.ResponseWriter, r *http.Request, key string, 
 	} else {
 		hdr["X-Ratelimit-Limit"] = []string{strconv.Itoa(res.Limit)}
 	}
-	hdr["X-Ratelimit-Remaining"] = countValue(res.Remaining)
+	hdr["X-Ratelimit-Remaining"] = countValue(res.Remaining, &state(r).remaining)
 	// Unix seconds, rounded up: never a second that has already begun.
 	reset := res.Reset.Unix()
 	if res.Reset.Nanosecond() != 0 {

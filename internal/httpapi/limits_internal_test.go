@@ -25,7 +25,7 @@ func (w *headerWriter) WriteHeader(int)             {}
 
 // BenchmarkLimitPrincipal is limitPrincipal's cost per request, with the
 // in-memory limiter, for 1,000 users in turn; each request gets a fresh
-// header map holding X-Request-Id, as withRequestID leaves it. limit=1000000 is the
+// header map holding X-Request-Id, as served leaves it. limit=1000000 is the
 // load benchmark's setting (no run reaches it); limit=600 is the power
 // plan's, with a fake clock moved a minute on every 100,000 requests, so
 // that nobody is refused and X-RateLimit-Remaining stays in the hundreds.
@@ -90,7 +90,7 @@ func TestPrincipalKey(t *testing.T) {
 func TestSharedHeaderValuesAreNeverWritten(t *testing.T) {
 	s := New(Deps{RateLimits: RateLimits{PerPlan: map[string]int{"pro": 5}}})
 	shared := map[string][]string{
-		"count 0": countValue(0), "count 7": countValue(7), "count 1023": countValue(1023),
+		"count 0": countValue(0, nil), "count 7": countValue(7, nil), "count 1023": countValue(1023, nil),
 		"limit pro": s.limitValues.plan("pro").hdr, "limit trial": s.limitValues.plan("trial").hdr,
 		"limit per IP": s.limitValues.perIP.hdr, "reset": s.resetHeader(1_800_000_000),
 	}
@@ -111,9 +111,10 @@ func TestSharedHeaderValuesAreNeverWritten(t *testing.T) {
 			t.Fatalf("smallCounts[%d] = %q", i, v)
 		}
 	}
-	// Past the shared ones, each value is its own.
-	if v := countValue(1024); v[0] != "1024" {
-		t.Fatalf("countValue(1024) = %q", v)
+	// Past the shared ones, each value is the request's own, in its slot.
+	var own [1]string
+	if v := countValue(1024, &own); len(v) != 1 || cap(v) != 1 || v[0] != "1024" || own[0] != "1024" {
+		t.Fatalf("countValue(1024) = %q (cap %d), slot %q", v, cap(v), own[0])
 	}
 }
 
