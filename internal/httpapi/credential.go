@@ -109,9 +109,10 @@ func (s *Server) load(ctx context.Context, st *reqState, wsID uuid.UUID, onWorks
 			}
 			return err
 		}
-		st.key, st.keyWS = &k, &ws
+		st.keyV, st.keyWSV = k, ws
+		st.key, st.keyWS = &st.keyV, &st.keyWSV
 		if !onWorkspace || ws.ID == wsID {
-			st.ws = &ws // a key sees its own workspace only
+			st.ws = st.keyWS // a key sees its own workspace only
 		}
 		s.keyUsage.touch(k.ID, time.Now())
 		return nil
@@ -121,8 +122,8 @@ func (s *Server) load(ctx context.Context, st *reqState, wsID uuid.UUID, onWorks
 		if err != nil {
 			return err
 		}
-		st.user, st.callerV = &u, u.Caller()
-		st.caller = &st.callerV
+		st.userV, st.callerV = u, u.Caller()
+		st.user, st.caller = &st.userV, &st.callerV
 		return nil
 	}
 	c, ws, err := s.resolveCaller(ctx, *st.claims, wsID)

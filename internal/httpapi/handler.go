@@ -53,9 +53,13 @@ type reqState struct {
 	caller *store.Caller
 	user   *store.User
 	key    *store.KeyCaller
-	// callerV is where caller points: kept here, the request's state
-	// already on the heap, so that it costs no allocation of its own.
+	// callerV, userV, keyV and keyWSV are where caller, user, key and
+	// keyWS point: kept here, in the request's state already on the heap,
+	// so that they cost no allocation of their own.
 	callerV store.Caller
+	userV   store.User
+	keyV    store.KeyCaller
+	keyWSV  store.Workspace
 	// ws is, on /api/workspaces/{workspace_id} routes, that workspace as
 	// the principal sees it (nil for outsiders and unknown workspaces);
 	// with an API key elsewhere, the key's own workspace.
