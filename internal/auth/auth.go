@@ -367,7 +367,9 @@ func ParseBearer(authorizationHeader string) (token string, present bool, ok boo
 		return "", true, false
 	}
 	token = strings.TrimLeft(h[len(scheme):], " ")
-	if token == "" || strings.ContainsAny(token, " \t") {
+	// Two byte searches, vectorised: ContainsAny walks a ~730-byte JWT a
+	// byte at a time.
+	if token == "" || strings.IndexByte(token, ' ') >= 0 || strings.IndexByte(token, '\t') >= 0 {
 		return "", true, false
 	}
 	return token, true, true

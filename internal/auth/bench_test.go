@@ -30,3 +30,21 @@ func BenchmarkVerifyPEM(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParseBearer reads the Authorization header of an ordinary
+// session token (≈ 730 bytes), as every session request does.
+func BenchmarkParseBearer(b *testing.B) {
+	o := validOpts()
+	o.IssuedAt = t0
+	tok, err := keyA().Mint(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	header := "Bearer " + tok
+	b.ReportAllocs()
+	for b.Loop() {
+		if got, _, ok := auth.ParseBearer(header); !ok || len(got) != len(tok) {
+			b.Fatal("not parsed")
+		}
+	}
+}

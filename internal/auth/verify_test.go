@@ -532,6 +532,8 @@ func TestParseBearer(t *testing.T) {
 		{"Bearerx", "", true, false},
 		{"Bearer\tx", "", true, false},
 		{"Bearer x y", "", true, false},
+		{"Bearer x\ty", "", true, false},
+		{"Bearer " + strings.Repeat("a", 700) + "\t" + strings.Repeat("a", 30), "", true, false},
 		{"x", "", true, false},
 	}
 	for _, tc := range tests {
