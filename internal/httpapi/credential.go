@@ -51,8 +51,8 @@ func (s *Server) verifyCredential(w http.ResponseWriter, r *http.Request, next h
 		if !apikey.Valid(token) {
 			return errBadKey
 		}
-		hash := apikey.Hash(token)
-		st.keyHash = &hash
+		st.keyHashV = apikey.Hash(token)
+		st.keyHash = &st.keyHashV
 	} else {
 		claims, err := s.verifier.Verify(r.Context(), token)
 		switch {
@@ -63,7 +63,8 @@ func (s *Server) verifyCredential(w http.ResponseWriter, r *http.Request, next h
 		case err != nil:
 			return apperr.Wrap(apperr.Unauthorized, errBadToken.Message, err)
 		}
-		st.claims = &claims
+		st.claimsV = claims
+		st.claims = &st.claimsV
 	}
 	next.ServeHTTP(w, r)
 	return nil

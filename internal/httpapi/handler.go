@@ -53,13 +53,6 @@ type reqState struct {
 	caller *store.Caller
 	user   *store.User
 	key    *store.KeyCaller
-	// callerV, userV, keyV and keyWSV are where caller, user, key and
-	// keyWS point: kept here, in the request's state already on the heap,
-	// so that they cost no allocation of their own.
-	callerV store.Caller
-	userV   store.User
-	keyV    store.KeyCaller
-	keyWSV  store.Workspace
 	// ws is, on /api/workspaces/{workspace_id} routes, that workspace as
 	// the principal sees it (nil for outsiders and unknown workspaces);
 	// with an API key elsewhere, the key's own workspace.
@@ -75,6 +68,17 @@ type reqState struct {
 	// remaining holds X-RateLimit-Remaining's value when it is not one of
 	// the shared ones (countValue).
 	remaining [1]string
+
+	// claimsV, keyHashV, callerV, userV, keyV and keyWSV are where
+	// claims, keyHash, caller, user, key and keyWS point: kept here, in the
+	// request's state already on the heap, so that they cost no allocation
+	// of their own.
+	claimsV  auth.Claims
+	keyHashV [32]byte
+	callerV  store.Caller
+	userV    store.User
+	keyV     store.KeyCaller
+	keyWSV   store.Workspace
 }
 
 type ctxKey struct{}
