@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"testing"
 
 	"github.com/go-chi/chi/v5"
@@ -101,5 +102,28 @@ func TestAnswerWriter(t *testing.T) {
 	w.Flush()
 	if w.status != http.StatusOK || !rec.Flushed {
 		t.Fatalf("a flush alone: status %d, flushed %t", w.status, rec.Flushed)
+	}
+}
+
+// TestReqContextIsCancelledInPlace: contexts derived from a request's
+// context (pgx's, a handler's timeouts) hang on the connection's context
+// directly, as they would on a plain one: no goroutine per derived context,
+// and its cancellation reaches them.
+func TestReqContextIsCancelledInPlace(t *testing.T) {
+	parent, cancel := context.WithCancel(context.Background())
+	c := &reqContext{Context: parent}
+	before := runtime.NumGoroutine()
+	children := make([]context.Context, 100)
+	for i := range children {
+		var stop context.CancelFunc
+		children[i], stop = context.WithCancel(c)
+		defer stop()
+	}
+	if n := runtime.NumGoroutine() - before; n > 0 {
+		t.Fatalf("%d goroutines started for 100 derived contexts", n)
+	}
+	cancel()
+	for _, child := range children {
+		<-child.Done()
 	}
 }
