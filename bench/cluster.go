@@ -270,6 +270,27 @@ func procCPU(pid int) (time.Duration, int, error) {
 	return time.Duration(ut+st) * time.Second / clockTick, ppid, nil
 }
 
+// procSyscalls returns the read and write system calls pid has made, from
+// /proc/<pid>/io (every read-like and write-like call: sockets, pipes,
+// files); zeros when it cannot be read.
+func procSyscalls(pid int) (r, w int64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ": ")
+		n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		switch k {
+		case "syscr":
+			r = n
+		case "syscw":
+			w = n
+		}
+	}
+	return r, w
+}
+
 // treeCPU returns the CPU times of root and its direct children (the
 // postmaster and its backends), by PID.
 func treeCPU(root int) map[int]time.Duration {

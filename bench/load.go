@@ -43,6 +43,10 @@ type wrkResult struct {
 	WrkCPUus    float64 `json:"wrk_cpu_us_per_req"`
 	ServerCPUus float64 `json:"server_cpu_us_per_req"`
 	PGCPUus     float64 `json:"pg_cpu_us_per_req"`
+	// SyscallsR and SyscallsW are the server's read-like and write-like
+	// system calls per completed request (/proc/<pid>/io).
+	SyscallsR float64 `json:"server_syscalls_r_per_req"`
+	SyscallsW float64 `json:"server_syscalls_w_per_req"`
 	// KernelCPUus is irq and softirq time: the loopback network stack,
 	// charged to no process.
 	KernelCPUus float64 `json:"kernel_cpu_us_per_req"`

@@ -615,6 +615,7 @@ func (b *bench) measure(ctx context.Context, sc scenario, script string, d time.
 		}
 	}
 	s0, _, _ := procCPU(sc.srv.PID())
+	r0, w0 := procSyscalls(sc.srv.PID())
 	p0 := treeCPU(b.pmPID)
 	m0, procs0 := machineCPU(), allProcs()
 	start := time.Now()
@@ -627,12 +628,14 @@ func (b *bench) measure(ctx context.Context, sc scenario, script string, d time.
 	// them so that they are counted here and not in the next run.
 	time.Sleep(settle)
 	s1, _, _ := procCPU(sc.srv.PID())
+	r1, w1 := procSyscalls(sc.srv.PID())
 	p1 := treeCPU(b.pmPID)
 	m1, procs1 := machineCPU(), allProcs()
 	if n := float64(r.Requests); n > 0 {
 		perReq := func(d time.Duration) float64 { return math.Max(0, float64(d.Microseconds())/n) }
 		pg := cpuSince(p0, p1)
 		r.ServerCPUus = perReq(s1 - s0)
+		r.SyscallsR, r.SyscallsW = float64(r1-r0)/n, float64(w1-w0)/n
 		r.PGCPUus = perReq(pg)
 		m := m1.sub(m0)
 		r.KernelCPUus = perReq(m.Kernel)

@@ -73,6 +73,8 @@ type scenarioSummary struct {
 	WrkCPUus    float64     `json:"wrk_cpu_us_per_req"`
 	KernelCPUus float64     `json:"kernel_cpu_us_per_req"`
 	OtherCPUus  float64     `json:"other_cpu_us_per_req"`
+	SyscallsR   float64     `json:"server_syscalls_r_per_req"`
+	SyscallsW   float64     `json:"server_syscalls_w_per_req"`
 	BusyShare   float64     `json:"busy_share"`
 	FailedShare float64     `json:"failed_share"`
 	Runs        []wrkResult `json:"runs"`
@@ -90,6 +92,8 @@ func summarize(sc scenario, runs []wrkResult) scenarioSummary {
 		WrkCPUus:    medianOf(runs, func(r wrkResult) float64 { return r.WrkCPUus }),
 		KernelCPUus: medianOf(runs, func(r wrkResult) float64 { return r.KernelCPUus }),
 		OtherCPUus:  medianOf(runs, func(r wrkResult) float64 { return r.OtherCPUus }),
+		SyscallsR:   medianOf(runs, func(r wrkResult) float64 { return r.SyscallsR }),
+		SyscallsW:   medianOf(runs, func(r wrkResult) float64 { return r.SyscallsW }),
 		BusyShare:   medianOf(runs, func(r wrkResult) float64 { return r.BusyShare }),
 		FailedShare: medianOf(runs, func(r wrkResult) float64 { return float64(r.Errors()) / math.Max(1, float64(r.Requests)) }),
 	}
@@ -293,6 +297,11 @@ func (r *report) Text() string {
 			o.ServerCPUus, f.ServerCPUus, ratio(o.ServerCPUus, f.ServerCPUus), po.CPUusPerReq, pf.CPUusPerReq, ratio(po.CPUusPerReq, pf.CPUusPerReq))
 		sideOK = sideOK && ratio(o.RPS, f.RPS) >= 1
 		cpuOK = cpuOK && ratio(po.CPUusPerReq, pf.CPUusPerReq) <= 1
+	}
+	p("  system calls per request, server/reference (/proc/<pid>/io: read-like, write-like):")
+	for _, x := range sideBySide {
+		o, f := r.scenario(x.Ours), r.scenario(x.Ref)
+		p("  %-42s read %.2f/%.2f, write %.2f/%.2f", x.Route, o.SyscallsR, f.SyscallsR, o.SyscallsW, f.SyscallsW)
 	}
 	p("")
 
