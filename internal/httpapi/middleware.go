@@ -103,7 +103,7 @@ type served struct {
 
 func (e served) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	id := r.Header.Get("X-Request-ID")
+	id := r.Header.Get("X-Request-Id") // canonical spelling: "X-Request-ID" would be canonicalized into a new string on every request
 	if !validRequestID(id) {
 		id = newRequestID()
 	}
