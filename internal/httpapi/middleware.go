@@ -146,15 +146,17 @@ func (w *answerWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// Flush flushes the answer when the connection can.
-func (w *answerWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		if w.status == 0 {
-			w.WriteHeader(http.StatusOK)
-		}
-		f.Flush()
+// FlushError flushes the answer, or returns the connection's reason it
+// cannot (http.ErrNotSupported); http.ResponseController calls it.
+func (w *answerWriter) FlushError() error {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
 	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
 }
+
+// Flush is FlushError for an http.Flusher, which has no error to return.
+func (w *answerWriter) Flush() { _ = w.FlushError() }
 
 // Unwrap lets http.ResponseController reach the connection's writer.
 func (w *answerWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

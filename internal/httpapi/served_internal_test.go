@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 )
@@ -103,7 +105,27 @@ func TestAnswerWriter(t *testing.T) {
 	if w.status != http.StatusOK || !rec.Flushed {
 		t.Fatalf("a flush alone: status %d, flushed %t", w.status, rec.Flushed)
 	}
+
+	// What the writer does not do itself, the controller finds through
+	// Unwrap; a connection that cannot flush says so.
+	dl := &deadlineWriter{headerWriter: headerWriter{hdr: http.Header{}}}
+	w = &answerWriter{ResponseWriter: dl}
+	at := time.Unix(1_800_000_000, 0)
+	if err := http.NewResponseController(w).SetWriteDeadline(at); err != nil || !dl.deadline.Equal(at) {
+		t.Fatalf("SetWriteDeadline through Unwrap: %v (deadline %v)", err, dl.deadline)
+	}
+	if err := http.NewResponseController(w).Flush(); !errors.Is(err, http.ErrNotSupported) {
+		t.Fatalf("Flush on a connection that cannot: %v, want ErrNotSupported", err)
+	}
 }
+
+// deadlineWriter takes write deadlines and cannot flush.
+type deadlineWriter struct {
+	headerWriter
+	deadline time.Time
+}
+
+func (w *deadlineWriter) SetWriteDeadline(t time.Time) error { w.deadline = t; return nil }
 
 // TestReqContextIsCancelledInPlace: contexts derived from a request's
 // context (pgx's, a handler's timeouts) hang on the connection's context
