@@ -50,9 +50,6 @@ type User struct {
 	ReferralCount int
 }
 
-// Suspended reports whether the account is suspended.
-func (u User) Suspended() bool { return u.AccessStatus == StatusSuspended }
-
 // Caller is the part of a user that the chain in front of a workspace route
 // reads: who acts (id and name, for the audit log), whether they may
 // (suspension, deletion) and their rate-limit plan. A workspace route reads
