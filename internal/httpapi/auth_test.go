@@ -21,6 +21,8 @@ import (
 	"github.com/praxiom/praxiom-api/internal/auth"
 	"github.com/praxiom/praxiom-api/internal/clerktest"
 	"github.com/praxiom/praxiom-api/internal/devtoken"
+	"github.com/praxiom/praxiom-api/internal/httpapi"
+	"github.com/praxiom/praxiom-api/internal/ratelimit"
 	"github.com/praxiom/praxiom-api/internal/store"
 )
 
@@ -730,13 +732,20 @@ func TestAuthTombstonedUserIs401Forever(t *testing.T) {
 // a workspace route; the user is provisioned there too (once), and is an
 // outsider of that workspace (403, not 401).
 func TestAuthProvisionsOnAWorkspaceRoute(t *testing.T) {
-	e := apitest.New(t, apitest.Options{})
-	email := "first-ws@example.com"
-	wantError(t, e.Get("/api/workspaces/"+uuid.NewString(), e.Token(email)), http.StatusForbidden, "FORBIDDEN")
-	if n := countUsers(t, e, devtoken.SubjectForEmail(email)); n != 1 {
-		t.Fatalf("rows = %d, want the one provisioned user", n)
+	e := apitest.New(t, apitest.Options{RateLimits: httpapi.RateLimits{Limiter: ratelimit.NewLocal(nil)}})
+	for _, email := range []string{"first-ws@example.com", "second-ws@example.com"} {
+		r := e.Get("/api/workspaces/"+uuid.NewString(), e.Token(email))
+		wantError(t, r, http.StatusForbidden, "FORBIDDEN")
+		if n := countUsers(t, e, devtoken.SubjectForEmail(email)); n != 1 {
+			t.Fatalf("%s: rows = %d, want the one provisioned user", email, n)
+		}
+		// The request is counted as the new user's own: the caller the
+		// chain goes on with is the provisioned row, not a blank one.
+		if h := rlParse(t, r); h.Remaining != h.Limit-1 {
+			t.Fatalf("%s: X-RateLimit-Remaining %d of %d on the first request, want %d", email, h.Remaining, h.Limit, h.Limit-1)
+		}
+		decodeMe(t, e.Get("/api/auth/me", e.Token(email)))
 	}
-	decodeMe(t, e.Get("/api/auth/me", e.Token(email)))
 }
 
 func TestAuthTombstonedUserWithClerkAPI(t *testing.T) {
