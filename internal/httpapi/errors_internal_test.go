@@ -74,3 +74,16 @@ func TestNewRequestIDIsAUUID(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// BenchmarkNewRequestID is the id a request without a valid X-Request-ID
+// gets: on every goroutine at once, as the server makes them.
+func BenchmarkNewRequestID(b *testing.B) {
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if len(newRequestID()) != 36 {
+				b.Fatal("not a UUID")
+			}
+		}
+	})
+}

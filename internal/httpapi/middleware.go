@@ -2,11 +2,12 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"runtime/debug"
 	"sync"
@@ -44,10 +45,14 @@ func validRequestID(s string) bool {
 }
 
 // newRequestID returns a fresh random (version 4) UUID in its string form,
-// in one allocation.
+// in one allocation. A request id must be unique, not secret: its bits come
+// from math/rand/v2's global generator (ChaCha8, a state per thread, seeded
+// by the runtime from the operating system), where crypto/rand's cost the
+// server ≈ 0.6 µs a request (docs/performance.md).
 func newRequestID() string {
 	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	var out [36]byte
