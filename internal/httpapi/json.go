@@ -23,6 +23,10 @@ import (
 // "Conventions").
 const maxBody = 1 << 20
 
+// jsonContentType is every JSON answer's Content-Type value, shared (as
+// limitValue's is): set by its canonical key, no slice per response.
+var jsonContentType = []string{"application/json; charset=utf-8"}
+
 // bufPool recycles response buffers; buffers that grew past maxPooled are
 // left to the garbage collector.
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -50,7 +54,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 			return
 		}
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }

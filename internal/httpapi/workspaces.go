@@ -178,9 +178,10 @@ func (s *Server) updateSettings(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// utc returns *t in UTC, nil for nil.
 func utc(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
+	if t == nil || t.Location() == time.UTC {
+		return t // the store reads times in UTC: no copy
 	}
 	v := t.UTC()
 	return &v
