@@ -16,11 +16,11 @@ test:
 	$(GO) run ./cmd/withpg -- $(GO) test -race -count=1 ./...
 
 # gofmt over the tree; go vet over the product module; the bench module
-# (bench/go.mod) built and vetted.
+# (bench/go.mod) built, vetted and its unit tests run.
 check:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	cd bench && $(GO) build -o /dev/null . && $(GO) vet ./...
+	cd bench && $(GO) build -o /dev/null . && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 # Static checks: staticcheck over the module (version pinned in tools/go.mod)
 # and Redocly CLI over api/openapi.yaml (version pinned in the script, rules
