@@ -108,3 +108,29 @@ func (n node) walk(fn func(node)) {
 		c.walk(fn)
 	}
 }
+
+// TestAuthorizingStatementsFitPgxDescriptions: the statements that
+// authorize every workspace request select at most 16 columns, the most
+// pgx describes in a result without a new slice per query (≈ 700 bytes on
+// every request).
+func TestAuthorizingStatementsFitPgxDescriptions(t *testing.T) {
+	ctx := context.Background()
+	st, _ := pgtest.NewStore(t, store.Options{})
+	conn, err := st.Pool().Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	for name, sql := range map[string]string{
+		"session": store.UserWithWorkspaceSQL,
+		"API key": store.APIKeyWithWorkspaceSQL,
+	} {
+		sd, err := conn.Conn().Prepare(ctx, "", sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(sd.Fields); n > 16 {
+			t.Errorf("%s: %d columns, want at most 16", name, n)
+		}
+	}
+}
