@@ -62,7 +62,7 @@ func (s *Server) redeemAccessCode(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toUserJSON(u))
+	writeJSON(w, http.StatusOK, toUserJSON(u.Account))
 	return nil
 }
 

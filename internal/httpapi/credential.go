@@ -138,17 +138,18 @@ func (s *Server) load(ctx context.Context, st *reqState, wsID uuid.UUID, onWorks
 
 // resolveUser returns the live user of c.Subject, provisioning it when it
 // is new. Returns UNAUTHORIZED, SERVICE_UNAVAILABLE or INTERNAL.
-func (s *Server) resolveUser(ctx context.Context, c auth.Claims) (store.User, error) {
-	u, err := s.store.UserByClerkID(ctx, c.Subject)
+func (s *Server) resolveUser(ctx context.Context, c auth.Claims) (store.Account, error) {
+	a, err := s.store.AccountByClerkID(ctx, c.Subject)
 	switch {
-	case err == nil && u.DeletedAt != nil:
-		return store.User{}, errBadUser
+	case err == nil && a.DeletedAt != nil:
+		return store.Account{}, errBadUser
 	case err == nil:
-		return u, nil
+		return a, nil
 	case apperr.CodeOf(err) != apperr.NotFound:
-		return store.User{}, err
+		return store.Account{}, err
 	}
-	return s.provisionOnce(ctx, c)
+	u, err := s.provisionOnce(ctx, c)
+	return u.Account, err
 }
 
 // resolveCaller returns the live caller of c.Subject, provisioning the user

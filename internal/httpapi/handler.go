@@ -47,11 +47,11 @@ type reqState struct {
 	keyHash *[32]byte
 
 	// The principal, set by loadPrincipal or loadWorkspace: a session's
-	// caller, or an API key. user is the caller's whole row, read on the
+	// caller, or an API key. user is the caller's Account, read on the
 	// caller's own routes (loadPrincipal) only: a workspace route reads
 	// the caller alone.
 	caller *store.Caller
-	user   *store.User
+	user   *store.Account
 	key    *store.KeyCaller
 	// ws is, on /api/workspaces/{workspace_id} routes, that workspace as
 	// the principal sees it (nil for outsiders and unknown workspaces);
@@ -76,7 +76,7 @@ type reqState struct {
 	claimsV  auth.Claims
 	keyHashV [32]byte
 	callerV  store.Caller
-	userV    store.User
+	userV    store.Account
 	keyV     store.KeyCaller
 	keyWSV   store.Workspace
 }
@@ -103,7 +103,7 @@ func requestID(ctx context.Context) string {
 // currentUser returns the signed-in user of a session on the caller's own
 // routes; the chain guarantees one (sessionOnly, or a route keys cannot
 // reach, behind loadPrincipal).
-func currentUser(r *http.Request) store.User {
+func currentUser(r *http.Request) store.Account {
 	u := state(r).user
 	if u == nil {
 		panic("httpapi: currentUser without a session's user (a workspace route, or an API key)")

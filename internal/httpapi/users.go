@@ -30,7 +30,7 @@ type userJSON struct {
 	Impersonator string `json:"impersonator,omitempty"`
 }
 
-func toUserJSON(u store.User) userJSON {
+func toUserJSON(u store.Account) userJSON {
 	return userJSON{
 		ID: u.ID, ClerkID: u.ClerkID, Email: u.Email, Name: u.Name, AvatarURL: u.AvatarURL,
 		AccessStatus: u.AccessStatus, HasProductAccess: u.HasProductAccess || u.IsFounder,

@@ -10,6 +10,7 @@ import (
 var (
 	UserWithWorkspaceSQL   = userWithWorkspace
 	APIKeyWithWorkspaceSQL = apiKeyWithWorkspace
+	AccountByClerkIDSQL    = accountByClerkID
 )
 
 // RenameWorkspace is UpdateWorkspace's write (the actor's role re-read

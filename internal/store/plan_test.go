@@ -110,7 +110,7 @@ func (n node) walk(fn func(node)) {
 }
 
 // TestAuthorizingStatementsFitPgxDescriptions: the statements that
-// authorize every workspace request select at most 16 columns, the most
+// authorize every request with a credential select at most 16 columns, the most
 // pgx describes in a result without a new slice per query (≈ 700 bytes on
 // every request).
 func TestAuthorizingStatementsFitPgxDescriptions(t *testing.T) {
@@ -122,8 +122,9 @@ func TestAuthorizingStatementsFitPgxDescriptions(t *testing.T) {
 	}
 	defer conn.Release()
 	for name, sql := range map[string]string{
-		"session": store.UserWithWorkspaceSQL,
-		"API key": store.APIKeyWithWorkspaceSQL,
+		"session":      store.UserWithWorkspaceSQL,
+		"API key":      store.APIKeyWithWorkspaceSQL,
+		"caller's own": store.AccountByClerkIDSQL,
 	} {
 		sd, err := conn.Conn().Prepare(ctx, "", sql)
 		if err != nil {

@@ -21,15 +21,24 @@ const (
 	StatusSuspended = "suspended"
 )
 
-// User is a row of users.
+// User is a row of users: its Account and the two columns only identity
+// (Clerk's sync and the email matches) reads.
 type User struct {
-	ID      uuid.UUID
-	ClerkID string
-	Email   string
+	Account
 	// EmailVerified says whether Clerk verified Email (migration 00004).
 	// Only a verified email is identity: invitations and the account
 	// administration commands match verified emails only.
-	EmailVerified    bool
+	EmailVerified  bool
+	ClerkUpdatedAt *time.Time
+}
+
+// Account is a user as the user's own routes read it (the chain in front
+// of them, GET /api/auth/me): 16 columns, the most pgx describes in a
+// result without a new slice per query (docs/performance.md).
+type Account struct {
+	ID               uuid.UUID
+	ClerkID          string
+	Email            string
 	Name             string
 	AvatarURL        *string
 	AccessStatus     string
@@ -38,7 +47,6 @@ type User struct {
 	IsAdmin          bool
 	ReferralCode     string
 	ActivatedAt      *time.Time
-	ClerkUpdatedAt   *time.Time
 	DeletedAt        *time.Time
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
@@ -68,7 +76,7 @@ type Caller struct {
 func (c Caller) Suspended() bool { return c.AccessStatus == StatusSuspended }
 
 // Caller returns the part of u that Caller holds.
-func (u User) Caller() Caller {
+func (u Account) Caller() Caller {
 	return Caller{ID: u.ID, Name: u.Name, AccessStatus: u.AccessStatus, Plan: u.Plan, Deleted: u.DeletedAt != nil}
 }
 
@@ -95,16 +103,26 @@ type NewUserPolicy struct {
 	Active bool
 }
 
-const userColumns = `u.id, u.clerk_id, u.email, u.email_verified, u.name, u.avatar_url, u.access_status,
+// accountColumns are an Account's columns of users u; userColumns a
+// User's: the same, then email_verified and clerk_updated_at.
+const (
+	accountColumns = `u.id, u.clerk_id, u.email, u.name, u.avatar_url, u.access_status,
 	u.has_product_access, u.is_founder, u.is_admin, u.referral_code, u.activated_at,
-	u.clerk_updated_at, u.deleted_at, u.created_at, u.updated_at, u.plan, u.referral_count`
+	u.deleted_at, u.created_at, u.updated_at, u.plan, u.referral_count`
+	userColumns = accountColumns + `, u.email_verified, u.clerk_updated_at`
+)
+
+// readAccount reads accountColumns.
+func readAccount(r *row) Account {
+	return Account{ID: r.uuid(), ClerkID: r.text(), Email: r.text(), Name: r.text(),
+		AvatarURL: r.textPtr(), AccessStatus: r.text(), HasProductAccess: r.bool(), IsFounder: r.bool(),
+		IsAdmin: r.bool(), ReferralCode: r.text(), ActivatedAt: r.timePtr(),
+		DeletedAt: r.timePtr(), CreatedAt: r.time(), UpdatedAt: r.time(), Plan: r.text(), ReferralCount: r.int()}
+}
 
 // readUser reads userColumns.
 func readUser(r *row) User {
-	return User{ID: r.uuid(), ClerkID: r.text(), Email: r.text(), EmailVerified: r.bool(), Name: r.text(),
-		AvatarURL: r.textPtr(), AccessStatus: r.text(), HasProductAccess: r.bool(), IsFounder: r.bool(),
-		IsAdmin: r.bool(), ReferralCode: r.text(), ActivatedAt: r.timePtr(), ClerkUpdatedAt: r.timePtr(),
-		DeletedAt: r.timePtr(), CreatedAt: r.time(), UpdatedAt: r.time(), Plan: r.text(), ReferralCount: r.int()}
+	return User{Account: readAccount(r), EmailVerified: r.bool(), ClerkUpdatedAt: r.timePtr()}
 }
 
 // queryUser runs sql, which selects userColumns of at most one user, and
@@ -123,6 +141,20 @@ func (s *Store) UserByClerkID(ctx context.Context, clerkID string) (User, error)
 		return User{}, apperr.New(apperr.NotFound, "User not found.")
 	}
 	return u, dbErr("user by clerk id", err)
+}
+
+// accountByClerkID reads the Account of a clerk_id ($1).
+const accountByClerkID = `SELECT ` + accountColumns + ` FROM users u WHERE u.clerk_id = $1`
+
+// AccountByClerkID is UserByClerkID's Account: what the chain reads on
+// the caller's own routes. Returns NOT_FOUND or SERVICE_UNAVAILABLE.
+func (s *Store) AccountByClerkID(ctx context.Context, clerkID string) (Account, error) {
+	var a Account
+	err := queryRow(ctx, s.pool, accountByClerkID, []any{clerkID}, func(r *row) { a = readAccount(r) })
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Account{}, apperr.New(apperr.NotFound, "User not found.")
+	}
+	return a, dbErr("account by clerk id", err)
 }
 
 // UpsertOutcome says what an upsert did.
