@@ -115,7 +115,7 @@ func (s *Server) load(ctx context.Context, st *reqState, wsID uuid.UUID, onWorks
 		if !onWorkspace || ws.ID == wsID {
 			st.ws = st.keyWS // a key sees its own workspace only
 		}
-		s.keyUsage.touch(k.ID, time.Now())
+		s.keyUsage.touch(k.ID, st.start)
 		return nil
 	}
 	if !onWorkspace {

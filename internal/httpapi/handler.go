@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -40,6 +41,9 @@ func middleware(fn func(w http.ResponseWriter, r *http.Request, next http.Handle
 type reqState struct {
 	id  string
 	log *slog.Logger
+	// start is when served took the request: its latency's start, and
+	// the time of an API key's use.
+	start time.Time
 
 	// Set by verifyCredential: a session's verified claims, or the hash of
 	// a well-formed API key.

@@ -112,14 +112,14 @@ func (e served) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !validRequestID(id) {
 		id = newRequestID()
 	}
-	c := &reqContext{Context: r.Context(), st: reqState{id: id, log: e.s.log}, route: routeContexts.Get().(*chi.Context)}
+	c := &reqContext{Context: r.Context(), st: reqState{id: id, log: e.s.log, start: start}, route: routeContexts.Get().(*chi.Context)}
 	c.route.Reset()
 	c.route.Routes = e.router
 	c.w.ResponseWriter = w
 	c.idHdr[0] = id
 	w.Header()["X-Request-Id"] = c.idHdr[:] // canonical key: no canonicalizing copy
 	e.router.ServeHTTP(&c.w, r.WithContext(c))
-	e.s.record(r, c, start)
+	e.s.record(r, c)
 	routeContexts.Put(c.route)
 }
 
@@ -172,13 +172,13 @@ func (w *answerWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // route and adds the trace id to the line. It never logs headers, bodies,
 // the query or the path itself (GET /api/invitations/{token} carries a
 // secret in it). It also records the request's metrics.
-func (s *Server) record(r *http.Request, c *reqContext, start time.Time) {
+func (s *Server) record(r *http.Request, c *reqContext) {
 	status := c.w.status
 	if status == 0 {
 		status = http.StatusOK
 	}
 	end := time.Now()
-	latency := end.Sub(start)
+	latency := end.Sub(c.st.start)
 	route := routeUnmatched
 	if p := c.route.RoutePattern(); p != "" {
 		route = p
