@@ -75,9 +75,9 @@ type Caller struct {
 // Suspended reports whether the account is suspended.
 func (c Caller) Suspended() bool { return c.AccessStatus == StatusSuspended }
 
-// Caller returns the part of u that Caller holds.
-func (u Account) Caller() Caller {
-	return Caller{ID: u.ID, Name: u.Name, AccessStatus: u.AccessStatus, Plan: u.Plan, Deleted: u.DeletedAt != nil}
+// Caller returns the part of a that Caller holds.
+func (a Account) Caller() Caller {
+	return Caller{ID: a.ID, Name: a.Name, AccessStatus: a.AccessStatus, Plan: a.Plan, Deleted: a.DeletedAt != nil}
 }
 
 // Profile is what Clerk tells us about a user, however it reached us (a
