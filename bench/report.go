@@ -190,6 +190,15 @@ func verdict(ok bool) string {
 	return "MISSED"
 }
 
+// pairedRatios are the req/s of ours over the reference's, round by round.
+func pairedRatios(ours, ref []wrkResult) []float64 {
+	out := make([]float64, min(len(ours), len(ref)))
+	for i := range out {
+		out[i] = ratio(ours[i].RPS, ref[i].RPS)
+	}
+	return out
+}
+
 func ratio(a, b float64) float64 {
 	if b == 0 {
 		return 0
@@ -297,6 +306,16 @@ func (r *report) Text() string {
 			o.ServerCPUus, f.ServerCPUus, ratio(o.ServerCPUus, f.ServerCPUus), po.CPUusPerReq, pf.CPUusPerReq, ratio(po.CPUusPerReq, pf.CPUusPerReq))
 		sideOK = sideOK && ratio(o.RPS, f.RPS) >= 1
 		cpuOK = cpuOK && ratio(po.CPUusPerReq, pf.CPUusPerReq) <= 1
+	}
+	p("  each round's ratio (within a round the reference runs right after the server, unless the round's rotation starts")
+	p("  between them; the host's speed drifts between rounds, and a pair's ratio is less exposed to it than the medians'):")
+	for _, x := range sideBySide {
+		rounds := pairedRatios(r.scenario(x.Ours).Runs, r.scenario(x.Ref).Runs)
+		parts := make([]string, len(rounds))
+		for i, v := range rounds {
+			parts[i] = fmt.Sprintf("%.2f", v)
+		}
+		p("  %-42s %s; median %.2f", x.Route, strings.Join(parts, " "), medianOf(rounds, func(v float64) float64 { return v }))
 	}
 	p("  system calls per request, server/reference (/proc/<pid>/io: read-like, write-like):")
 	for _, x := range sideBySide {
