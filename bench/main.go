@@ -677,13 +677,11 @@ func (b *bench) measure(ctx context.Context, sc scenario, script string, d time.
 	return r, nil
 }
 
-// rounds runs every scenario once per round, alternating them (the order
-// rotates by one each round).
+// rounds runs every scenario once per round (roundOrder).
 func (b *bench) rounds(ctx context.Context) error {
 	scs := b.scenarios()
 	for r := range b.c.Rounds {
-		for k := range scs {
-			sc := scs[(k+r)%len(scs)]
+		for _, sc := range roundOrder(scs, r) {
 			logf("round %d/%d: %s", r+1, b.c.Rounds, sc.Label)
 			res, err := b.measure(ctx, sc, b.script("tokens.lua"), b.c.D)
 			if err != nil {
@@ -696,6 +694,41 @@ func (b *bench) rounds(ctx context.Context) error {
 		b.report.Scenarios = append(b.report.Scenarios, summarize(sc, b.results[sc.Key]))
 	}
 	return nil
+}
+
+// roundOrder is the order of round r: the scenarios alternate, each of
+// ours next to the reference's on the same route (sideBySide), so that a
+// round's ratio compares two runs that share the host's state. The order
+// rotates by one unit (a scenario, or such a pair) each round, and a pair
+// runs the reference first in every other round, so that neither side
+// always follows the same scenario.
+func roundOrder(scs []scenario, r int) []scenario {
+	refOf, isRef := map[string]string{}, map[string]bool{}
+	for _, x := range sideBySide {
+		refOf[x.Ours], isRef[x.Ref] = x.Ref, true
+	}
+	byKey := map[string]scenario{}
+	for _, sc := range scs {
+		byKey[sc.Key] = sc
+	}
+	var units [][]scenario
+	for _, sc := range scs {
+		switch ref, ok := refOf[sc.Key]; {
+		case ok:
+			pair := []scenario{sc, byKey[ref]}
+			if r%2 == 1 {
+				pair[0], pair[1] = pair[1], pair[0]
+			}
+			units = append(units, pair)
+		case !isRef[sc.Key]: // a reference runs with its pair
+			units = append(units, []scenario{sc})
+		}
+	}
+	var out []scenario
+	for k := range units {
+		out = append(out, units[(k+r)%len(units)]...)
+	}
+	return out
 }
 
 // longFlood runs the unknown-kid flood without a break for c.FloodLong:

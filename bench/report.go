@@ -307,8 +307,8 @@ func (r *report) Text() string {
 		sideOK = sideOK && ratio(o.RPS, f.RPS) >= 1
 		cpuOK = cpuOK && ratio(po.CPUusPerReq, pf.CPUusPerReq) <= 1
 	}
-	p("  each round's ratio (within a round the reference runs right after the server, unless the round's rotation starts")
-	p("  between them; the host's speed drifts between rounds, and a pair's ratio is less exposed to it than the medians'):")
+	p("  each round's ratio (within a round the reference runs next to the server, first in every other round; the host's")
+	p("  speed drifts between rounds, and a pair's ratio is less exposed to it than the medians'):")
 	for _, x := range sideBySide {
 		rounds := pairedRatios(r.scenario(x.Ours).Runs, r.scenario(x.Ref).Runs)
 		parts := make([]string, len(rounds))
