@@ -152,12 +152,16 @@ func (w *answerWriter) Write(b []byte) (int, error) {
 }
 
 // FlushError flushes the answer, or returns the connection's reason it
-// cannot (http.ErrNotSupported); http.ResponseController calls it.
+// cannot (http.ErrNotSupported); http.ResponseController calls it. A
+// flush before any status commits 200, as net/http's own does, and only
+// when the flush goes through: a handler that cannot flush may still
+// answer with another status.
 func (w *answerWriter) FlushError() error {
-	if w.status == 0 {
-		w.WriteHeader(http.StatusOK)
+	err := http.NewResponseController(w.ResponseWriter).Flush()
+	if err == nil && w.status == 0 {
+		w.status = http.StatusOK
 	}
-	return http.NewResponseController(w.ResponseWriter).Flush()
+	return err
 }
 
 // Flush is FlushError for an http.Flusher, which has no error to return.

@@ -117,13 +117,22 @@ func TestAnswerWriter(t *testing.T) {
 	if err := http.NewResponseController(w).Flush(); !errors.Is(err, http.ErrNotSupported) {
 		t.Fatalf("Flush on a connection that cannot: %v, want ErrNotSupported", err)
 	}
+	// That flush committed nothing: the handler's status still goes out.
+	w.WriteHeader(http.StatusServiceUnavailable)
+	if w.status != http.StatusServiceUnavailable || fmt.Sprint(dl.codes) != "[503]" {
+		t.Fatalf("after a flush that could not be: status %d, the connection got %v", w.status, dl.codes)
+	}
 }
 
-// deadlineWriter takes write deadlines and cannot flush.
+// deadlineWriter takes write deadlines, records statuses and cannot
+// flush.
 type deadlineWriter struct {
 	headerWriter
 	deadline time.Time
+	codes    []int
 }
+
+func (w *deadlineWriter) WriteHeader(code int) { w.codes = append(w.codes, code) }
 
 func (w *deadlineWriter) SetWriteDeadline(t time.Time) error { w.deadline = t; return nil }
 
