@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/praxiom/praxiom-api/internal/auth"
 )
@@ -166,8 +168,46 @@ func TestTokenCacheWithRealVerifier(t *testing.T) {
 	if err != nil || c1 != c2 {
 		t.Fatalf("cached claims differ: %v %+v %+v", err, c1, c2)
 	}
-	// A tampered token (different hash) is verified, and refused.
-	if _, err := v.Verify(context.Background(), tok[:len(tok)-2]+"AA"); !errors.Is(err, auth.ErrInvalidToken) {
-		t.Fatalf("tampered token accepted: %v", err)
+	// A hit needs the very token: one changed byte anywhere (the header,
+	// the claims, the signature's first or last byte), a byte cut off or
+	// one added is verified again, and refused.
+	for _, bad := range []string{
+		"X" + tok[1:],
+		tok[:len(tok)/2] + string(tok[len(tok)/2]^1) + tok[len(tok)/2+1:],
+		tok[:strings.LastIndexByte(tok, '.')+1] + string(tok[strings.LastIndexByte(tok, '.')+1]^1) + tok[strings.LastIndexByte(tok, '.')+2:],
+		tok[:len(tok)-2] + "AA",
+		tok[:len(tok)-1],
+		tok + "A",
+	} {
+		if bad == tok {
+			t.Fatalf("the tampering left the token as it was")
+		}
+		if _, err := v.Verify(context.Background(), bad); !errors.Is(err, auth.ErrInvalidToken) {
+			t.Fatalf("tampered token %q…%q accepted: %v", bad[:8], bad[len(bad)-8:], err)
+		}
+	}
+	if v.Len() != 1 {
+		t.Fatalf("cache holds %d entries, want the one valid token", v.Len())
+	}
+}
+
+// TestTokenCacheKeepsItsOwnCopy: the cache's key is a copy, so a caller
+// that reuses the token's bytes (a string cut from a buffer) changes no
+// entry, and the entry does not pin the buffer.
+func TestTokenCacheKeepsItsOwnCopy(t *testing.T) {
+	clk := newClock()
+	next := &countingVerifier{expiry: t0.Add(time.Minute)}
+	v := auth.NewCachedVerifier(next, 100, clk.Now)
+	buf := []byte("ok-aaaa")
+	tok := unsafe.String(&buf[0], len(buf)) // aliases buf, as a cut string may
+	if _, err := v.Verify(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	copy(buf, "ok-bbbb") // the bytes the first call saw are gone
+	if _, err := v.Verify(context.Background(), "ok-aaaa"); err != nil {
+		t.Fatal(err)
+	}
+	if got := next.calls.Load(); got != 1 {
+		t.Fatalf("the entry changed with its caller's bytes: wrapped called %d times, want 1", got)
 	}
 }
