@@ -28,7 +28,11 @@ type Actor struct {
 	Type ActorType
 	// ID is the user's or the API key's id; uuid.Nil for system and cli.
 	ID uuid.UUID
-	// Name is the user's name, or "API key <name>".
+	// Name is how the audit log and the rows that say who made them
+	// (invited_by_name, created_by_name) name the actor. For a user or an API key
+	// it is read from the user's or the key's row where it is written
+	// (actorName), so that the chain need not read it on every request:
+	// set, it is used only if that row is gone.
 	Name string
 	// Impersonator is the Clerk user id of an admin acting as this user
 	// (a session's act.sub); empty otherwise.
@@ -41,11 +45,20 @@ type Actor struct {
 func UserActor(u User) Actor { return CallerActor(u.Caller()) }
 
 // CallerActor is c acting through a session.
-func CallerActor(c Caller) Actor { return Actor{Type: ActorUser, ID: c.ID, Name: c.Name} }
+func CallerActor(c Caller) Actor { return Actor{Type: ActorUser, ID: c.ID} }
 
 // KeyActor is k acting.
-func KeyActor(k KeyCaller) Actor {
-	return Actor{Type: ActorAPIKey, ID: k.ID, Name: "API key " + k.Name}
+func KeyActor(k KeyCaller) Actor { return Actor{Type: ActorAPIKey, ID: k.ID} }
+
+// actorName is the SQL of an actor's name as a change records it, from its
+// parameters: typ (the actor's type, text), id (its id, uuid) and name
+// (Actor.Name, text). A user's name, or "API key " and a key's name, is
+// read from its row by the statement that writes it, so it is the name at
+// the time of the change; name stands in when there is no such row.
+func actorName(typ, id, name string) string {
+	return `coalesce(CASE ` + typ + `::text
+		WHEN 'user' THEN (SELECT u.name FROM users u WHERE u.id = ` + id + `::uuid)
+		WHEN 'api_key' THEN (SELECT 'API key ' || k.name FROM api_keys k WHERE k.id = ` + id + `::uuid) END, ` + name + `::text)`
 }
 
 // CLIActor is the praxiom command line.

@@ -46,21 +46,21 @@ func readAPIKey(r *row) APIKey {
 }
 
 // KeyCaller is the part of an API key that the chain in front of a route
-// reads: who acts (id and name, for the audit log) and what it may do. A
-// request with a key reads it with the key's workspace in one query.
+// reads: who acts and what it may do. A request with a key reads it with
+// the key's workspace in one query. The key's name is not read: the changes
+// that record it read it as they write (actorName).
 type KeyCaller struct {
 	ID       uuid.UUID
-	Name     string
 	ReadOnly bool
 }
 
 // keyCallerColumns are a KeyCaller's columns of api_keys k. The key's role
 // is the workspace's Role (workspaceColumns("k.role")).
-const keyCallerColumns = `k.id, k.name, k.read_only`
+const keyCallerColumns = `k.id, k.read_only`
 
 // readKeyCaller reads keyCallerColumns.
 func readKeyCaller(r *row) KeyCaller {
-	return KeyCaller{ID: r.uuid(), Name: r.text(), ReadOnly: r.bool()}
+	return KeyCaller{ID: r.uuid(), ReadOnly: r.bool()}
 }
 
 // apiKeyLive is the condition of a key that may be used.
@@ -162,8 +162,8 @@ func (s *Store) CreateAPIKey(ctx context.Context, a Actor, wsID uuid.UUID, n New
 		}
 		err := queryRow(ctx, tx, `INSERT INTO api_keys AS k
 			(workspace_id, name, prefix, key_hash, role, read_only, created_by, created_by_name, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+apiKeyColumns,
-			[]any{wsID, n.Name, apikey.Prefix(secret), hash[:], n.Role, n.ReadOnly, a.ID, a.Name, n.ExpiresAt},
+			VALUES ($1, $2, $3, $4, $5, $6, $7, `+actorName("$10", "$7", "$8")+`, $9) RETURNING `+apiKeyColumns,
+			[]any{wsID, n.Name, apikey.Prefix(secret), hash[:], n.Role, n.ReadOnly, a.ID, a.Name, n.ExpiresAt, string(a.Type)},
 			func(r *row) { k = readAPIKey(r) })
 		if err != nil {
 			return dbErr("create api key: insert", err)

@@ -170,7 +170,7 @@ func (c *changeTx) flush(ctx context.Context) error {
 	}
 	_, err := c.Exec(ctx, `INSERT INTO audit_events (action, actor_type, actor_id, actor_name, impersonator,
 			workspace_id, target_type, target_id, metadata, request_id, ip)
-		SELECT e.action, $5, $6, $7, $8, e.ws, e.target, e.target_id, e.meta::jsonb, $9, $10
+		SELECT e.action, $5, $6, `+actorName("$5", "$6", "$7")+`, $8, e.ws, e.target, e.target_id, e.meta::jsonb, $9, $10
 		FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $11::text[]) AS e(action, ws, target, target_id, meta)`,
 		actions, wss, targets, targetIDs, string(a.Type), actorID, a.Name, nullable(a.Impersonator),
 		nullable(a.RequestID), nullable(a.IP), metas)

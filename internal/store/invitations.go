@@ -170,11 +170,11 @@ func (s *Store) CreateInvitation(ctx context.Context, a Actor, wsID uuid.UUID, i
 		inv, err = queryInvitation(ctx, tx, `
 			INSERT INTO invitations AS i (workspace_id, invited_email, role, token, invited_by, invited_by_name,
 				expires_at, email_requested_at)
-			VALUES ($1, $2, $3, $4, $5, coalesce((SELECT name FROM users WHERE id = $5), $6),
+			VALUES ($1, $2, $3, $4, $5, `+actorName("$6", "$7", "$8")+`,
 				now() + interval '168 hours', now())
 			ON CONFLICT (workspace_id, invited_email) WHERE status = 'pending' DO NOTHING
 			RETURNING `+invitationColumns,
-			wsID, email, in.Role, randcode.Token(invitationTokenBytes), inviter, a.Name)
+			wsID, email, in.Role, randcode.Token(invitationTokenBytes), inviter, string(a.Type), a.ID, a.Name)
 		if code, constraint := pgCode(err); errors.Is(err, pgx.ErrNoRows) ||
 			code == uniqueViolation && constraint == "invitations_pending_email_idx" {
 			return errInvitationPending

@@ -59,13 +59,13 @@ type Account struct {
 }
 
 // Caller is the part of a user that the chain in front of a workspace route
-// reads: who acts (id and name, for the audit log), whether they may
-// (suspension, deletion) and their rate-limit plan. A workspace route reads
-// it with the workspace in one query; four columns instead of the user's
-// eighteen are a measurable part of that query's cost (docs/performance.md).
+// reads: who acts, whether they may (suspension, deletion) and their
+// rate-limit plan. A workspace route reads it with the workspace in one
+// query; three columns instead of the user's eighteen are a measurable part
+// of that query's cost (docs/performance.md). The user's name is not among
+// them: the few changes that record it read it as they write (actorName).
 type Caller struct {
 	ID           uuid.UUID
-	Name         string
 	AccessStatus string
 	Plan         string
 	// Deleted: the user is tombstoned (deleted_at is set).
@@ -77,7 +77,7 @@ func (c Caller) Suspended() bool { return c.AccessStatus == StatusSuspended }
 
 // Caller returns the part of a that Caller holds.
 func (a Account) Caller() Caller {
-	return Caller{ID: a.ID, Name: a.Name, AccessStatus: a.AccessStatus, Plan: a.Plan, Deleted: a.DeletedAt != nil}
+	return Caller{ID: a.ID, AccessStatus: a.AccessStatus, Plan: a.Plan, Deleted: a.DeletedAt != nil}
 }
 
 // Profile is what Clerk tells us about a user, however it reached us (a
@@ -365,14 +365,14 @@ func (s *Store) AdministerUser(ctx context.Context, action AdminAction, sel User
 }
 
 // callerColumns are a Caller's columns of users u. The access status is
-// NULL for a tombstoned user: four columns where a deleted flag made five,
-// so that userWithWorkspace selects 16, the most pgx describes without a
-// new slice per query (docs/performance.md).
-const callerColumns = `u.id, u.name, CASE WHEN u.deleted_at IS NULL THEN u.access_status END, u.plan`
+// NULL for a tombstoned user: one column where a deleted flag made two, so
+// that userWithWorkspace stays within the 16 columns pgx describes without
+// a new slice per query (docs/performance.md).
+const callerColumns = `u.id, CASE WHEN u.deleted_at IS NULL THEN u.access_status END, u.plan`
 
 // readCaller reads callerColumns.
 func readCaller(r *row) Caller {
-	c := Caller{ID: r.uuid(), Name: r.text()}
+	c := Caller{ID: r.uuid()}
 	if v, _ := r.peek(); v == nil {
 		r.i++
 		c.Deleted = true
