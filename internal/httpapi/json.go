@@ -35,7 +35,8 @@ const maxPooled = 64 << 10
 
 // writeJSON writes v with status, through its own appendJSON when it has
 // one (jsonAppender). Encoding errors can only come from a value no handler
-// produces; they answer a bare 500.
+// produces: writeJSON panics, before anything is written, and
+// recoverPanics answers the 500 envelope and logs the cause.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	buf := bufPool.Get().(*bytes.Buffer)
 	defer func() {
@@ -50,8 +51,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		enc := json.NewEncoder(buf)
 		enc.SetEscapeHTML(false)
 		if err := enc.Encode(v); err != nil {
-			http.Error(w, `{"error":{"code":"INTERNAL","message":"Internal server error.","request_id":""}}`, http.StatusInternalServerError)
-			return
+			panic(fmt.Sprintf("httpapi: writeJSON of %T: %v", v, err))
 		}
 	}
 	w.Header()["Content-Type"] = jsonContentType

@@ -1,14 +1,18 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -156,5 +160,39 @@ func TestReqContextIsCancelledInPlace(t *testing.T) {
 	cancel()
 	for _, child := range children {
 		<-child.Done()
+	}
+}
+
+// TestWriteJSONFailureIsThe500Envelope: a value that cannot be encoded (a
+// bug) answers the contract's 500 envelope, JSON with the request's id, and
+// logs the cause at ERROR, as any panic does; not a text/plain 500 without
+// an id.
+func TestWriteJSONFailureIsThe500Envelope(t *testing.T) {
+	var logs bytes.Buffer
+	s := New(Deps{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	mux := chi.NewRouter()
+	mux.Use(recoverPanics)
+	mux.Get("/nan", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]float64{"x": math.NaN()})
+	})
+	req := httptest.NewRequest(http.MethodGet, "/nan", nil)
+	req.Header.Set("X-Request-ID", "req-nan")
+	w := httptest.NewRecorder()
+	served{s, mux}.ServeHTTP(w, req)
+	var body struct {
+		Error struct{ Code, Message, RequestID string } `json:"error"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+		t.Fatalf("body %q: %v", w.Body, err)
+	}
+	if w.Code != http.StatusInternalServerError || w.Header().Get("Content-Type") != jsonContentType[0] ||
+		body.Error.Code != "INTERNAL" || body.Error.Message != "Internal server error." {
+		t.Fatalf("answer %d %q %s", w.Code, w.Header().Get("Content-Type"), w.Body)
+	}
+	if !strings.Contains(w.Body.String(), `"request_id":"req-nan"`) {
+		t.Fatalf("body without the request's id: %s", w.Body)
+	}
+	if !strings.Contains(logs.String(), `"level":"ERROR"`) || !strings.Contains(logs.String(), "unsupported value: NaN") {
+		t.Fatalf("the cause is not logged at ERROR: %s", logs.String())
 	}
 }
