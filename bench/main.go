@@ -14,8 +14,8 @@
 // CPU profiles of the workspace GET, and the in-process Go benchmark
 // (BenchmarkAuthChain).
 //
-//	make bench BENCH_FLAGS='-d 5s -rounds 3 -out DIR'
-//	cd bench && go run . [-d 5s] [-rounds 3] [-out DIR]
+//	make bench BENCH_FLAGS='-d 5s -rounds 4 -out DIR'
+//	cd bench && go run . [-d 5s] [-rounds 4] [-out DIR]
 //
 // It is a module of its own (bench/go.mod), kept out of the product's
 // module; wrk and PostgreSQL come from scripts/provision.sh.
@@ -79,7 +79,7 @@ func main() {
 	var c config
 	flag.DurationVar(&c.D, "d", 5*time.Second, "duration of one wrk run")
 	flag.DurationVar(&c.Warmup, "warmup", 2*time.Second, "wrk warm-up per server")
-	flag.IntVar(&c.Rounds, "rounds", 3, "rounds of the alternating scenarios (medians are taken over them)")
+	flag.IntVar(&c.Rounds, "rounds", 4, "rounds of the alternating scenarios (medians are taken over them; even, so that each side of a pair goes first as often)")
 	flag.IntVar(&c.Threads, "t", 2, "wrk threads")
 	flag.IntVar(&c.Conns, "c", 32, "wrk connections")
 	flag.IntVar(&c.Users, "users", 1000, "seeded users, each with a workspace and a token")
@@ -99,6 +99,10 @@ func main() {
 	flag.StringVar(&c.ServerEnv, "server-env", "", "extra `K=V,K=V` settings of both praxiom servers (experiments; the report says EXPERIMENT)")
 	flag.StringVar(&c.Overlay, "overlay", "", "a `go build -overlay` JSON file applied to the server build (experiments on a patched build)")
 	flag.Parse()
+	if c.Rounds < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -rounds must be at least 1")
+		os.Exit(2)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
