@@ -69,6 +69,7 @@ type config struct {
 	GoBench         bool
 	Timeout         time.Duration
 	ProfileDuration time.Duration
+	ProfileParts    int
 	FloodLong       time.Duration
 	Overlay         string
 	BigMembers      int
@@ -94,13 +95,14 @@ func main() {
 	flag.StringVar(&c.Out, "out", "", "directory for results.json, report.txt and CPU profiles (default: a new temporary directory)")
 	flag.BoolVar(&c.GoBench, "gobench", true, "also run BenchmarkAuthChain against the bench's PostgreSQL")
 	flag.DurationVar(&c.Timeout, "timeout", 15*time.Minute, "hard bound of the whole run")
-	flag.DurationVar(&c.ProfileDuration, "profile", 4*time.Second, "CPU profile length of the workspace GET")
+	flag.DurationVar(&c.ProfileDuration, "profile", 4*time.Second, "CPU profile length of each side-by-side scenario, server and reference")
+	flag.IntVar(&c.ProfileParts, "profile-parts", 2, "slices each profile is taken in, the server's and the reference's alternating")
 	flag.DurationVar(&c.FloodLong, "flood-long", time.Minute, "length of the continuous unknown-kid flood (0: none)")
 	flag.StringVar(&c.ServerEnv, "server-env", "", "extra `K=V,K=V` settings of both praxiom servers (experiments; the report says EXPERIMENT)")
 	flag.StringVar(&c.Overlay, "overlay", "", "a `go build -overlay` JSON file applied to the server build (experiments on a patched build)")
 	flag.Parse()
-	if c.Rounds < 1 {
-		fmt.Fprintln(os.Stderr, "bench: -rounds must be at least 1")
+	if c.Rounds < 1 || c.ProfileParts < 1 || c.ProfileDuration < time.Duration(c.ProfileParts)*time.Second {
+		fmt.Fprintln(os.Stderr, "bench: -rounds and -profile-parts must be at least 1, and -profile at least a second a part")
 		os.Exit(2)
 	}
 
@@ -764,67 +766,155 @@ func (b *bench) longFlood(ctx context.Context) error {
 	return nil
 }
 
-// profiles takes a CPU profile of the server and of the reference under
-// each side-by-side scenario, and derives the CPU per request from it.
+// profiles takes CPU profiles of the server and of the reference under
+// each side-by-side scenario, in c.ProfileParts slices that alternate
+// between the two (pairOrder), and derives the CPU per request from the
+// sum of each side's slices: like the rounds, a pair's profiles then
+// share the host's drift instead of one side taking the later window.
 func (b *bench) profiles(ctx context.Context) error {
-	profiled := map[string]bool{}
-	for _, x := range sideBySide {
-		profiled[x.Ours], profiled[x.Ref] = true, true
-	}
+	byKey := map[string]scenario{}
 	for _, sc := range b.scenarios() {
-		if !profiled[sc.Key] {
-			continue
+		byKey[sc.Key] = sc
+	}
+	secs := profilePartSeconds(b.c.ProfileDuration, b.c.ProfileParts)
+	for _, x := range sideBySide {
+		parts := map[string][]profilePart{}
+		for i := range b.c.ProfileParts {
+			for _, key := range pairOrder(x.Ours, x.Ref, i) {
+				sc := byKey[key]
+				logf("CPU profile %d/%d: %s", i+1, b.c.ProfileParts, sc.Label)
+				part, err := b.profilePart(ctx, sc, secs, i)
+				if err != nil {
+					return err
+				}
+				parts[key] = append(parts[key], part)
+			}
 		}
-		logf("CPU profile: %s", sc.Label)
-		var prof []byte
-		var perr error
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			time.Sleep(500 * time.Millisecond)
-			prof, perr = fetch(ctx, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", sc.srv.PprofURL,
-				int(b.c.ProfileDuration.Seconds())), b.c.ProfileDuration+20*time.Second)
-		}()
-		d := b.c.ProfileDuration + time.Second
-		res, _, err := runWrk(ctx, wrkRun{Script: b.script("tokens.lua"), URL: sc.srv.URL, Threads: b.c.Threads,
-			Conns: b.c.Conns, D: d, Args: sc.args})
-		if err != nil {
-			return err
+		for _, key := range []string{x.Ours, x.Ref} {
+			if err := b.mergeProfile(ctx, byKey[key], parts[key]); err != nil {
+				return err
+			}
 		}
-		<-done
-		time.Sleep(settle)
-		if perr != nil {
-			return fmt.Errorf("profile %s: %w", sc.Key, perr)
-		}
-		path := filepath.Join(b.out, "cpu-"+sc.Key+".pprof")
-		if err := writeFile(path, prof); err != nil {
-			return err
-		}
-		goCmd := os.Getenv("GO")
-		if goCmd == "" {
-			goCmd = "go"
-		}
-		bin := b.bin
-		if sc.srv == b.ref {
-			bin = filepath.Join(b.work, "reference")
-		}
-		top, err := exec.CommandContext(ctx, goCmd, "tool", "pprof", "-top", "-nodecount=20", bin, path).Output()
-		if err != nil {
-			return fmt.Errorf("go tool pprof: %w", err)
-		}
-		cum, err := exec.CommandContext(ctx, goCmd, "tool", "pprof", "-top", "-cum", "-nodecount=40", bin, path).Output()
-		if err != nil {
-			return fmt.Errorf("go tool pprof: %w", err)
-		}
-		_ = writeFile(filepath.Join(b.out, "cpu-"+sc.Key+".top.txt"), append(append(top, '\n'), cum...))
-		// The requests of the profiled seconds: wrk ran the profile's
-		// length plus one second at a steady rate.
-		requests := float64(res.Requests) * b.c.ProfileDuration.Seconds() / (float64(res.DurationUS) / 1e6)
-		b.report.Profiles = append(b.report.Profiles, profile{Key: sc.Key, Scenario: sc.Label, Path: path,
-			CPUusPerReq: sampledSeconds(string(top)) * 1e6 / math.Max(1, requests),
-			Top:         stripPprofHeader(string(top)), Cum: stripPprofHeader(string(cum))})
 	}
 	return nil
+}
+
+// profilePartSeconds is the length in whole seconds of one of parts
+// slices of a profile of length d (pprof takes whole seconds), at least 1.
+func profilePartSeconds(d time.Duration, parts int) int {
+	return max(1, int(d.Seconds())/max(1, parts))
+}
+
+// pairOrder is the order of a side-by-side pair's profiles in slice i: the
+// reference first in every other slice, as in the rounds (roundOrder).
+func pairOrder(ours, ref string, i int) []string {
+	if i%2 == 1 {
+		return []string{ref, ours}
+	}
+	return []string{ours, ref}
+}
+
+// profilePart is one slice of a scenario's profile: its file, the CPU it
+// sampled and the requests served meanwhile.
+type profilePart struct {
+	path     string
+	sampled  float64 // seconds
+	requests float64
+}
+
+// cpuPerRequest is the CPU per request, in µs, of a scenario's slices: the
+// sum of their samples over the sum of their requests.
+func cpuPerRequest(parts []profilePart) float64 {
+	var cpu, n float64
+	for _, p := range parts {
+		cpu += p.sampled
+		n += p.requests
+	}
+	return cpu * 1e6 / math.Max(1, n)
+}
+
+// profilePart profiles sc's server for secs seconds under wrk and keeps the
+// profile as cpu-KEY.I.pprof.
+func (b *bench) profilePart(ctx context.Context, sc scenario, secs, i int) (profilePart, error) {
+	var prof []byte
+	var perr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(500 * time.Millisecond)
+		prof, perr = fetch(ctx, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", sc.srv.PprofURL, secs),
+			time.Duration(secs)*time.Second+20*time.Second)
+	}()
+	d := time.Duration(secs+1) * time.Second
+	res, _, err := runWrk(ctx, wrkRun{Script: b.script("tokens.lua"), URL: sc.srv.URL, Threads: b.c.Threads,
+		Conns: b.c.Conns, D: d, Args: sc.args})
+	if err != nil {
+		return profilePart{}, err
+	}
+	<-done
+	time.Sleep(settle)
+	if perr != nil {
+		return profilePart{}, fmt.Errorf("profile %s: %w", sc.Key, perr)
+	}
+	path := filepath.Join(b.out, fmt.Sprintf("cpu-%s.%d.pprof", sc.Key, i+1))
+	if err := writeFile(path, prof); err != nil {
+		return profilePart{}, err
+	}
+	top, err := b.pprof(ctx, sc, []string{"-top", "-nodecount=1"}, path)
+	if err != nil {
+		return profilePart{}, err
+	}
+	// The requests of the profiled seconds: wrk ran the profile's length
+	// plus one second at a steady rate.
+	return profilePart{path: path, sampled: sampledSeconds(string(top)),
+		requests: float64(res.Requests) * float64(secs) / (float64(res.DurationUS) / 1e6)}, nil
+}
+
+// mergeProfile merges sc's slices into cpu-KEY.pprof and records it with
+// its top functions and its CPU per request.
+func (b *bench) mergeProfile(ctx context.Context, sc scenario, parts []profilePart) error {
+	var paths []string
+	for _, p := range parts {
+		paths = append(paths, p.path)
+	}
+	merged, err := b.pprof(ctx, sc, []string{"-proto"}, paths...)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(b.out, "cpu-"+sc.Key+".pprof")
+	if err := writeFile(path, merged); err != nil {
+		return err
+	}
+	top, err := b.pprof(ctx, sc, []string{"-top", "-nodecount=20"}, path)
+	if err != nil {
+		return err
+	}
+	cum, err := b.pprof(ctx, sc, []string{"-top", "-cum", "-nodecount=40"}, path)
+	if err != nil {
+		return err
+	}
+	_ = writeFile(filepath.Join(b.out, "cpu-"+sc.Key+".top.txt"), append(append(top, '\n'), cum...))
+	b.report.Profiles = append(b.report.Profiles, profile{Key: sc.Key, Scenario: sc.Label, Path: path,
+		CPUusPerReq: cpuPerRequest(parts), Top: stripPprofHeader(string(top)), Cum: stripPprofHeader(string(cum))})
+	return nil
+}
+
+// pprof runs go tool pprof with flags on profiles of sc's server binary.
+func (b *bench) pprof(ctx context.Context, sc scenario, flags []string, profiles ...string) ([]byte, error) {
+	goCmd := os.Getenv("GO")
+	if goCmd == "" {
+		goCmd = "go"
+	}
+	bin := b.bin
+	if sc.srv == b.ref {
+		bin = filepath.Join(b.work, "reference")
+	}
+	argv := slices.Concat([]string{"tool", "pprof"}, flags, []string{bin}, profiles)
+	out, err := exec.CommandContext(ctx, goCmd, argv...).Output()
+	if err != nil {
+		return nil, fmt.Errorf("go tool pprof %s: %w", strings.Join(flags, " "), err)
+	}
+	return out, nil
 }
 
 // sampledSeconds reads "Total samples = 8.31s" from pprof -top's header.

@@ -223,6 +223,8 @@ func (r *report) Text() string {
 	}
 	p("the machine was %.0f%% busy in the 2 s before the run", 100*r.BusyBefore)
 	p("load: wrk -t%d -c%d, %s per run, %d rounds with the scenarios alternating, medians over rounds", c.Threads, c.Conns, c.D, c.Rounds)
+	p("profiles: %d s of each side-by-side scenario, in %d slices of %d s, the server's and the reference's alternating",
+		c.ProfileParts*profilePartSeconds(c.ProfileDuration, c.ProfileParts), c.ProfileParts, profilePartSeconds(c.ProfileDuration, c.ProfileParts))
 	p("servers: praxiom serve ×2 (TOKEN_CACHE_SIZE=%d and 0), JWKS mode against a loopback fake Clerk, DB_MAX_CONNS=%d,", c.CacheSize, c.DBMaxConns)
 	p("         production's defaults otherwise: the request log at info (read and counted by the bench), rate limits on in memory")
 	p("         (every limit %d/min so none refuses), metrics on (METRICS_ADDR=127.0.0.1:0), tracing unset; and the hand-tuned", benchRateLimit)
@@ -415,7 +417,7 @@ func (r *report) Text() string {
 		p("")
 	}
 	for _, pr := range r.Profiles {
-		p("CPU profile of the server, %s (%s):", pr.Scenario, pr.Path)
+		p("CPU profile of the server, %s (%s, its slices merged):", pr.Scenario, pr.Path)
 		p("%s", indent(pr.Top))
 		p("")
 		p("  by cumulative time:")

@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // A round's ratio pairs the server's run with the reference's of the same
 // round; rounds one side lacks are left out.
@@ -43,5 +46,49 @@ func TestRoundOrder(t *testing.T) {
 	}
 	if len(firsts) < 7 {
 		t.Errorf("the rounds start with only %v: the order does not rotate", firsts)
+	}
+}
+
+// TestProfileSlices: a pair's profile slices alternate which side goes
+// first, each side first in half of an even number of slices; the CPU per
+// request is the slices' samples over their requests (not a mean of their
+// ratios); a slice lasts whole seconds, at least one.
+func TestProfileSlices(t *testing.T) {
+	firsts := map[string]int{}
+	for i := range 4 {
+		o := pairOrder("ws-on", "ws-ref", i)
+		if len(o) != 2 || o[0] == o[1] || (o[0] != "ws-on" && o[0] != "ws-ref") || (o[1] != "ws-on" && o[1] != "ws-ref") {
+			t.Fatalf("slice %d: order %v", i, o)
+		}
+		firsts[o[0]]++
+		if i > 0 && o[0] == pairOrder("ws-on", "ws-ref", i-1)[0] {
+			t.Errorf("slices %d and %d start with the same side %s", i-1, i, o[0])
+		}
+	}
+	if firsts["ws-on"] != 2 || firsts["ws-ref"] != 2 {
+		t.Errorf("first in 4 slices: %v", firsts)
+	}
+	// 1 s of samples for 10,000 requests, then 3 s for 10,000: 200 µs a
+	// request, where the mean of the slices' ratios would say 200 too but
+	// for unequal counts would not.
+	got := cpuPerRequest([]profilePart{{sampled: 1, requests: 10000}, {sampled: 3, requests: 10000}})
+	if got != 200 {
+		t.Errorf("cpuPerRequest = %v, want 200", got)
+	}
+	got = cpuPerRequest([]profilePart{{sampled: 1, requests: 5000}, {sampled: 1, requests: 15000}})
+	if got != 100 {
+		t.Errorf("cpuPerRequest of unequal slices = %v, want 100 (2 s over 20,000)", got)
+	}
+	if got := cpuPerRequest(nil); got != 0 {
+		t.Errorf("cpuPerRequest(nil) = %v", got)
+	}
+	for _, c := range []struct {
+		d     time.Duration
+		parts int
+		want  int
+	}{{15 * time.Second, 2, 7}, {4 * time.Second, 2, 2}, {4 * time.Second, 1, 4}, {time.Second, 3, 1}} {
+		if got := profilePartSeconds(c.d, c.parts); got != c.want {
+			t.Errorf("profilePartSeconds(%s, %d) = %d, want %d", c.d, c.parts, got, c.want)
+		}
 	}
 }
