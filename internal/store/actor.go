@@ -29,10 +29,10 @@ type Actor struct {
 	// ID is the user's or the API key's id; uuid.Nil for system and cli.
 	ID uuid.UUID
 	// Name is how the audit log and the rows that say who made them
-	// (invited_by_name, created_by_name) name the actor. For a user or an API key
-	// it is read from the user's or the key's row where it is written
-	// (actorName), so that the chain need not read it on every request:
-	// set, it is used only if that row is gone.
+	// (invited_by_name, created_by_name) name the actor. For a user or an
+	// API key it is read from the user's or the key's row where it is
+	// written (actorName), so that the chain need not read it on every
+	// request: set, it is used only if that row is gone.
 	Name string
 	// Impersonator is the Clerk user id of an admin acting as this user
 	// (a session's act.sub); empty otherwise.
