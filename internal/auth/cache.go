@@ -17,10 +17,11 @@ import (
 // and deletion are read from the database on every request.
 //
 // The key is the whole token, compared byte for byte: a hit needs the very
-// token that was verified. (A SHA-256 of it, the key before, cost ≈ 0.5 µs
-// per request; docs/performance.md.) The maps' hashes are seeded at random
-// per process, so a client can neither choose which entries its token is
-// compared with nor crowd one bucket.
+// token that was verified, and no hash of it is computed per request
+// (docs/performance.md). The maps' hashes are seeded at random per process,
+// so a client can neither choose which entries its token is compared with
+// nor crowd one bucket. Only tokens of up to maxCachedToken bytes are kept,
+// which bounds the cache's memory.
 type CachedVerifier struct {
 	// Observe, when set before use, sees every look-up (metrics); a
 	// CachedVerifier that does not cache makes none.
@@ -34,6 +35,12 @@ type CachedVerifier struct {
 }
 
 const cacheShards = 16
+
+// maxCachedToken is the longest token cached: Clerk keeps a session token
+// within a cookie's 4 KB, so a longer one (up to MaxTokenLength) is rare,
+// and is verified every time. The cache then holds at most 4 KiB of tokens
+// per entry.
+const maxCachedToken = 4 << 10
 
 type cacheShard struct {
 	mu    sync.Mutex
@@ -67,7 +74,7 @@ func NewCachedVerifier(next TokenVerifier, size int, now func() time.Time) *Cach
 // success. Its errors are the wrapped verifier's (ErrInvalidToken,
 // ErrPendingSession, ErrUnavailable).
 func (c *CachedVerifier) Verify(ctx context.Context, token string) (Claims, error) {
-	if c.perCap == 0 || len(token) > MaxTokenLength || token == "" {
+	if c.perCap == 0 || len(token) > maxCachedToken || token == "" {
 		return c.next.Verify(ctx, token)
 	}
 	sh := &c.shards[maphash.String(c.seed, token)%cacheShards]

@@ -97,6 +97,33 @@ func TestTokenCacheIsBounded(t *testing.T) {
 	}
 }
 
+// TestTokenCacheKeepsShortTokensOnly: a token longer than 4 KiB (Clerk's
+// stay within a cookie's 4 KB) is verified every time and never kept, so
+// the cache holds at most 4 KiB of tokens per entry; one of 4 KiB is
+// cached.
+func TestTokenCacheKeepsShortTokensOnly(t *testing.T) {
+	next := &countingVerifier{expiry: time.Now().Add(time.Hour)}
+	v := auth.NewCachedVerifier(next, 100, nil)
+	long := "ok" + strings.Repeat("a", 4<<10-1)
+	for range 3 {
+		if _, err := v.Verify(context.Background(), long); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := next.calls.Load(); got != 3 || v.Len() != 0 {
+		t.Fatalf("a %d-byte token: wrapped called %d times, %d entries; want 3 calls, none kept", len(long), got, v.Len())
+	}
+	atLimit := long[:4<<10]
+	for range 3 {
+		if _, err := v.Verify(context.Background(), atLimit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := next.calls.Load(); got != 4 || v.Len() != 1 {
+		t.Fatalf("a 4 KiB token: wrapped called %d times in all, %d entries; want 4 calls, 1 kept", got, v.Len())
+	}
+}
+
 func TestTokenCacheOff(t *testing.T) {
 	for _, size := range []int{0, -1} {
 		next := &countingVerifier{expiry: time.Now().Add(time.Hour)}
