@@ -815,11 +815,15 @@ func pairOrder(ours, ref string, i int) []string {
 }
 
 // profilePart is one slice of a scenario's profile: its file, the CPU it
-// sampled and the requests served meanwhile.
+// sampled and the requests served meanwhile; and, to check the sampling,
+// the server's CPU from /proc over the whole wrk run around the slice with
+// that run's requests.
 type profilePart struct {
-	path     string
-	sampled  float64 // seconds
-	requests float64
+	path      string
+	sampled   float64 // seconds
+	requests  float64
+	procCPU   float64 // seconds, /proc/<pid>/stat over the wrk run
+	wrkServed float64 // requests of the wrk run
 }
 
 // cpuPerRequest is the CPU per request, in µs, of a scenario's slices: the
@@ -829,6 +833,17 @@ func cpuPerRequest(parts []profilePart) float64 {
 	for _, p := range parts {
 		cpu += p.sampled
 		n += p.requests
+	}
+	return cpu * 1e6 / math.Max(1, n)
+}
+
+// procCPUPerRequest is the CPU per request, in µs, of a scenario's slices
+// by /proc: the server's CPU over their wrk runs over those runs' requests.
+func procCPUPerRequest(parts []profilePart) float64 {
+	var cpu, n float64
+	for _, p := range parts {
+		cpu += p.procCPU
+		n += p.wrkServed
 	}
 	return cpu * 1e6 / math.Max(1, n)
 }
@@ -846,11 +861,13 @@ func (b *bench) profilePart(ctx context.Context, sc scenario, secs, i int) (prof
 			time.Duration(secs)*time.Second+20*time.Second)
 	}()
 	d := time.Duration(secs+1) * time.Second
+	cpu0, _, _ := procCPU(sc.srv.PID())
 	res, _, err := runWrk(ctx, wrkRun{Script: b.script("tokens.lua"), URL: sc.srv.URL, Threads: b.c.Threads,
 		Conns: b.c.Conns, D: d, Args: sc.args})
 	if err != nil {
 		return profilePart{}, err
 	}
+	cpu1, _, _ := procCPU(sc.srv.PID())
 	<-done
 	time.Sleep(settle)
 	if perr != nil {
@@ -867,7 +884,8 @@ func (b *bench) profilePart(ctx context.Context, sc scenario, secs, i int) (prof
 	// The requests of the profiled seconds: wrk ran the profile's length
 	// plus one second at a steady rate.
 	return profilePart{path: path, sampled: sampledSeconds(string(top)),
-		requests: float64(res.Requests) * float64(secs) / (float64(res.DurationUS) / 1e6)}, nil
+		requests: float64(res.Requests) * float64(secs) / (float64(res.DurationUS) / 1e6),
+		procCPU:  (cpu1 - cpu0).Seconds(), wrkServed: float64(res.Requests)}, nil
 }
 
 // mergeProfile merges sc's slices into cpu-KEY.pprof and records it with
@@ -895,7 +913,8 @@ func (b *bench) mergeProfile(ctx context.Context, sc scenario, parts []profilePa
 	}
 	_ = writeFile(filepath.Join(b.out, "cpu-"+sc.Key+".top.txt"), append(append(top, '\n'), cum...))
 	b.report.Profiles = append(b.report.Profiles, profile{Key: sc.Key, Scenario: sc.Label, Path: path,
-		CPUusPerReq: cpuPerRequest(parts), Top: stripPprofHeader(string(top)), Cum: stripPprofHeader(string(cum))})
+		CPUusPerReq: cpuPerRequest(parts), ProcCPUusPerReq: procCPUPerRequest(parts),
+		Top: stripPprofHeader(string(top)), Cum: stripPprofHeader(string(cum))})
 	return nil
 }
 

@@ -138,8 +138,12 @@ type profile struct {
 	// CPUusPerReq is the CPU the profile sampled per request served
 	// meanwhile.
 	CPUusPerReq float64 `json:"cpu_us_per_req"`
-	Top         string  `json:"top"`
-	Cum         string  `json:"cum"`
+	// ProcCPUusPerReq is the server's CPU per request from /proc over the
+	// wrk runs the profile's slices were taken in: the same window, counted
+	// without sampling.
+	ProcCPUusPerReq float64 `json:"proc_cpu_us_per_req"`
+	Top             string  `json:"top"`
+	Cum             string  `json:"cum"`
 }
 
 type report struct {
@@ -298,14 +302,16 @@ func (r *report) Text() string {
 	}
 	p("")
 
-	p("side by side with the reference (medians of this run; CPU per request from /proc during the runs and from the CPU profiles):")
-	p("  %-42s %9s %9s %6s   %s", "", "server", "reference", "ratio", "CPU µs/req server/reference: runs, profile")
+	p("side by side with the reference (medians of this run; CPU per request from /proc during the runs, from the CPU profiles,")
+	p("and from /proc during the profiles' wrk runs):")
+	p("  %-42s %9s %9s %6s   %s", "", "server", "reference", "ratio", "CPU µs/req server/reference: runs, profile, /proc while profiled")
 	sideOK, cpuOK := true, true
 	for _, x := range sideBySide {
 		o, f := r.scenario(x.Ours), r.scenario(x.Ref)
 		po, pf := r.profile(x.Ours), r.profile(x.Ref)
-		p("  %-42s %9.0f %9.0f %6.2f   %.0f/%.0f = %.2f, %.0f/%.0f = %.2f", x.Route, o.RPS, f.RPS, ratio(o.RPS, f.RPS),
-			o.ServerCPUus, f.ServerCPUus, ratio(o.ServerCPUus, f.ServerCPUus), po.CPUusPerReq, pf.CPUusPerReq, ratio(po.CPUusPerReq, pf.CPUusPerReq))
+		p("  %-42s %9.0f %9.0f %6.2f   %.0f/%.0f = %.2f, %.0f/%.0f = %.2f, %.0f/%.0f = %.2f", x.Route, o.RPS, f.RPS, ratio(o.RPS, f.RPS),
+			o.ServerCPUus, f.ServerCPUus, ratio(o.ServerCPUus, f.ServerCPUus), po.CPUusPerReq, pf.CPUusPerReq, ratio(po.CPUusPerReq, pf.CPUusPerReq),
+			po.ProcCPUusPerReq, pf.ProcCPUusPerReq, ratio(po.ProcCPUusPerReq, pf.ProcCPUusPerReq))
 		sideOK = sideOK && ratio(o.RPS, f.RPS) >= 1
 		cpuOK = cpuOK && ratio(po.CPUusPerReq, pf.CPUusPerReq) <= 1
 	}

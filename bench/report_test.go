@@ -92,3 +92,15 @@ func TestProfileSlices(t *testing.T) {
 		}
 	}
 }
+
+// TestProcCPUPerRequest: the /proc check of a profile sums the server's CPU
+// over its slices' wrk runs and divides by those runs' requests.
+func TestProcCPUPerRequest(t *testing.T) {
+	got := procCPUPerRequest([]profilePart{{procCPU: 0.5, wrkServed: 5000}, {procCPU: 1.5, wrkServed: 15000}})
+	if got != 100 {
+		t.Errorf("procCPUPerRequest = %v, want 100 (2 s over 20,000)", got)
+	}
+	if got := procCPUPerRequest(nil); got != 0 {
+		t.Errorf("procCPUPerRequest(nil) = %v", got)
+	}
+}
