@@ -721,9 +721,9 @@ func roundOrder(scs []scenario, r int) []scenario {
 	for _, sc := range scs {
 		switch ref, ok := refOf[sc.Key]; {
 		case ok:
-			pair := []scenario{sc, byKey[ref]}
-			if r%2 == 1 {
-				pair[0], pair[1] = pair[1], pair[0]
+			var pair []scenario
+			for _, k := range pairOrder(sc.Key, ref, r) {
+				pair = append(pair, byKey[k])
 			}
 			units = append(units, pair)
 		case !isRef[sc.Key]: // a reference runs with its pair
@@ -805,8 +805,8 @@ func profilePartSeconds(d time.Duration, parts int) int {
 	return max(1, int(d.Seconds())/max(1, parts))
 }
 
-// pairOrder is the order of a side-by-side pair's profiles in slice i: the
-// reference first in every other slice, as in the rounds (roundOrder).
+// pairOrder is the order of a side-by-side pair in round or profile slice
+// i: the reference first in every other one (roundOrder, profiles).
 func pairOrder(ours, ref string, i int) []string {
 	if i%2 == 1 {
 		return []string{ref, ours}
@@ -826,26 +826,29 @@ type profilePart struct {
 	wrkServed float64 // requests of the wrk run
 }
 
-// cpuPerRequest is the CPU per request, in µs, of a scenario's slices: the
-// sum of their samples over the sum of their requests.
-func cpuPerRequest(parts []profilePart) float64 {
+// usPerRequest is the CPU per request, in µs, of a scenario's slices: the
+// sum of the CPU seconds measure reads from each slice over the sum of the
+// requests it counts with them (not a mean of the slices' ratios).
+func usPerRequest(parts []profilePart, measure func(profilePart) (cpu, requests float64)) float64 {
 	var cpu, n float64
 	for _, p := range parts {
-		cpu += p.sampled
-		n += p.requests
+		c, r := measure(p)
+		cpu += c
+		n += r
 	}
 	return cpu * 1e6 / math.Max(1, n)
 }
 
-// procCPUPerRequest is the CPU per request, in µs, of a scenario's slices
-// by /proc: the server's CPU over their wrk runs over those runs' requests.
+// cpuPerRequest is the slices' CPU per request by profile: their samples
+// over the requests of the profiled seconds.
+func cpuPerRequest(parts []profilePart) float64 {
+	return usPerRequest(parts, func(p profilePart) (float64, float64) { return p.sampled, p.requests })
+}
+
+// procCPUPerRequest is the slices' CPU per request by /proc: the server's
+// CPU over their wrk runs over those runs' requests.
 func procCPUPerRequest(parts []profilePart) float64 {
-	var cpu, n float64
-	for _, p := range parts {
-		cpu += p.procCPU
-		n += p.wrkServed
-	}
-	return cpu * 1e6 / math.Max(1, n)
+	return usPerRequest(parts, func(p profilePart) (float64, float64) { return p.procCPU, p.wrkServed })
 }
 
 // profilePart profiles sc's server for secs seconds under wrk and keeps the
