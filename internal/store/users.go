@@ -365,9 +365,10 @@ func (s *Store) AdministerUser(ctx context.Context, action AdminAction, sel User
 }
 
 // callerColumns are a Caller's columns of users u. The access status is
-// NULL for a tombstoned user: one column where a deleted flag made two, so
-// that userWithWorkspace stays within the 16 columns pgx describes without
-// a new slice per query (docs/performance.md).
+// NULL for a tombstoned user: one column where a deleted flag made two.
+// userWithWorkspace selects 15 columns with them; pgx describes up to 16
+// without a new slice per query (docs/performance.md), so the statement
+// has room for one more.
 const callerColumns = `u.id, CASE WHEN u.deleted_at IS NULL THEN u.access_status END, u.plan`
 
 // readCaller reads callerColumns.
