@@ -106,12 +106,8 @@ func requireRole(min string) func(http.Handler) http.Handler {
 		if st.wsIDErr != nil {
 			return st.wsIDErr
 		}
-		if name := nestedIDParam(r); name != "" {
-			id, err := pathUUID(r, name)
-			if err != nil {
-				return err
-			}
-			st.nestedID = id
+		if st.nestedErr != nil {
+			return st.nestedErr
 		}
 		switch {
 		case st.ws == nil:
@@ -128,8 +124,7 @@ func requireRole(min string) func(http.Handler) http.Handler {
 
 // nestedIDParam names the path's id below the workspace ({user_id},
 // {invitation_id}, …), or "" when the route has none.
-func nestedIDParam(r *http.Request) string {
-	rc := chi.RouteContext(r.Context())
+func nestedIDParam(rc *chi.Context) string {
 	for _, k := range rc.URLParams.Keys {
 		if k != "workspace_id" && strings.HasSuffix(k, "_id") {
 			return k
@@ -138,11 +133,13 @@ func nestedIDParam(r *http.Request) string {
 	return ""
 }
 
-// nestedID returns the path's id below the workspace as requireRole parsed
-// it; name must be the route's (a wiring bug otherwise).
+// nestedID returns the path's id below the workspace as loadWorkspace
+// parsed it (requireRole refused it when it is not a UUID); name must be
+// the route's (a wiring bug otherwise).
 func nestedID(r *http.Request, name string) uuid.UUID {
-	if nestedIDParam(r) != name {
+	st := state(r)
+	if st.nestedName != name {
 		panic("httpapi: nestedID " + name + " on a route without it")
 	}
-	return state(r).nestedID
+	return st.nestedID
 }

@@ -85,13 +85,19 @@ func (s *Server) loadPrincipal(w http.ResponseWriter, r *http.Request, next http
 // loadWorkspace loads the principal of the credential together with its
 // place in the path's workspace, in one query: the workspace as the
 // principal sees it, or nothing for an outsider or an unknown workspace
-// (refused by requireRole, after the suspension check). A {workspace_id}
-// that is not a UUID is remembered for requireRole's 400. Returns what
-// loadPrincipal returns.
+// (refused by requireRole, after the suspension check). The path's ids
+// are parsed here, before the query, and one that is not a UUID is
+// remembered for requireRole's 400: after the query the request reads its
+// own state only, not chi's routing context. Returns what loadPrincipal
+// returns.
 func (s *Server) loadWorkspace(w http.ResponseWriter, r *http.Request, next http.Handler) error {
 	st := state(r)
-	id, err := parseUUID(chi.URLParam(r, "workspace_id"), "workspace_id")
+	rc := chi.RouteContext(r.Context())
+	id, err := parseUUID(rc.URLParam("workspace_id"), "workspace_id")
 	st.wsIDErr = err
+	if st.nestedName = nestedIDParam(rc); st.nestedName != "" {
+		st.nestedID, st.nestedErr = parseUUID(rc.URLParam(st.nestedName), st.nestedName)
+	}
 	if err := s.load(r.Context(), st, id, err == nil); err != nil {
 		return err
 	}

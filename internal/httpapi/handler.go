@@ -66,9 +66,13 @@ type reqState struct {
 	// wsIDErr is the 400 of a path's {workspace_id} that is not a UUID,
 	// answered by requireRole after the suspension check.
 	wsIDErr error
-	// nestedID is the path's id below the workspace ({user_id},
-	// {invitation_id}, {api_key_id}), parsed by requireRole.
-	nestedID uuid.UUID
+	// nestedName names the path's id below the workspace ({user_id},
+	// {invitation_id}, {api_key_id}; "" on a route without one), nestedID
+	// is its value and nestedErr its 400 when it is not a UUID, answered by
+	// requireRole after wsIDErr. loadWorkspace parses both ids.
+	nestedName string
+	nestedID   uuid.UUID
+	nestedErr  error
 	// remaining holds X-RateLimit-Remaining's value when it is not one of
 	// the shared ones (countValue).
 	remaining [1]string
