@@ -17,11 +17,13 @@ import (
 // and deletion are read from the database on every request.
 //
 // The key is the whole token, compared byte for byte: a hit needs the very
-// token that was verified, and no hash of it is computed per request
-// (docs/performance.md). The maps' hashes are seeded at random per process,
-// so a client can neither choose which entries its token is compared with
-// nor crowd one bucket. Only tokens of up to maxCachedToken bytes are kept,
-// which bounds the cache's memory.
+// token that was verified, and no cryptographic hash of it is computed per
+// request (docs/performance.md). A look-up hashes it twice with the
+// runtime's fast hash, once to pick the shard (maphash) and once in the
+// shard's map. Both hashes are seeded at random per process, so a client
+// can neither choose which entries its token is compared with nor crowd
+// one bucket. Only tokens of up to maxCachedToken bytes are kept, which
+// bounds the cache's memory.
 type CachedVerifier struct {
 	// Observe, when set before use, sees every look-up (metrics); a
 	// CachedVerifier that does not cache makes none.
